@@ -1,0 +1,77 @@
+import GatehouseCore
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// `gatehouse demo`: the demo upstream, a dev-mode Gatehouse in front of it, and a
+/// ready `curl` line. Everything on 127.0.0.1; nothing leaves the machine.
+public struct DemoRunner: Service {
+    public let listen: ListenAddress
+    public let adminListen: ListenAddress
+    let logger: Logger
+    let print: @Sendable (String) -> Void
+
+    public init(listen: ListenAddress, adminListen: ListenAddress = .init(host: "127.0.0.1", port: 9090), logger: Logger, print: @escaping @Sendable (String) -> Void) {
+        self.listen = listen
+        self.adminListen = adminListen
+        self.logger = logger
+        self.print = print
+    }
+
+    /// The configuration `demo` runs: one dev-mode app whose app and API upstreams are
+    /// both the demo server (its API lives under `/_api`, so the prefix is kept).
+    public static func configuration(listen: ListenAddress, adminListen: ListenAddress, upstream: SocketAddress, ownerKey: String) -> GatehouseConfiguration {
+        let port = upstream.port ?? 0
+        let url = UpstreamURL(scheme: .http, host: "127.0.0.1", port: port)
+        var auth = AuthConfiguration()
+        auth.mode = .dev
+        let app = AppConfiguration(
+            id: "app_demo", org: "org_demo", upstream: url,
+            api: APIConfiguration(upstream: url, prefix: "/_api", stripPrefix: false, ownerKey: Secret(ownerKey)),
+            auth: auth
+        )
+        var config = GatehouseConfiguration(listen: listen, adminListen: adminListen, apps: [app])
+        config.metering.dir = "./meter"
+        config.drainTimeoutMs = 5_000
+        return config
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let ownerKey = "sk_demo_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let upstream = try await DemoUpstream.start(group: group, ownerKey: ownerKey)
+        let config = Self.configuration(listen: listen, adminListen: adminListen, upstream: upstream.address, ownerKey: ownerKey)
+        let instance: GatehouseInstance
+        do {
+            instance = try await GatehouseInstance.start(configuration: config, logger: logger)
+        } catch {
+            await upstream.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let base = "http://\(listen.description)"
+        if let dev = instance.runtime.apps.first?.devIssuer,
+           let minted = try? dev.mint(email: "demo@example.com", name: "Demo User", now: SystemClock.now()) {
+            print("""
+            Gatehouse demo is running on \(base) (admin on http://\(adminListen.description)).
+            Open \(base)/ in a browser, or:
+
+              # 200: a dev token for demo@example.com (valid 1 h)
+              curl -s -H 'Authorization: Bearer \(minted.token)' \(base)/_api/hello
+
+              # 401: no token
+              curl -s -i \(base)/_api/hello
+
+              # a fresh token for another user
+              curl -s -X POST -H 'Content-Type: application/json' -d '{"email":"you@example.com","name":"You"}' \(base)/_auth/dev/token
+
+            Ctrl-C stops it.
+            """)
+        }
+        try? await gracefulShutdown()
+        await instance.shutdown()
+        await upstream.stop()
+        try? await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import GatehouseAuth
+import GatehouseCore
+import GatehouseProxy
+import Logging
+import NIOCore
+
+/// Turns the configuration snapshot into the immutable runtime every loop shares:
+/// per-app key sources, dev issuers and upstream endpoints. Runs once at start, off
+/// the event loops (it may read key files).
+struct RuntimeBuilder {
+    struct Built {
+        let runtime: ProxyRuntime
+        let providers: [JWKSProvider]
+    }
+
+    let configuration: GatehouseConfiguration
+    let group: EventLoopGroup
+    let clock: @Sendable () -> Double
+    let logger: Logger
+
+    func build() throws -> Built {
+        var apps: [AppRuntime] = []
+        var providers: [JWKSProvider] = []
+        for (index, app) in configuration.apps.enumerated() {
+            var app = app
+            let devIssuer = try makeDevIssuer(app)
+            let keySource: KeySource?
+            if let devIssuer {
+                keySource = StaticKeySource(keys: devIssuer.keySet)
+            } else if let pem = app.auth.jwtKey {
+                keySource = StaticKeySource(keys: try Self.pemKeySet(pem, app: app.id))
+            } else if let url = try jwksURL(&app) {
+                let provider = try JWKSProvider(
+                    appID: app.id, jwksURL: url, eventLoop: group.next(),
+                    fetchTimeout: .milliseconds(Int64(configuration.limits.upstreamConnectTimeoutMs)),
+                    clock: clock, logger: logger
+                )
+                providers.append(provider)
+                keySource = provider
+            } else {
+                keySource = nil
+            }
+            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer))
+        }
+        return Built(runtime: ProxyRuntime(apps: apps), providers: providers)
+    }
+
+    /// The JWKS URL: `jwks_url`, else (clerk) derived from the publishable key, which
+    /// also fixes the default issuer (SPEC "clerk mode").
+    private func jwksURL(_ app: inout AppConfiguration) throws -> String? {
+        if let url = app.auth.jwksURL { return url }
+        guard app.auth.mode == .clerk, let pk = app.auth.publishableKey else { return nil }
+        guard let host = ClerkPublishableKey.frontendAPIHost(pk) else {
+            throw RuntimeBuildError(description: "apps[\(app.id)].auth.publishable_key: not a Clerk publishable key")
+        }
+        if app.auth.issuer == nil { app.auth.issuer = "https://" + host }
+        return "https://\(host)/.well-known/jwks.json"
+    }
+
+    private func makeDevIssuer(_ app: AppConfiguration) throws -> DevIssuer? {
+        guard app.auth.mode == .dev else { return nil }
+        let signer: TokenSigner
+        if let path = app.auth.devKeyFile {
+            let pem: String
+            do {
+                pem = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw RuntimeBuildError(description: "apps[\(app.id)].auth.dev_key_file: cannot read \(path)")
+            }
+            do {
+                signer = try TokenSigner(pkcs8PEM: pem, kid: "dev-" + String(APIKeyHash.hex(Array(pem.utf8)).prefix(8)))
+            } catch {
+                throw RuntimeBuildError(description: "apps[\(app.id)].auth.dev_key_file: not a PKCS#8 private key: \(path)")
+            }
+        } else {
+            signer = TokenSigner.generateEd25519(kid: "dev-" + String(UInt32.random(in: 0...UInt32.max), radix: 16))
+        }
+        return try DevIssuer(signer: signer, appID: app.id)
+    }
+
+    static func pemKeySet(_ pem: String, app: String) throws -> VerificationKeySet {
+        do {
+            return VerificationKeySet(keys: [try VerificationKey(pem: pem)])
+        } catch {
+            throw RuntimeBuildError(description: "apps[\(app)].auth.jwt_key: not a PEM public key")
+        }
+    }
+}
+
+/// Configuration that parsed but cannot be put to use (unreadable key file, bad key).
+public struct RuntimeBuildError: Error, CustomStringConvertible {
+    public let description: String
+}

@@ -1,0 +1,117 @@
+/// Where a request's credential came from; the gate treats cookie tokens specially (Clerk's
+/// `__client_uat` rule) and strips credential cookies before forwarding.
+public enum CredentialSource: Sendable, Equatable {
+    case authorizationHeader
+    case sessionCookie
+}
+
+/// A credential found on a request. Its description never shows the token.
+public struct Credential: Sendable, Equatable, CustomStringConvertible {
+    /// The bearer token or API key, as sent.
+    public let token: String
+    public let source: CredentialSource
+    /// `__client_uat` (or the `__client_uat_<suffix>` matching the session cookie) as Unix
+    /// seconds, for a cookie credential; `nil` otherwise or when absent or not an integer.
+    public let clientUAT: Int64?
+
+    public init(token: String, source: CredentialSource, clientUAT: Int64? = nil) {
+        self.token = token
+        self.source = source
+        self.clientUAT = clientUAT
+    }
+
+    public var description: String { "Credential(source: \(source), token: <redacted>)" }
+}
+
+/// The outcome of looking for a credential on a request.
+public enum CredentialExtraction: Sendable, Equatable {
+    /// No credential at all (`missing_token`, or anonymous under `auth.mode: none`).
+    case none
+    /// An `Authorization` header that is not exactly one `Bearer <token>` (`malformed`).
+    case malformedHeader
+    case credential(Credential)
+}
+
+/// Finds the request's credential in SPEC order: `Authorization: Bearer <token>` first (when
+/// that header is present the cookies are ignored), then the `__session` cookie, then a
+/// `__session_<suffix>` cookie. Never the query string. Pure; runs on the event loop.
+public enum CredentialExtractor {
+    /// - Parameters:
+    ///   - authorizationValues: every `Authorization` field value, in order.
+    ///   - cookieHeaderValues: every `Cookie` field value, in order.
+    public static func extract(authorizationValues: [String], cookieHeaderValues: [String]) -> CredentialExtraction {
+        if !authorizationValues.isEmpty {
+            guard authorizationValues.count == 1, let token = bearerToken(authorizationValues[0]) else {
+                return .malformedHeader
+            }
+            return .credential(Credential(token: token, source: .authorizationHeader))
+        }
+        return sessionCookie(cookieHeaderValues)
+    }
+
+    /// The token of `Bearer <token>` (RFC 6750 §2.1): scheme in any case, one or more spaces,
+    /// then visible ASCII with no spaces. Surrounding optional white space is ignored.
+    static func bearerToken(_ value: String) -> String? {
+        let bytes = Array(value.utf8)
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        let scheme = Array("bearer".utf8)
+        guard end - start > scheme.count + 1 else { return nil }
+        for i in 0..<scheme.count where bytes[start + i] | 0x20 != scheme[i] { return nil }
+        var i = start + scheme.count
+        guard bytes[i] == 0x20 else { return nil }
+        while i < end, bytes[i] == 0x20 { i += 1 }
+        guard i < end else { return nil }
+        for c in bytes[i..<end] where c < 0x21 || c > 0x7E { return nil }
+        return String(decoding: bytes[i..<end], as: UTF8.self)
+    }
+
+    /// `__session` wins over `__session_<suffix>`; the matching `__client_uat` is attached.
+    static func sessionCookie(_ headerValues: [String]) -> CredentialExtraction {
+        var session: String?
+        var suffixed: (suffix: String, value: String)?
+        var uat: String?
+        var suffixedUAT: [String: String] = [:]
+        for header in headerValues {
+            for pair in header.split(separator: ";") {
+                guard let eq = pair.firstIndex(of: "=") else { continue }
+                let name = pair[..<eq].trimmingSpaces()
+                var value = pair[pair.index(after: eq)...].trimmingSpaces()
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                    value = String(value.dropFirst().dropLast())
+                }
+                if name == "__session" {
+                    if session == nil, !value.isEmpty { session = value }
+                } else if name.hasPrefix("__session_") {
+                    if suffixed == nil, !value.isEmpty { suffixed = (String(name.dropFirst(10)), value) }
+                } else if name == "__client_uat" {
+                    if uat == nil { uat = value }
+                } else if name.hasPrefix("__client_uat_") {
+                    let suffix = String(name.dropFirst(13))
+                    if suffixedUAT[suffix] == nil { suffixedUAT[suffix] = value }
+                }
+            }
+        }
+        if let session {
+            let raw = uat ?? suffixedUAT.values.first
+            return .credential(Credential(token: session, source: .sessionCookie, clientUAT: raw.flatMap { Int64($0) }))
+        }
+        if let suffixed {
+            let raw = suffixedUAT[suffixed.suffix] ?? uat
+            return .credential(
+                Credential(token: suffixed.value, source: .sessionCookie, clientUAT: raw.flatMap { Int64($0) }))
+        }
+        return .none
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

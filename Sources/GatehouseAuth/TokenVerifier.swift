@@ -1,0 +1,92 @@
+/// Verifies a compact JWS bearer token against one app's keys and policy.
+///
+/// Runs the SPEC's checks in their fixed order, so the first failure names the reason:
+/// 1. form (three base64url segments, header and payload JSON objects, no duplicate member,
+///    a string `alg`) → `malformed`; 2. `alg` not one of ``JWTAlgorithm`` → `unsupported_alg`;
+/// 3. `jwk`/`jku`/`x5u`/`x5c`/`crit` in the header → `malformed`; 4. key look-up → ``TokenVerificationOutcome/unknownKid(_:)``,
+///    key not allowing `alg` → `unsupported_alg`; 5. signature over the exact original
+///    `header.payload` bytes → `bad_signature`; 6. claim types → `malformed`;
+/// 7. `expired`, `not_yet_valid`, `bad_issuer`, `bad_audience`, `unauthorized_party`.
+///
+/// Synchronous, no I/O, time passed in (`now`, seconds since 1970): safe on an event loop. No URL
+/// from a token is ever fetched (RFC 8725 §3.10).
+public struct TokenVerifier: Sendable {
+    /// The claim rules applied after the signature.
+    public let policy: TokenVerificationPolicy
+
+    public init(policy: TokenVerificationPolicy) {
+        self.policy = policy
+    }
+
+    /// Verifies `token` with `keys` at time `now`.
+    public func verify(_ token: some StringProtocol, keys: VerificationKeySet, now: Double) -> TokenVerificationOutcome {
+        verify(token, keys: keys, now: now, issuedNotBefore: nil)
+    }
+
+    /// As ``verify(_:keys:now:)``, and when `issuedNotBefore` is set (Clerk's `__client_uat` for
+    /// a cookie token) a token whose `iat` is missing or older than it is `expired`.
+    public func verify(
+        _ token: some StringProtocol, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?
+    ) -> TokenVerificationOutcome {
+        let utf8 = token.utf8
+        // 1. Form.
+        guard let dot1 = utf8.firstIndex(of: UInt8(ascii: ".")) else { return .rejected(.malformed) }
+        let afterDot1 = utf8.index(after: dot1)
+        guard let dot2 = utf8[afterDot1...].firstIndex(of: UInt8(ascii: ".")) else { return .rejected(.malformed) }
+        let afterDot2 = utf8.index(after: dot2)
+        if utf8[afterDot2...].contains(UInt8(ascii: ".")) { return .rejected(.malformed) }
+        guard let headerBytes = Base64URL.decode(utf8: utf8[utf8.startIndex..<dot1]),
+            let payloadBytes = Base64URL.decode(utf8: utf8[afterDot1..<dot2]),
+            let signature = Base64URL.decode(utf8: utf8[afterDot2...]),
+            let header = (try? StrictJSON.parse(headerBytes))?.objectValue,
+            let claims = (try? StrictJSON.parse(payloadBytes))?.objectValue,
+            let algName = header["alg"]?.stringValue
+        else { return .rejected(.malformed) }
+
+        // 2. Algorithm.
+        guard let alg = JWTAlgorithm(rawValue: algName) else { return .rejected(.unsupportedAlg) }
+
+        // 3. Header-supplied keys and critical extensions are never trusted.
+        for name in Self.forbiddenHeaderMembers where header[name] != nil { return .rejected(.malformed) }
+        var kid: String?
+        if let value = header["kid"] {
+            guard let s = value.stringValue else { return .rejected(.malformed) }
+            kid = s
+        }
+
+        // 4. Key look-up.
+        guard let key = kid.flatMap({ keys.key(forKid: $0) }) ?? keys.keylessFallback else {
+            return .unknownKid(kid)
+        }
+        guard key.allows(alg) else { return .rejected(.unsupportedAlg) }
+
+        // 5. Signature over the exact ASCII bytes "header.payload".
+        let signingInput = Array(utf8[utf8.startIndex..<dot2])
+        guard key.isValidSignature(signature, for: signingInput, alg: alg) else { return .rejected(.badSignature) }
+
+        // 6. Claim types.
+        guard let exp = claims["exp"]?.numberValue else { return .rejected(.malformed) }
+        var nbf: Double?
+        if let value = claims["nbf"] {
+            guard let n = value.numberValue else { return .rejected(.malformed) }
+            nbf = n
+        }
+        var iat: Double?
+        if let value = claims["iat"] {
+            guard let n = value.numberValue else { return .rejected(.malformed) }
+            iat = n
+        }
+        guard let sub = claims["sub"]?.stringValue, !sub.isEmpty else { return .rejected(.malformed) }
+
+        // 7. Claim values.
+        if let reason = ClaimChecks.check(
+            claims: claims, exp: exp, nbf: nbf, iat: iat, policy: policy, now: now, issuedNotBefore: issuedNotBefore)
+        {
+            return .rejected(reason)
+        }
+        return .verified(VerifiedToken(subject: sub, expiresAt: exp, issuedAt: iat, claims: claims))
+    }
+
+    /// Header members that name keys or extensions Gatehouse never honours.
+    static let forbiddenHeaderMembers = ["jwk", "jku", "x5u", "x5c", "crit"]
+}

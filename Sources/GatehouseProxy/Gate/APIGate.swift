@@ -1,0 +1,88 @@
+import GatehouseAuth
+import NIOCore
+import NIOHTTP1
+
+/// The `/_api` gate (SPEC "The /_api gate"): credential → api key or JWT → policy.
+/// Synchronous on the event loop; the only wait is the rare JWKS refetch for an unknown
+/// `kid`, returned as ``Step/waitForKeys(_:_:)``. Fails closed: anything unexpected rejects.
+enum APIGate {
+    enum Step {
+        case accept(GateIdentity, VerifiedToken?)
+        case reject(GateRejection)
+        /// Verify `credential` again with the keys the future yields (``afterRefetch``).
+        case waitForKeys(EventLoopFuture<KeySnapshot>, Credential)
+    }
+
+    static func evaluate(
+        app: AppRuntime,
+        headers: HTTPHeaders,
+        cache: inout VerifiedTokenCache,
+        now: Double,
+        eventLoop: EventLoop
+    ) -> Step {
+        let extraction = CredentialExtractor.extract(
+            authorizationValues: headers[canonicalForm: "authorization"].map(String.init),
+            cookieHeaderValues: headers["cookie"]
+        )
+        switch extraction {
+        case .none:
+            if app.config.auth.mode == .none { return .accept(.anonymous, nil) }
+            return .reject(.unauthenticated(.missingToken))
+        case .malformedHeader:
+            return .reject(.unauthenticated(.malformed))
+        case .credential(let credential):
+            if !TokenShape.looksLikeJWT(credential.token) {
+                guard credential.source == .authorizationHeader, let service = app.apiKeys.lookup(credential.token) else {
+                    return .reject(.unauthenticated(.unknownKey))
+                }
+                return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil)
+            }
+            return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
+        }
+    }
+
+    /// Second pass after a JWKS refetch: an unknown `kid` now is final.
+    static func afterRefetch(app: AppRuntime, credential: Credential, cache: inout VerifiedTokenCache, now: Double) -> Step {
+        verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: nil)
+    }
+
+    private static func verifyJWT(
+        app: AppRuntime,
+        credential: Credential,
+        cache: inout VerifiedTokenCache,
+        now: Double,
+        refetch eventLoop: EventLoop?
+    ) -> Step {
+        if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
+            return admit(app: app, token: hit, credential: credential)
+        }
+        guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }
+        let snapshot = source.currentKeys()
+        switch app.verifier.verify(credential.token, keys: snapshot.keys, now: now) {
+        case .verified(let token):
+            cache.insert(credential.token, token, now: now, clockSkew: app.clockSkew)
+            return admit(app: app, token: token, credential: credential)
+        case .rejected(let reason):
+            return .reject(.unauthenticated(reason))
+        case .unknownKid:
+            guard let eventLoop else {
+                return snapshot.loaded ? .reject(.unauthenticated(.unknownKid)) : .reject(.authUnavailable(retryAfter: 5))
+            }
+            switch source.resolveUnknownKid(now: now, on: eventLoop) {
+            case .rejectUnknownKid: return .reject(.unauthenticated(.unknownKid))
+            case .unavailable(let retryAfter): return .reject(.authUnavailable(retryAfter: retryAfter))
+            case .wait(let future): return .waitForKeys(future, credential)
+            }
+        }
+    }
+
+    /// Checks that depend on the request, not the token alone: Clerk's `__client_uat`
+    /// (a cookie token older than the client's last sign-in change is stale) and `policy`.
+    private static func admit(app: AppRuntime, token: VerifiedToken, credential: Credential) -> Step {
+        if credential.source == .sessionCookie, let uat = credential.clientUAT, let iat = token.issuedAt, iat < Double(uat) {
+            return .reject(.unauthenticated(.expired))
+        }
+        guard app.policy.isOpen || app.policy.allows(token) else { return .reject(.forbidden) }
+        return .accept(GateIdentity(id: token.subject, kind: .user), token)
+    }
+}

@@ -1,0 +1,91 @@
+import GatehouseAuth
+import GatehouseCore
+import NIOHTTP1
+
+/// Everything the request path needs about one app, built once at start from the
+/// configuration snapshot and shared read-only by every event loop.
+public final class AppRuntime: Sendable {
+    public let config: AppConfiguration
+    /// Position in ``ProxyRuntime/apps``; indexes per-loop caches and pools.
+    public let index: Int
+    let appEndpoint: UpstreamEndpoint
+    let apiEndpoint: UpstreamEndpoint
+    /// `Bearer <owner_key>`, built once; never logged (see ``Secret``).
+    let ownerAuthorization: String
+    let verifier: TokenVerifier
+    let clockSkew: Double
+    let apiKeys: APIKeyTable
+    /// `nil` when the app has no way to verify JWTs (`auth.mode: none` without keys).
+    public let keySource: KeySource?
+    let policy: AccessPolicy
+    public let devIssuer: DevIssuer?
+    let extraHeaders: [(String, String)]
+    /// `X-Gatehouse-App` / `-Org` values.
+    let appHeader: String
+    let orgHeader: String
+
+    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?) throws {
+        self.config = config
+        self.index = index
+        self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
+        self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
+        self.ownerAuthorization = "Bearer " + config.api.ownerKey.value
+        let auth = config.auth
+        var policy = TokenVerificationPolicy(
+            issuer: auth.issuer,
+            audience: auth.audience,
+            authorizedParties: auth.authorizedParties,
+            clockSkew: Double(auth.clockSkewS),
+            rejectPendingSessions: auth.mode == .clerk
+        )
+        if auth.mode == .dev {
+            // SPEC "Dev mode": dev tokens are checked against the dev key, `iss: gatehouse-dev`
+            // and `aud` = the app id, whatever issuer/audience/authorized_parties say.
+            policy.issuer = DevIssuer.issuer
+            policy.audience = [config.id]
+            policy.authorizedParties = nil
+        }
+        self.verifier = TokenVerifier(policy: policy)
+        self.clockSkew = Double(auth.clockSkewS)
+        self.apiKeys = APIKeyTable(entries: auth.apiKeys.map { (name: $0.name, sha256Hex: $0.sha256, admin: $0.admin) })
+        self.keySource = keySource
+        self.policy = AccessPolicy(config.policy)
+        self.devIssuer = devIssuer
+        self.extraHeaders = config.api.extraHeaders.map { ($0.name, $0.value) }
+        self.appHeader = config.id
+        self.orgHeader = config.org
+    }
+}
+
+/// All apps, and the `Host` → app table. Immutable, shared by every event loop.
+public final class ProxyRuntime: Sendable {
+    public let apps: [AppRuntime]
+    private let byHost: [String: Int]
+    private let defaultApp: Int?
+
+    public init(apps: [AppRuntime]) {
+        self.apps = apps
+        var byHost: [String: Int] = [:]
+        var defaultApp: Int?
+        for app in apps {
+            if app.config.hosts.isEmpty { defaultApp = app.index }
+            for host in app.config.hosts { byHost[host.lowercased()] = app.index }
+        }
+        self.byHost = byHost
+        self.defaultApp = defaultApp
+    }
+
+    /// The app for a `Host` header value (port ignored, case-insensitive), else the default app.
+    public func app(forHost host: String?) -> AppRuntime? {
+        if let host, !byHost.isEmpty {
+            var name = Substring(host)
+            if name.hasPrefix("[") {
+                if let close = name.firstIndex(of: "]") { name = name[...close] }
+            } else if let colon = name.lastIndex(of: ":") {
+                name = name[..<colon]
+            }
+            if let index = byHost[name.lowercased()] { return apps[index] }
+        }
+        return defaultApp.map { apps[$0] }
+    }
+}

@@ -1,0 +1,103 @@
+import NIOHTTP1
+
+/// Header rewriting shared by both routes: what a hop must not pass on, and what only
+/// Gatehouse may say. Pure functions over `HTTPHeaders`, run on the event loop.
+public enum HeaderHygiene {
+    /// RFC 9110 §7.6.1 hop-by-hop fields, plus the de-facto ones proxies strip.
+    /// `Transfer-Encoding` and `Content-Length` are framing: kept so the encoder
+    /// re-frames the streamed body the same way.
+    static let hopByHop: [String] = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    /// Removes hop-by-hop fields and every field named in `Connection`.
+    public static func removeHopByHop(_ headers: inout HTTPHeaders) {
+        var named: [String] = []
+        for value in headers[canonicalForm: "connection"] {
+            let token = value.trimmingASCIISpaces().lowercased()
+            if !token.isEmpty { named.append(token) }
+        }
+        for name in named where name != "content-length" && name != "transfer-encoding" && name != "host" {
+            headers.remove(name: name)
+        }
+        for name in hopByHop { headers.remove(name: name) }
+    }
+
+    /// Whether a header name would reach a server as `X-Gatehouse-*` under any folding a
+    /// server might apply (case, `_` and `.` read as `-`): e.g. `x_gatehouse_user`.
+    public static func isGatehouseReserved(_ name: String) -> Bool {
+        let prefix = "x-gatehouse-"
+        var utf8 = name.utf8.makeIterator()
+        for expected in prefix.utf8 {
+            guard var c = utf8.next() else { return false }
+            if c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") { c += 32 }
+            if c == UInt8(ascii: "_") || c == UInt8(ascii: ".") { c = UInt8(ascii: "-") }
+            if c != expected { return false }
+        }
+        return true
+    }
+
+    /// Drops every client-sent `X-Gatehouse-*` spelling.
+    public static func removeGatehouseHeaders(_ headers: inout HTTPHeaders) {
+        var doomed: [String] = []
+        for (name, _) in headers where isGatehouseReserved(name) { doomed.append(name) }
+        for name in doomed { headers.remove(name: name) }
+    }
+
+    /// Sets `X-Forwarded-For`/`-Proto`/`-Host` (SPEC "The /_api gate"): from a trusted
+    /// peer the incoming chain is kept and the peer appended, and incoming `-Proto`/`-Host`
+    /// kept; from anyone else all three are replaced.
+    public static func setForwarded(_ headers: inout HTTPHeaders, peer: String?, peerTrusted: Bool, originalHost: String?) {
+        let peerText = peer ?? "unknown"
+        if peerTrusted {
+            let existing = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
+            headers.replaceOrAdd(name: "X-Forwarded-For", value: existing.isEmpty ? peerText : existing + ", " + peerText)
+            if !headers.contains(name: "x-forwarded-proto") { headers.add(name: "X-Forwarded-Proto", value: "http") }
+            if !headers.contains(name: "x-forwarded-host"), let originalHost {
+                headers.add(name: "X-Forwarded-Host", value: originalHost)
+            }
+        } else {
+            headers.replaceOrAdd(name: "X-Forwarded-For", value: peerText)
+            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
+            headers.remove(name: "x-forwarded-host")
+            if let originalHost { headers.add(name: "X-Forwarded-Host", value: originalHost) }
+        }
+    }
+
+    /// Removes Clerk's credential cookies (`__session`, `__session_*`, `__client_uat`,
+    /// `__client_uat_*`) from every `Cookie` header, keeping the others in order.
+    public static func removeCredentialCookies(_ headers: inout HTTPHeaders) {
+        let values = headers[canonicalForm: "cookie"]
+        guard !values.isEmpty else { return }
+        var kept: [Substring] = []
+        for value in values {
+            for pair in value.split(separator: ";") {
+                let trimmed = pair.drop(while: { $0 == " " })
+                let name = trimmed.prefix(while: { $0 != "=" })
+                if isCredentialCookie(name) { continue }
+                if !trimmed.isEmpty { kept.append(trimmed) }
+            }
+        }
+        headers.remove(name: "cookie")
+        if !kept.isEmpty { headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
+    }
+
+    static func isCredentialCookie(_ name: Substring) -> Bool {
+        name == "__session" || name.hasPrefix("__session_") || name == "__client_uat" || name.hasPrefix("__client_uat_")
+    }
+
+    /// Response headers from an upstream: hop-by-hop removed.
+    public static func cleanResponse(_ headers: inout HTTPHeaders) {
+        removeHopByHop(&headers)
+    }
+}
+
+extension StringProtocol {
+    func trimmingASCIISpaces() -> Substring {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return s
+    }
+}

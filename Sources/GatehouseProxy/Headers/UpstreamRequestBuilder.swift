@@ -1,0 +1,77 @@
+import GatehouseCore
+import NIOHTTP1
+
+/// Builds the request head an upstream receives (SPEC "The /_api gate", accepted
+/// requests, and the app route's header hygiene). Pure: tested without a network.
+public enum UpstreamRequestBuilder {
+    /// Facts about the inbound request the rewrite depends on.
+    public struct Inbound {
+        public var head: HTTPRequestHead
+        public var target: RequestTarget
+        public var peer: String?
+        public var peerTrusted: Bool
+        public var requestID: String
+
+        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String) {
+            self.head = head
+            self.target = target
+            self.peer = peer
+            self.peerTrusted = peerTrusted
+            self.requestID = requestID
+        }
+    }
+
+    /// The request id to use: a trusted peer's `X-Request-Id` when it sent a sane one,
+    /// else `generated`.
+    public static func requestID(_ headers: HTTPHeaders, peerTrusted: Bool, generated: @autoclosure () -> String) -> String {
+        if peerTrusted, let incoming = headers.first(name: "x-request-id"),
+           !incoming.isEmpty, incoming.utf8.count <= 128,
+           incoming.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
+            return incoming
+        }
+        return generated()
+    }
+
+    /// Headers common to both routes: hop-by-hop removed, `X-Gatehouse-*` dropped,
+    /// `X-Forwarded-*` and `X-Request-Id` set, `Expect` answered by Gatehouse itself.
+    static func commonHeaders(_ inbound: Inbound) -> HTTPHeaders {
+        var headers = inbound.head.headers
+        let originalHost = headers.first(name: "host")
+        HeaderHygiene.removeHopByHop(&headers)
+        HeaderHygiene.removeGatehouseHeaders(&headers)
+        HeaderHygiene.setForwarded(&headers, peer: inbound.peer, peerTrusted: inbound.peerTrusted, originalHost: originalHost)
+        headers.remove(name: "expect")
+        headers.replaceOrAdd(name: "X-Request-Id", value: inbound.requestID)
+        return headers
+    }
+
+    /// The app route: the client's own `Authorization` and cookies pass, never the owner key.
+    public static func appRequest(_ inbound: Inbound, upstream: UpstreamURL) -> HTTPRequestHead {
+        let headers = commonHeaders(inbound)
+        let uri = inbound.target.uri(withPath: upstream.basePath + inbound.target.path)
+        return HTTPRequestHead(version: .http1_1, method: inbound.head.method, uri: uri, headers: headers)
+    }
+
+    /// The API route after the gate accepted `user`.
+    public static func apiRequest(
+        _ inbound: Inbound,
+        app: AppConfiguration,
+        ownerAuthorization: String,
+        extraHeaders: [(String, String)],
+        user: String
+    ) -> HTTPRequestHead {
+        var headers = commonHeaders(inbound)
+        headers.replaceOrAdd(name: "Authorization", value: ownerAuthorization)
+        HeaderHygiene.removeCredentialCookies(&headers)
+        headers.replaceOrAdd(name: "Host", value: app.api.upstream.hostHeader)
+        for (name, value) in extraHeaders where !HeaderHygiene.isGatehouseReserved(name) {
+            headers.replaceOrAdd(name: name, value: value)
+        }
+        headers.add(name: "X-Gatehouse-User", value: user)
+        headers.add(name: "X-Gatehouse-Org", value: app.org)
+        headers.add(name: "X-Gatehouse-App", value: app.id)
+        let path = app.api.stripPrefix ? PathNormalizer.strip(app.api.prefix, from: inbound.target.path) : inbound.target.path
+        let uri = inbound.target.uri(withPath: app.api.upstream.basePath + path)
+        return HTTPRequestHead(version: .http1_1, method: inbound.head.method, uri: uri, headers: headers)
+    }
+}

@@ -1,0 +1,90 @@
+import GatehouseAuth
+import NIOCore
+import NIOHTTP1
+
+/// Every response Gatehouse answers itself, and the one place that decides its status,
+/// headers and JSON body (SPEC "The /_api gate" table, "Routing" limits).
+public enum LocalResponse: Sendable, Equatable {
+    case gate(GateRejection)
+    case badRequest
+    case notFound
+    case methodNotAllowed(allow: String)
+    case payloadTooLarge
+    case headersTooLarge
+    case requestTimeout
+    case badGateway
+    case gatewayTimeout
+    /// An endpoint's own answer (dev issuer, JWKS).
+    case json(HTTPResponseStatus, String, extraHeaders: [(String, String)] = [])
+
+    public static func == (lhs: LocalResponse, rhs: LocalResponse) -> Bool {
+        lhs.status == rhs.status && lhs.body == rhs.body
+    }
+
+    public var status: HTTPResponseStatus {
+        switch self {
+        case .gate(.unauthenticated): return .unauthorized
+        case .gate(.forbidden): return .forbidden
+        case .gate(.authUnavailable): return .serviceUnavailable
+        case .badRequest: return .badRequest
+        case .notFound: return .notFound
+        case .methodNotAllowed: return .methodNotAllowed
+        case .payloadTooLarge: return .payloadTooLarge
+        case .headersTooLarge: return .requestHeaderFieldsTooLarge
+        case .requestTimeout: return .requestTimeout
+        case .badGateway: return .badGateway
+        case .gatewayTimeout: return .gatewayTimeout
+        case .json(let status, _, _): return status
+        }
+    }
+
+    public var body: String {
+        switch self {
+        case .gate(.unauthenticated(let reason)):
+            return #"{"error":"unauthenticated","reason":"\#(reason.rawValue)"}"#
+        case .gate(.forbidden): return #"{"error":"forbidden"}"#
+        case .gate(.authUnavailable): return #"{"error":"auth_unavailable"}"#
+        case .badRequest: return #"{"error":"bad_request"}"#
+        case .notFound: return #"{"error":"not_found"}"#
+        case .methodNotAllowed: return #"{"error":"method_not_allowed"}"#
+        case .payloadTooLarge: return #"{"error":"payload_too_large"}"#
+        case .headersTooLarge: return #"{"error":"request_header_fields_too_large"}"#
+        case .requestTimeout: return #"{"error":"request_timeout"}"#
+        case .badGateway: return #"{"error":"bad_gateway"}"#
+        case .gatewayTimeout: return #"{"error":"gateway_timeout"}"#
+        case .json(_, let body, _): return body
+        }
+    }
+
+    /// Whether the connection must close after this answer regardless of keep-alive
+    /// (SPEC: 400, 408, 413 and 431 each close the connection).
+    public var closesConnection: Bool {
+        switch self {
+        case .badRequest, .payloadTooLarge, .headersTooLarge, .requestTimeout: return true
+        default: return false
+        }
+    }
+
+    public func headers(keepAlive: Bool) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        switch self {
+        case .gate(.unauthenticated(.missingToken)):
+            headers.add(name: "WWW-Authenticate", value: #"Bearer realm="gatehouse""#)
+        case .gate(.unauthenticated):
+            headers.add(name: "WWW-Authenticate", value: #"Bearer realm="gatehouse", error="invalid_token""#)
+        case .gate(.authUnavailable(let retryAfter)):
+            headers.add(name: "Retry-After", value: String(max(1, retryAfter)))
+        case .methodNotAllowed(let allow):
+            headers.add(name: "Allow", value: allow)
+        case .json(_, _, let extra):
+            for (name, value) in extra { headers.replaceOrAdd(name: name, value: value) }
+        default:
+            break
+        }
+        if !keepAlive || closesConnection { headers.add(name: "Connection", value: "close") }
+        return headers
+    }
+}

@@ -1,0 +1,30 @@
+import GatehouseAuth
+import NIOCore
+
+/// What one event loop keeps for itself: upstream pools and verified-token caches.
+/// Touched only on its loop, so none of it needs a lock (STYLE habit 4).
+final class LoopContext {
+    let eventLoop: EventLoop
+    let pool: UpstreamConnectionPool
+    /// One cache per app, indexed by ``AppRuntime/index`` (keys belong to one app).
+    var tokenCaches: [VerifiedTokenCache]
+    private var random = SystemRandomNumberGenerator()
+
+    init(eventLoop: EventLoop, appCount: Int, idleTimeout: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: idleTimeout)
+        self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: appCount)
+    }
+
+    /// A fresh 128-bit request id as 32 lowercase hex digits.
+    func makeRequestID() -> String {
+        let a = random.next() as UInt64
+        let b = random.next() as UInt64
+        return Self.hex(a) + Self.hex(b)
+    }
+
+    private static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.utf8.count) + s
+    }
+}

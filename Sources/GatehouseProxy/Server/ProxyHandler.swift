@@ -1,0 +1,495 @@
+import GatehouseAuth
+import GatehouseCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection's requests, one at a time (`HTTPServerPipelineHandler` before it
+/// holds pipelined requests back): route, gate, then either answer locally or stream the
+/// exchange to an upstream connection taken from this loop's pool.
+///
+/// Backpressure both ways, as swift-nio-examples' GlueHandler does it: reads from the
+/// client are withheld while the upstream is not writable, and reads from the upstream
+/// while the client is not. Every callback runs on the connection's event loop; the
+/// upstream connection lives on the same loop, so nothing here hops threads or locks.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Where the current request is.
+    private enum State {
+        /// Waiting for the next request head.
+        case idle
+        /// Answered locally; waiting for the request's `.end` (or closing).
+        case answered(keepAlive: Bool)
+        /// Collecting a small body for an endpoint Gatehouse serves itself.
+        case collecting(LocalEndpointRequest)
+        /// Waiting for something before the upstream can be used (JWKS refetch, connect).
+        case pending(Exchange)
+        /// Streaming to and from the upstream.
+        case forwarding(Exchange)
+        case closed
+    }
+
+    private let runtime: ProxyRuntime
+    private let settings: ProxySettings
+    private let loop: LoopContext
+    private let timeouts: HeadTimeoutHandler
+    private let endpoints: LocalEndpoints
+    private let logger: Logger
+
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var holdingReads = false
+    private var pendingRead = false
+    private var exchangeSerial = 0
+
+    init(runtime: ProxyRuntime, settings: ProxySettings, loop: LoopContext, timeouts: HeadTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
+        self.runtime = runtime
+        self.settings = settings
+        self.loop = loop
+        self.timeouts = timeouts
+        self.endpoints = endpoints
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Client events
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch state {
+        case .idle:
+            guard case .head(let head) = part else { return }
+            timeouts.headReceived()
+            requestHead(head, context: context)
+        case .answered(let keepAlive):
+            if case .end = part { requestEndedAfterLocalAnswer(keepAlive: keepAlive, context: context) }
+        case .collecting(var request):
+            switch part {
+            case .head: break
+            case .body(var chunk):
+                if request.body.readableBytes + chunk.readableBytes > LocalEndpoints.maxBodyBytes {
+                    answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
+                    return
+                }
+                request.body.writeBuffer(&chunk)
+                state = .collecting(request)
+            case .end:
+                let response = endpoints.respond(to: request, now: settings.clock())
+                state = .idle
+                answer(response, keepAlive: request.keepAlive, requestComplete: true, context: context)
+            }
+        case .pending(let exchange):
+            exchange.buffered.append(part)
+            if case .end = part { exchange.requestEnded = true }
+        case .forwarding(let exchange):
+            forwardRequestPart(part, exchange: exchange, context: context)
+        case .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .forwarding(let exchange) = state, exchange.upstreamNeedsFlush {
+            exchange.upstreamNeedsFlush = false
+            exchange.lease?.channel.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .pending(let exchange), .forwarding(let exchange):
+            exchange.finish(.clientAbort)
+            exchange.lease?.channel.close(promise: nil)
+        default:
+            break
+        }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // Parse errors were answered by ProtocolErrorHandler; whatever the cause, the
+        // connection is going away and no upstream connection may outlive it dirty.
+        switch state {
+        case .pending(let exchange), .forwarding(let exchange):
+            exchange.lease?.channel.close(promise: nil)
+            exchange.finish(.clientAbort)
+        default:
+            break
+        }
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .forwarding(let exchange) = state, let lease = exchange.lease {
+            if context.channel.isWritable { lease.handler.resumeReads() } else { lease.handler.holdReads() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdingReads {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func holdReads() {
+        holdingReads = true
+    }
+
+    private func resumeReads(context: ChannelHandlerContext) {
+        holdingReads = false
+        if pendingRead {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    // MARK: - Routing
+
+    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let hasBody = RequestHeadValidator.declaredLength(head) != 0
+        var keepAlive = head.isKeepAlive
+        // A request asking for a protocol switch leaves the decoder parsing nothing more;
+        // it is served once, then the connection closes.
+        if head.headers.contains(name: "upgrade") { keepAlive = false }
+
+        if RequestHeadValidator.validate(head) != nil {
+            return answer(.badRequest, keepAlive: false, requestComplete: !hasBody, context: context)
+        }
+        let target: RequestTarget
+        switch PathNormalizer.normalize(head.uri) {
+        case .success(let t): target = t
+        case .failure: return answer(.badRequest, keepAlive: false, requestComplete: !hasBody, context: context)
+        }
+        guard let app = runtime.app(forHost: head.headers.first(name: "host")) else {
+            return answer(.notFound, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
+        }
+
+        if let endpoint = endpoints.match(target.path, method: head.method, app: app) {
+            switch endpoint {
+            case .answer(let response):
+                return answer(response, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
+            case .collectBody(let request):
+                var request = request
+                request.keepAlive = keepAlive
+                request.body = context.channel.allocator.buffer(capacity: 0)
+                state = .collecting(request)
+                return
+            }
+        }
+
+        let peer = context.channel.remoteAddress
+        let trusted = settings.isTrusted(peer)
+        let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
+        let inbound = UpstreamRequestBuilder.Inbound(head: head, target: target, peer: peer?.ipAddress, peerTrusted: trusted, requestID: requestID)
+        let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
+
+        if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
+            let now = settings.clock()
+            let step = APIGate.evaluate(app: app, headers: head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: context.eventLoop)
+            switch step {
+            case .accept(let identity, _):
+                startAPIExchange(app: app, inbound: inbound, identity: identity, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
+            case .reject(let rejection):
+                GatehouseMetrics.gateRejected(rejection)
+                answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
+            case .waitForKeys(let future, let credential):
+                let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive)
+                state = .pending(exchange)
+                holdReads()
+                future.assumeIsolated().whenComplete { [weak self] _ in
+                    guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
+                    let step = APIGate.afterRefetch(app: app, credential: credential, cache: &self.loop.tokenCaches[app.index], now: self.settings.clock())
+                    switch step {
+                    case .accept(let identity, _):
+                        self.state = .idle
+                        self.startAPIExchange(app: app, inbound: inbound, identity: identity, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
+                    case .reject(let rejection):
+                        GatehouseMetrics.gateRejected(rejection)
+                        self.resumeReads(context: context)
+                        self.answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody, context: context)
+                    case .waitForKeys:
+                        self.resumeReads(context: context)
+                        self.answer(.gate(.authUnavailable(retryAfter: 1)), keepAlive: false, requestComplete: exchange.requestEnded, context: context)
+                    }
+                }
+            }
+            return
+        }
+
+        let upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
+        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive)
+        connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
+    }
+
+    private func startAPIExchange(
+        app: AppRuntime, inbound: UpstreamRequestBuilder.Inbound, identity: GateIdentity, keepAlive: Bool, hasBody: Bool,
+        expectContinue: Bool, context: ChannelHandlerContext, carrying previous: Exchange? = nil
+    ) {
+        let declared = RequestHeadValidator.declaredLength(inbound.head)
+        if let declared, declared > settings.maxAPIBodyBytes {
+            return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
+        }
+        let upstreamHead = UpstreamRequestBuilder.apiRequest(
+            inbound, app: app.config, ownerAuthorization: app.ownerAuthorization, extraHeaders: app.extraHeaders, user: identity.id
+        )
+        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive)
+        exchange.bodyLimit = settings.maxAPIBodyBytes
+        if let previous {
+            exchange.buffered = previous.buffered
+            exchange.requestEnded = previous.requestEnded
+        }
+        connect(exchange, endpoint: app.apiEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
+    }
+
+    private func nextSerial() -> Int {
+        exchangeSerial &+= 1
+        return exchangeSerial
+    }
+
+    // MARK: - Upstream exchange
+
+    private func connect(_ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+        exchange.endpoint = endpoint
+        state = .pending(exchange)
+        holdReads()
+        loop.pool.acquire(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
+            guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else {
+                if case .success(let lease) = result { lease.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .failure:
+                GatehouseMetrics.upstreamFailed()
+                self.resumeReads(context: context)
+                exchange.finish(.upstreamError)
+                self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+            case .success(let lease):
+                self.attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
+            }
+        }
+    }
+
+    private func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+        exchange.lease = lease
+        lease.handler.owner = self
+        state = .forwarding(exchange)
+        if expectContinue && !exchange.requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        let buffered = exchange.buffered
+        exchange.buffered = []
+        for part in buffered {
+            forwardRequestPart(part, exchange: exchange, context: context)
+            guard case .forwarding = state else { return }
+        }
+        lease.channel.flush()
+        exchange.upstreamNeedsFlush = false
+        if exchange.requestEnded { armResponseTimer(exchange, context: context) }
+        if lease.channel.isWritable { resumeReads(context: context) }
+        if !context.channel.isWritable { lease.handler.holdReads() }
+    }
+
+    private func forwardRequestPart(_ part: HTTPServerRequestPart, exchange: Exchange, context: ChannelHandlerContext) {
+        guard let lease = exchange.lease, !exchange.requestEnded else { return }
+        switch part {
+        case .head:
+            return
+        case .body(let buffer):
+            exchange.requestBytes += buffer.readableBytes
+            if let limit = exchange.bodyLimit, exchange.requestBytes > limit {
+                abortForOversizedBody(exchange, context: context)
+                return
+            }
+            lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            exchange.upstreamNeedsFlush = true
+        case .end(let trailers):
+            exchange.requestEnded = true
+            lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
+            exchange.upstreamNeedsFlush = false
+            if exchange.responseEnded {
+                completeExchange(exchange, context: context)
+                return
+            }
+            armResponseTimer(exchange, context: context)
+        }
+        if !lease.channel.isWritable { holdReads() }
+    }
+
+    private func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.lease?.channel.close(promise: nil)
+        exchange.lease = nil
+        exchange.finish(.clientAbort)
+        if exchange.responseStarted {
+            closeClient(context: context)
+        } else {
+            answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
+        }
+    }
+
+    private func armResponseTimer(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard !exchange.responseStarted, exchange.responseTimer == nil else { return }
+        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.upstreamResponseTimeout) { [weak self] in
+            guard let self, let context = self.context, case .forwarding(let current) = self.state, current === exchange,
+                  !exchange.responseStarted else { return }
+            exchange.lease?.channel.close(promise: nil)
+            exchange.lease = nil
+            exchange.finish(.upstreamError)
+            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+        }
+    }
+
+    private func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.responseTimer?.cancel()
+        guard case .forwarding(let current) = state, current === exchange else { return }
+        if let lease = exchange.lease, let endpoint = exchange.endpoint {
+            exchange.lease = nil
+            if exchange.requestEnded && exchange.upstreamKeepAlive {
+                loop.pool.release(endpoint, lease: lease)
+            } else {
+                lease.channel.close(promise: nil)
+            }
+        }
+        exchange.finish(.ok)
+        if exchange.requestEnded && exchange.keepAlive {
+            state = .idle
+            resumeReads(context: context)
+            timeouts.awaitingNextHead()
+        } else {
+            closeClient(context: context)
+        }
+    }
+
+    // MARK: - Local answers
+
+    /// Writes a response Gatehouse decided itself. If the request's body has not been
+    /// read (`requestComplete` false) the connection closes after it, so no byte of that
+    /// body is taken for the next request (SPEC "Routing").
+    private func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, context: ChannelHandlerContext) {
+        let keep = keepAlive && !response.closesConnection
+        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let body = response.body
+        if !body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        GatehouseMetrics.localResponse(response.status)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keep {
+            state = .closed
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else if requestComplete {
+            state = .answered(keepAlive: true)
+            // `.end` for a body-less request follows the head in the same read; the
+            // state flips back to idle when it arrives.
+        } else {
+            state = .answered(keepAlive: false)
+        }
+        resumeReads(context: context)
+    }
+
+    private func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
+        if keepAlive {
+            state = .idle
+            timeouts.awaitingNextHead()
+        } else {
+            closeClient(context: context)
+        }
+    }
+
+    private func closeClient(context: ChannelHandlerContext) {
+        state = .closed
+        context.close(promise: nil)
+    }
+}
+
+// MARK: - Upstream events
+
+extension ProxyHandler: UpstreamHandlerDelegate {
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let context, case .forwarding(let exchange) = state else { return }
+        switch part {
+        case .head(let upstreamHead):
+            exchange.responseTimer?.cancel()
+            exchange.responseTimer = nil
+            exchange.responseStarted = true
+            exchange.status = upstreamHead.status.code
+            exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
+            var headers = upstreamHead.headers
+            HeaderHygiene.cleanResponse(&headers)
+            if !exchange.keepAlive { headers.add(name: "Connection", value: "close") }
+            let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+        case .body(let buffer):
+            exchange.responseBytes += buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
+        case .end(let trailers):
+            exchange.responseEnded = true
+            GatehouseMetrics.proxied(status: exchange.status, isAPI: exchange.isAPI)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if exchange.requestEnded {
+                completeExchange(exchange, context: context)
+            } else {
+                // The upstream answered before the request body ended: the connection
+                // cannot be reused on either side.
+                exchange.upstreamKeepAlive = false
+                exchange.keepAlive = false
+                completeExchange(exchange, context: context)
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamClosed() {
+        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
+        upstreamBroke(exchange, context: context)
+    }
+
+    func upstreamFailed(_ error: Error) {
+        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
+        logger.debug("upstream connection failed", metadata: ["error": "\(error)"])
+        upstreamBroke(exchange, context: context)
+    }
+
+    private func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.responseTimer?.cancel()
+        exchange.lease?.handler.owner = nil
+        exchange.lease?.channel.close(promise: nil)
+        exchange.lease = nil
+        exchange.finish(.upstreamError)
+        GatehouseMetrics.upstreamFailed()
+        if exchange.responseStarted {
+            closeClient(context: context)
+        } else {
+            answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        guard let context, case .forwarding = state else { return }
+        if isWritable { resumeReads(context: context) } else { holdReads() }
+    }
+}
+

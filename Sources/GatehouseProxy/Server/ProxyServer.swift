@@ -1,0 +1,128 @@
+import GatehouseCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+
+/// The client-facing listener. Each accepted connection gets this pipeline, on one
+/// event loop for its whole life (and its upstream connections on the same loop):
+///
+/// ```
+///  socket ─▶ HeadTimeoutHandler        408 / idle close on raw bytes
+///         ─▶ HTTPResponseEncoder ◀─┐
+///         ─▶ HTTPRequestDecoder    │   llhttp, strict; head size capped (431)
+///         ─▶ HTTPServerPipelineHandler  one request at a time; quiescing on SIGTERM
+///         ─▶ ProtocolErrorHandler  400/431 for framing errors, then close
+///         ─▶ ProxyHandler ─────────┘   route, gate, local answer or upstream exchange
+///                 │
+///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ HTTP client codec ─▶ UpstreamHandler
+/// ```
+public final class ProxyServer: Sendable {
+    private let runtime: ProxyRuntime
+    private let settings: ProxySettings
+    private let group: EventLoopGroup
+    private let logger: Logger
+    private let quiesce: ServerQuiescingHelper
+    private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
+    private let listen: ListenAddress
+    private let channel: NIOLockedValueBoxChannel
+
+    public init(listen: ListenAddress, runtime: ProxyRuntime, settings: ProxySettings, group: EventLoopGroup, logger: Logger) async throws {
+        self.listen = listen
+        self.runtime = runtime
+        self.settings = settings
+        self.group = group
+        self.logger = logger
+        self.quiesce = ServerQuiescingHelper(group: group)
+        var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        let appCount = runtime.apps.count
+        let idle = settings.idleTimeout
+        for loop in group.makeIterator() {
+            let bound = try await loop.submit {
+                NIOLoopBound(LoopContext(eventLoop: loop, appCount: appCount, idleTimeout: idle), eventLoop: loop)
+            }.get()
+            loops[ObjectIdentifier(loop)] = bound
+        }
+        self.loops = loops
+        self.channel = NIOLockedValueBoxChannel()
+    }
+
+    /// Binds and starts accepting; returns the bound address (port 0 picks a free one).
+    public func start() async throws -> SocketAddress {
+        let runtime = self.runtime
+        let settings = self.settings
+        let loops = self.loops
+        let logger = self.logger
+        let quiesce = self.quiesce
+        let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderListSize = settings.maxHeaderBytes
+            limits.maxHeaderFieldSize = settings.maxHeaderBytes
+            limits.maxHeaderFieldCount = 1000
+            return limits
+        }()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let loop = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
+                        throw ProxyServerError(description: "connection on an unknown event loop")
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    let timeouts = HeadTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
+                    try sync.addHandler(timeouts)
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
+                    )
+                    try sync.addHandler(ProtocolErrorHandler())
+                    try sync.addHandler(ProxyHandler(
+                        runtime: runtime, settings: settings, loop: loop, timeouts: timeouts,
+                        endpoints: LocalEndpoints(), logger: logger
+                    ))
+                }
+            }
+        let server = try await bootstrap.bind(host: listen.host, port: listen.port).get()
+        channel.set(server)
+        guard let address = server.localAddress else { throw ProxyServerError(description: "listener has no address") }
+        return address
+    }
+
+    /// Stops accepting, lets in-flight requests finish (each connection closes after its
+    /// current response), and returns when all are closed or `drainTimeout` passed.
+    public func drain(timeout drainTimeout: TimeAmount) async {
+        let loop = group.next()
+        let promise = loop.makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        let timer = loop.scheduleTask(in: drainTimeout) { promise.succeed(()) }
+        try? await promise.futureResult.get()
+        timer.cancel()
+        for bound in loops.values {
+            try? await bound.eventLoop.submit { bound.value.pool.closeAll() }.get()
+        }
+    }
+}
+
+/// The bound server channel, set once after `bind`.
+final class NIOLockedValueBoxChannel: Sendable {
+    private let box = NIOLockedValueBox<Channel?>(nil)
+    func set(_ channel: Channel) { box.withLockedValue { $0 = channel } }
+    var value: Channel? { box.withLockedValue { $0 } }
+}
+
+public struct ProxyServerError: Error, CustomStringConvertible {
+    public let description: String
+}

@@ -1,0 +1,90 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives the events an exchange cares about from its upstream connection.
+/// Called on the upstream channel's event loop, which is the client's loop too.
+protocol UpstreamHandlerDelegate: AnyObject {
+    func upstreamRead(_ part: HTTPClientResponsePart)
+    func upstreamReadComplete()
+    func upstreamClosed()
+    func upstreamFailed(_ error: Error)
+    func upstreamWritabilityChanged(isWritable: Bool)
+}
+
+/// The last handler of an upstream connection: forwards response parts to the exchange
+/// that owns the connection, and withholds reads while that exchange's client cannot
+/// take more (backpressure, as in swift-nio-examples' GlueHandler).
+///
+/// Runs on the connection's event loop. While pooled it has no owner: anything the
+/// upstream sends then is a protocol violation and closes the connection.
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var owner: UpstreamHandlerDelegate?
+    private var context: ChannelHandlerContext?
+    private var holdingReads = false
+    private var pendingRead = false
+    /// Set when the connection was pooled and has since closed or misbehaved.
+    private(set) var isUsable = true
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let owner else {
+            isUsable = false
+            context.close(promise: nil)
+            return
+        }
+        owner.upstreamRead(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        owner?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isUsable = false
+        owner?.upstreamClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        isUsable = false
+        owner?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        owner?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if holdingReads {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Stop reading from the upstream until ``resumeReads()`` (the client is not writable).
+    func holdReads() {
+        holdingReads = true
+    }
+
+    func resumeReads() {
+        holdingReads = false
+        if pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import GatehouseApp
+import GatehouseCore
+
+/// `gatehouse serve`: run the proxy until SIGTERM/SIGINT, then drain and exit 0.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = CLILogging.bootstrap()
+        do {
+            try await GatehouseService.runUntilSignalled(GatehouseService(configuration: configuration, logger: logger), logger: logger)
+        } catch {
+            throw CLIError(description: "gatehouse: \(error)")
+        }
+    }
+}
+
+/// `gatehouse check`: validate and print the effective configuration, secrets masked.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a configuration and print it with secrets masked.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() throws {
+        let configuration = try options.load()
+        print(ConfigurationPrinter.yaml(configuration), terminator: "")
+    }
+}
