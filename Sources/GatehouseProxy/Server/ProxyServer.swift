@@ -24,7 +24,9 @@ public final class ProxyServer: Sendable {
     private let settings: ProxySettings
     private let group: EventLoopGroup
     private let logger: Logger
-    private let quiesce: ServerQuiescingHelper
+    /// Released in ``drain(timeout:)``: its deinit completes a promise on the group's
+    /// loops, which must still be running then.
+    private let quiesce: NIOLockedValueBox<ServerQuiescingHelper?>
     private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     private let listen: ListenAddress
     private let channel: NIOLockedValueBoxChannel
@@ -35,7 +37,7 @@ public final class ProxyServer: Sendable {
         self.settings = settings
         self.group = group
         self.logger = logger
-        self.quiesce = ServerQuiescingHelper(group: group)
+        self.quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         let appCount = runtime.apps.count
         let idle = settings.idleTimeout
@@ -55,7 +57,7 @@ public final class ProxyServer: Sendable {
         let settings = self.settings
         let loops = self.loops
         let logger = self.logger
-        let quiesce = self.quiesce
+        guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ProxyServerError(description: "server already stopped") }
         let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderListSize = settings.maxHeaderBytes
@@ -106,7 +108,15 @@ public final class ProxyServer: Sendable {
     public func drain(timeout drainTimeout: TimeAmount) async {
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
+        let helper = quiesce.withLockedValue { q -> ServerQuiescingHelper? in
+            defer { q = nil }
+            return q
+        }
+        if let helper {
+            helper.initiateShutdown(promise: promise)
+        } else {
+            promise.succeed(())
+        }
         let timer = loop.scheduleTask(in: drainTimeout) { promise.succeed(()) }
         try? await promise.futureResult.get()
         timer.cancel()

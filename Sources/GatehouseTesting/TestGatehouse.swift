@@ -1,0 +1,72 @@
+import GatehouseApp
+import GatehouseCore
+import Logging
+
+/// A Gatehouse started in-process on 127.0.0.1 with free ports, for integration tests.
+public struct TestGatehouse: Sendable {
+    public let instance: GatehouseInstance
+    public let configuration: GatehouseConfiguration
+
+    public var port: Int { instance.proxyAddress.port ?? 0 }
+    public var adminPort: Int { instance.adminAddress.port ?? 0 }
+
+    /// One default app in front of `app` and `api` upstream URLs with `auth` applied;
+    /// `configure` adjusts anything else before start.
+    public static func configuration(
+        appUpstream: String,
+        apiUpstream: String,
+        ownerKey: String = TestGatehouse.ownerKey,
+        auth: AuthConfiguration,
+        configure: (inout GatehouseConfiguration) -> Void = { _ in }
+    ) -> GatehouseConfiguration {
+        let app = AppConfiguration(
+            id: "app_test", org: "org_test",
+            upstream: UpstreamURL(parsing: appUpstream) ?? UpstreamURL(scheme: .http, host: "127.0.0.1", port: 1),
+            api: APIConfiguration(upstream: UpstreamURL(parsing: apiUpstream) ?? UpstreamURL(scheme: .http, host: "127.0.0.1", port: 1), ownerKey: Secret(ownerKey)),
+            auth: auth
+        )
+        var config = GatehouseConfiguration(
+            listen: .init(host: "127.0.0.1", port: 0),
+            adminListen: .init(host: "127.0.0.1", port: 0),
+            eventLoops: 2,
+            apps: [app]
+        )
+        config.drainTimeoutMs = 5_000
+        configure(&config)
+        return config
+    }
+
+    public static let ownerKey = "sk_owner_test_5f2c91"
+
+    public static func start(_ configuration: GatehouseConfiguration, clock: @escaping @Sendable () -> Double = SystemClock.now) async throws -> TestGatehouse {
+        var logger = Logger(label: "gatehouse-test")
+        logger.logLevel = .critical
+        let instance = try await GatehouseInstance.start(configuration: configuration, logger: logger, clock: clock)
+        return TestGatehouse(instance: instance, configuration: configuration)
+    }
+
+    /// Sends one request on a fresh connection and reads the response.
+    public func request(
+        _ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        host: String = "gatehouse.test"
+    ) async throws -> TestHTTPResponse {
+        let connection = try await RawConnection.connect(port: port)
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        do {
+            try await connection.send(Array(head.utf8) + (body ?? []))
+            let response = try await connection.readResponse(headRequest: method == "HEAD")
+            await connection.close()
+            return response
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    public func stop() async {
+        await instance.shutdown()
+    }
+}
