@@ -136,6 +136,13 @@ public final class RawConnection: Sendable {
         return response
     }
 
+    /// Waits until the unread bytes satisfy `complete`, then returns and consumes them all.
+    public func readRaw(timeout: Duration = .seconds(10), until complete: @escaping @Sendable ([UInt8]) -> Bool) async throws -> [UInt8] {
+        let bytes = try await inbox.wait(timeout: timeout) { bytes, _ in complete(bytes) ? bytes : nil }
+        inbox.consume(bytes.count)
+        return bytes
+    }
+
     /// Waits for the server to close the connection; returns every byte left unread.
     public func readUntilClose(timeout: Duration = .seconds(10)) async throws -> [UInt8] {
         try await inbox.wait(timeout: timeout) { bytes, closed in closed ? bytes : nil }

@@ -4,6 +4,16 @@ import NIOHTTP1
 /// Builds the request head an upstream receives (SPEC "The /_api gate", accepted
 /// requests, and the app route's header hygiene). Pure: tested without a network.
 public enum UpstreamRequestBuilder {
+    /// Whether the request asks for a WebSocket upgrade (RFC 6455 §4.1: `GET`,
+    /// `Upgrade: websocket`, `Connection: upgrade`). Other upgrades (`h2c`…) are never
+    /// passed on: a tunnel the gate did not mean to open is a smuggling hole.
+    public static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
+        guard head.method == .GET else { return false }
+        let upgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+        let connection = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        return upgrade && connection
+    }
+
     /// Facts about the inbound request the rewrite depends on.
     public struct Inbound {
         public var head: HTTPRequestHead
@@ -11,13 +21,16 @@ public enum UpstreamRequestBuilder {
         public var peer: String?
         public var peerTrusted: Bool
         public var requestID: String
+        /// A WebSocket upgrade to pass through (SPEC: tunnelled only after the upstream's 101).
+        public var webSocketUpgrade: Bool
 
-        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String) {
+        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool = false) {
             self.head = head
             self.target = target
             self.peer = peer
             self.peerTrusted = peerTrusted
             self.requestID = requestID
+            self.webSocketUpgrade = webSocketUpgrade
         }
     }
 
@@ -42,6 +55,10 @@ public enum UpstreamRequestBuilder {
         HeaderHygiene.setForwarded(&headers, peer: inbound.peer, peerTrusted: inbound.peerTrusted, originalHost: originalHost)
         headers.remove(name: "expect")
         headers.replaceOrAdd(name: "X-Request-Id", value: inbound.requestID)
+        if inbound.webSocketUpgrade {
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Upgrade", value: "websocket")
+        }
         return headers
     }
 

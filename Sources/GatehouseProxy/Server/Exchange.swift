@@ -23,6 +23,11 @@ final class Exchange {
     var responseStarted = false
     var responseEnded = false
     var upstreamKeepAlive = true
+    /// The request carried `Upgrade`: nothing more is read from the client until the
+    /// upstream answers (the decoder parses no further request on this connection).
+    var upgradeRequested = false
+    /// The upstream answered `101` to a WebSocket upgrade; tunnel at the response's end.
+    var switchingProtocols = false
     var upstreamNeedsFlush = false
     var lease: UpstreamConnectionPool.Lease?
     var endpoint: UpstreamEndpoint?

@@ -196,7 +196,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let peer = context.channel.remoteAddress
         let trusted = settings.isTrusted(peer)
         let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
-        let inbound = UpstreamRequestBuilder.Inbound(head: head, target: target, peer: peer?.ipAddress, peerTrusted: trusted, requestID: requestID)
+        let webSocket = UpstreamRequestBuilder.isWebSocketUpgrade(head)
+        let inbound = UpstreamRequestBuilder.Inbound(
+            head: head, target: target, peer: peer?.ipAddress, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket
+        )
         let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
 
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
@@ -266,6 +269,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func connect(_ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
         exchange.endpoint = endpoint
+        exchange.upgradeRequested = head.headers.contains(name: "upgrade")
         state = .pending(exchange)
         holdReads()
         loop.pool.acquire(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
@@ -321,6 +325,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.upstreamNeedsFlush = true
         case .end(let trailers):
             exchange.requestEnded = true
+            if exchange.upgradeRequested { holdReads() }
             lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
             exchange.upstreamNeedsFlush = false
             if exchange.responseEnded {
@@ -434,8 +439,20 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.status = upstreamHead.status.code
             exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
             var headers = upstreamHead.headers
+            let upgradeTo = headers.first(name: "upgrade")
             HeaderHygiene.cleanResponse(&headers)
-            if !exchange.keepAlive { headers.add(name: "Connection", value: "close") }
+            if upstreamHead.status == .switchingProtocols {
+                guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
+                    // A switch nobody asked for (or to anything but WebSocket) is refused.
+                    upstreamBroke(exchange, context: context)
+                    return
+                }
+                exchange.switchingProtocols = true
+                headers.add(name: "Connection", value: "Upgrade")
+                headers.add(name: "Upgrade", value: "websocket")
+            } else if !exchange.keepAlive {
+                headers.add(name: "Connection", value: "close")
+            }
             let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
@@ -445,6 +462,11 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         case .end(let trailers):
             exchange.responseEnded = true
             GatehouseMetrics.proxied(status: exchange.status, isAPI: exchange.isAPI)
+            if exchange.switchingProtocols {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                engageTunnel(exchange, context: context)
+                return
+            }
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             if exchange.requestEnded {
                 completeExchange(exchange, context: context)
@@ -455,6 +477,23 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 exchange.keepAlive = false
                 completeExchange(exchange, context: context)
             }
+        }
+    }
+
+    /// After the upstream's `101`: the exchange becomes a byte tunnel (SPEC "Routing":
+    /// `Upgrade` is tunnelled only after the upstream's 101). The upstream connection
+    /// belongs to the tunnel from now on and never returns to the pool.
+    private func engageTunnel(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let lease = exchange.lease else { return }
+        exchange.lease = nil
+        exchange.finish(.ok)
+        lease.handler.owner = nil
+        state = .closed
+        do {
+            try TunnelSwitch.engage(client: context.channel, upstream: lease.channel, proxyHandler: self, upstreamHandler: lease.handler)
+        } catch {
+            lease.channel.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 

@@ -1,0 +1,134 @@
+import NIOCore
+import NIOHTTP1
+
+/// Joins two channels byte for byte once an `Upgrade` (WebSocket) was accepted by the
+/// upstream's `101`: whatever one side reads, the other writes. Reads are withheld while
+/// the partner is not writable, so a fast sender cannot fill memory (the GlueHandler of
+/// swift-nio-examples' connect-proxy). Both channels share one event loop.
+final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var partner: TunnelGlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    private init() {}
+
+    /// Two handlers, one for each channel, that know each other.
+    static func matchedPair() -> (TunnelGlueHandler, TunnelGlueHandler) {
+        let first = TunnelGlueHandler()
+        let second = TunnelGlueHandler()
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.partner = nil
+    }
+
+    private func partnerWrite(_ data: NIOAny) {
+        context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        context?.flush()
+    }
+
+    private func partnerWriteEOF() {
+        context?.close(mode: .output, promise: nil)
+    }
+
+    private func partnerCloseFull() {
+        context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        if pendingRead {
+            pendingRead = false
+            context?.read()
+        }
+    }
+
+    private var partnerWritable: Bool {
+        context?.channel.isWritable ?? false
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.partnerWrite(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.partnerFlush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerCloseFull()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            partner?.partnerWriteEOF()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            partner?.partnerBecameWritable()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let partner, partner.partnerWritable {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+}
+
+/// Turns an HTTP/1.1 connection pair into a byte tunnel after a `101 Switching Protocols`.
+enum TunnelSwitch {
+    /// Removes the HTTP handlers from both pipelines and glues them. Must run on the
+    /// shared event loop, after the `101` head was written to the client.
+    static func engage(client: Channel, upstream: Channel, proxyHandler: RemovableChannelHandler, upstreamHandler: RemovableChannelHandler) throws {
+        let (clientGlue, upstreamGlue) = TunnelGlueHandler.matchedPair()
+        let clientOps = client.pipeline.syncOperations
+        let upstreamOps = upstream.pipeline.syncOperations
+        remove(HTTPServerPipelineHandler.self, from: clientOps)
+        remove(NIOHTTPResponseHeadersValidator.self, from: clientOps)
+        remove(ProtocolErrorHandler.self, from: clientOps)
+        remove(HTTPResponseEncoder.self, from: clientOps)
+        remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: clientOps)
+        clientOps.removeHandler(proxyHandler, promise: nil)
+        try clientOps.addHandler(clientGlue)
+        // The upstream's glue goes right after its decoder before the decoder leaves, so
+        // bytes the upstream sent behind its 101 are forwarded, not lost.
+        let decoder = try upstreamOps.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        try upstreamOps.addHandler(upstreamGlue, position: .after(decoder))
+        upstreamOps.removeHandler(upstreamHandler, promise: nil)
+        remove(NIOHTTPRequestHeadersValidator.self, from: upstreamOps)
+        remove(HTTPRequestEncoder.self, from: upstreamOps)
+        upstreamOps.removeHandler(decoder, promise: nil)
+        // Resume reading on both sides: the HTTP handlers may have held reads back.
+        client.read()
+        upstream.read()
+    }
+
+    private static func remove<H: RemovableChannelHandler>(_ type: H.Type, from ops: ChannelPipeline.SynchronousOperations) {
+        if let handler = try? ops.handler(type: type) {
+            ops.removeHandler(handler, promise: nil)
+        }
+    }
+}
