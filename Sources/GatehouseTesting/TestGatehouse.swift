@@ -7,6 +7,11 @@ public struct TestGatehouse: Sendable {
     public let instance: GatehouseInstance
     public let configuration: GatehouseConfiguration
 
+    public init(instance: GatehouseInstance, configuration: GatehouseConfiguration) {
+        self.instance = instance
+        self.configuration = configuration
+    }
+
     public var port: Int { instance.proxyAddress.port ?? 0 }
     public var adminPort: Int { instance.adminAddress.port ?? 0 }
 

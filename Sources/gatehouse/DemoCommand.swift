@@ -20,7 +20,7 @@ struct Demo: AsyncParsableCommand {
             throw CLIError(description: "demo: --listen: the demo runs a dev issuer and only listens on loopback")
         }
         let logger = CLILogging.bootstrap()
-        let runner = DemoRunner(listen: address, logger: logger, print: { Swift.print($0) })
+        let runner = DemoRunner(listen: address, logger: logger, print: { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) })
         do {
             try await GatehouseService.runUntilSignalled(runner, logger: logger)
         } catch {

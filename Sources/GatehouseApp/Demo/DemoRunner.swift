@@ -38,10 +38,32 @@ public struct DemoRunner: Service {
     }
 
     public func run() async throws {
+        let session = try await DemoSession.start(listen: listen, adminListen: adminListen, logger: logger)
+        print(session.banner)
+        try? await gracefulShutdown()
+        await session.stop()
+    }
+}
+
+/// A running demo: upstream, Gatehouse, and the banner with ready `curl` lines built
+/// from the addresses actually bound.
+public struct DemoSession: Sendable {
+    public let instance: GatehouseInstance
+    public let upstream: DemoUpstream
+    public let banner: String
+    private let group: MultiThreadedEventLoopGroup
+
+    public static func start(listen: ListenAddress, adminListen: ListenAddress, logger: Logger) async throws -> DemoSession {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let ownerKey = "sk_demo_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let upstream = try await DemoUpstream.start(group: group, ownerKey: ownerKey)
-        let config = Self.configuration(listen: listen, adminListen: adminListen, upstream: upstream.address, ownerKey: ownerKey)
+        let upstream: DemoUpstream
+        do {
+            upstream = try await DemoUpstream.start(group: group, ownerKey: ownerKey)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let config = DemoRunner.configuration(listen: listen, adminListen: adminListen, upstream: upstream.address, ownerKey: ownerKey)
         let instance: GatehouseInstance
         do {
             instance = try await GatehouseInstance.start(configuration: config, logger: logger)
@@ -50,15 +72,19 @@ public struct DemoRunner: Service {
             try? await group.shutdownGracefully()
             throw error
         }
-        let base = "http://\(listen.description)"
+        let base = "http://\(listen.host):\(instance.proxyAddress.port ?? listen.port)"
+        let admin = "http://\(adminListen.host):\(instance.adminAddress.port ?? adminListen.port)"
+        var token = "<mint failed>"
         if let dev = instance.runtime.apps.first?.devIssuer,
            let minted = try? dev.mint(email: "demo@example.com", name: "Demo User", now: SystemClock.now()) {
-            print("""
-            Gatehouse demo is running on \(base) (admin on http://\(adminListen.description)).
+            token = minted.token
+        }
+        let banner = """
+            Gatehouse demo is running on \(base) (admin on \(admin)).
             Open \(base)/ in a browser, or:
 
               # 200: a dev token for demo@example.com (valid 1 h)
-              curl -s -H 'Authorization: Bearer \(minted.token)' \(base)/_api/hello
+              curl -s -H 'Authorization: Bearer \(token)' \(base)/_api/hello
 
               # 401: no token
               curl -s -i \(base)/_api/hello
@@ -67,9 +93,11 @@ public struct DemoRunner: Service {
               curl -s -X POST -H 'Content-Type: application/json' -d '{"email":"you@example.com","name":"You"}' \(base)/_auth/dev/token
 
             Ctrl-C stops it.
-            """)
-        }
-        try? await gracefulShutdown()
+            """
+        return DemoSession(instance: instance, upstream: upstream, banner: banner, group: group)
+    }
+
+    public func stop() async {
         await instance.shutdown()
         await upstream.stop()
         try? await group.shutdownGracefully()
