@@ -39,10 +39,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "GatehouseMetering",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .target(
             name: "GatehouseProxy",
             dependencies: [
                 "GatehouseCore",
                 "GatehouseAuth",
+                "GatehouseMetering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -89,11 +100,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(name: "GatehouseMeteringTests", dependencies: ["GatehouseMetering", "GatehouseCore"]),
         .testTarget(name: "GatehouseAuthTests", dependencies: ["GatehouseAuth", "GatehouseTesting"]),
         .testTarget(
             name: "GatehouseProxyTests",
@@ -103,7 +117,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
+            ],
+            // TLS certificates read by path (scripts/make-test-certs.sh regenerates them).
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,68 @@
+extension MeterRecord {
+    /// Appends the record as one JSON Lines line (fields in SPEC order, `\n` last).
+    /// Hand-written so a batch serialises without Foundation or intermediate strings.
+    public func appendJSONLine(to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"ts":""#.utf8)
+        UTCTimestamp.appendRFC3339(milliseconds: timestampMs, to: &out)
+        out.append(contentsOf: #"","org":"#.utf8)
+        JSONText.appendString(org, to: &out)
+        out.append(contentsOf: #","app":"#.utf8)
+        JSONText.appendString(app, to: &out)
+        out.append(contentsOf: #","user":"#.utf8)
+        JSONText.appendString(user, to: &out)
+        out.append(contentsOf: #","method":"#.utf8)
+        JSONText.appendString(method, to: &out)
+        out.append(contentsOf: #","path":"#.utf8)
+        JSONText.appendString(path, to: &out)
+        out.append(contentsOf: #","status":"#.utf8)
+        JSONText.appendInt(status, to: &out)
+        out.append(contentsOf: #","req_bytes":"#.utf8)
+        JSONText.appendInt(requestBytes, to: &out)
+        out.append(contentsOf: #","resp_bytes":"#.utf8)
+        JSONText.appendInt(responseBytes, to: &out)
+        out.append(contentsOf: #","duration_ms":"#.utf8)
+        JSONText.appendTenths(durationMs, to: &out)
+        out.append(contentsOf: #","request_id":"#.utf8)
+        JSONText.appendString(requestID, to: &out)
+        out.append(contentsOf: #","outcome":""#.utf8)
+        out.append(contentsOf: outcome.rawValue.utf8)
+        out.append(contentsOf: "\"}\n".utf8)
+    }
+}
+
+/// Minimal JSON text writing for meter records.
+enum JSONText {
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [92, 92])
+            case 0x0A: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20, 0x7f:
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex(byte >> 4))
+                out.append(hex(byte & 0xf))
+            default:
+                out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func hex(_ v: UInt8) -> UInt8 { v < 10 ? 48 + v : 87 + v }
+
+    static func appendInt(_ v: Int, to out: inout [UInt8]) {
+        out.append(contentsOf: String(v).utf8)
+    }
+
+    /// A non-negative number with one decimal (`12.3`), the precision reports use.
+    static func appendTenths(_ v: Double, to out: inout [UInt8]) {
+        let tenths = v.isFinite && v > 0 ? Int((v * 10).rounded()) : 0
+        out.append(contentsOf: String(tenths / 10).utf8)
+        out.append(UInt8(ascii: "."))
+        out.append(UInt8(ascii: "0") + UInt8(tenths % 10))
+    }
+}

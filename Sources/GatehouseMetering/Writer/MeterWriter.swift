@@ -1,0 +1,233 @@
+import Atomics
+import Dispatch
+import GatehouseCore
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Appends meter records to the per-org JSON Lines files, off the event loops.
+///
+/// Event loops hand over whole batches with ``submit(_:)``: one short lock to append to
+/// the queue, never held across I/O. A serial Dispatch queue drains it, groups records
+/// by file, writes each file's lines with one `write(2)`, and syncs as `fsync` says:
+/// `always` syncs every batch before the next is taken, `interval` every
+/// `flush_interval_ms`, `never` leaves it to the kernel (shutdown still syncs).
+///
+/// Backpressure policy (documented in the README): the queue never drops a record. When
+/// more than ``highWatermark`` records wait (the disk stalls, or writes fail and are
+/// retried), ``isOverloaded`` turns true and the gate refuses new `/_api` calls with
+/// 503 before forwarding them, so no call is forwarded that could not be billed.
+public final class MeterWriter: Sendable {
+    private struct Queue {
+        var batches: [[MeterRecord]] = []
+        var drainScheduled = false
+    }
+
+    /// Files and sync state, touched only on `queue` (the lock is uncontended; it makes
+    /// the confinement checkable instead of assumed).
+    private struct Files {
+        var open: [String: Int32] = [:]
+        var dirty: Set<String> = []
+        var knownDirectories: Set<String> = []
+    }
+
+    public let layout: MeterFileLayout
+    public let highWatermark: Int
+    private let fsync: MeteringConfiguration.Fsync
+    private let flushInterval: DispatchTimeInterval
+    private let queue = DispatchQueue(label: "gatehouse.meter.writer")
+    private let pending = NIOLockedValueBox(Queue())
+    private let files = NIOLockedValueBox(Files())
+    private let queued = ManagedAtomic<Int>(0)
+    private let stopped = ManagedAtomic<Bool>(false)
+    private let logger: Logger
+
+    private let written = Counter(label: "gatehouse_meter_records_written_total")
+    private let syncs = Counter(label: "gatehouse_meter_fsyncs_total")
+    private let writeErrors = Counter(label: "gatehouse_meter_write_errors_total")
+    private let dropped = Counter(label: "gatehouse_meter_records_dropped_total")
+
+    public init(configuration: MeteringConfiguration, instance: String, highWatermark: Int = 100_000, logger: Logger) {
+        self.layout = MeterFileLayout(directory: configuration.dir, instance: instance)
+        self.fsync = configuration.fsync
+        self.flushInterval = .milliseconds(max(1, configuration.flushIntervalMs))
+        self.highWatermark = highWatermark
+        self.logger = logger
+        dropped.increment(by: 0)
+    }
+
+    /// Starts the interval timer (syncs in `interval` mode, retries after write errors).
+    public func start() {
+        scheduleTick()
+    }
+
+    private func scheduleTick() {
+        queue.asyncAfter(deadline: .now() + flushInterval) { [weak self] in
+            guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+            self.tick()
+            self.scheduleTick()
+        }
+    }
+
+    /// Whether new billable calls must be refused (see the type's backpressure policy).
+    public var isOverloaded: Bool { queued.load(ordering: .relaxed) >= highWatermark }
+
+    /// Records waiting to be written.
+    public var queuedCount: Int { queued.load(ordering: .relaxed) }
+
+    /// Hands a batch over. Called on event loops; takes a lock only to append.
+    public func submit(_ batch: [MeterRecord]) {
+        guard !batch.isEmpty else { return }
+        queued.wrappingIncrement(by: batch.count, ordering: .relaxed)
+        let schedule = pending.withLockedValue { q -> Bool in
+            q.batches.append(batch)
+            defer { q.drainScheduled = true }
+            return !q.drainScheduled
+        }
+        if schedule { queue.async { self.drain() } }
+    }
+
+    /// Writes everything queued and syncs every file written since the last sync.
+    public func flush() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.drain()
+                self.syncDirty()
+                done.resume()
+            }
+        }
+    }
+
+    /// Graceful shutdown: flush, sync and close every file; stop the timer.
+    public func shutdown() async {
+        stopped.store(true, ordering: .relaxed)
+        await flush()
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.files.withLockedValue { f in
+                    for (_, fd) in f.open { close(fd) }
+                    f.open.removeAll()
+                }
+                done.resume()
+            }
+        }
+    }
+
+    // MARK: - On the writer queue
+
+    private func tick() {
+        drain()
+        if fsync == .interval { syncDirty() }
+    }
+
+    private func drain() {
+        let batches = pending.withLockedValue { q -> [[MeterRecord]] in
+            q.drainScheduled = false
+            defer { q.batches.removeAll(keepingCapacity: true) }
+            return q.batches
+        }
+        guard !batches.isEmpty else { return }
+        var byFile: [String: (org: String, bytes: [UInt8], count: Int)] = [:]
+        for batch in batches {
+            for record in batch {
+                let path = layout.path(org: record.org, day: UTCTimestamp.day(milliseconds: record.timestampMs))
+                var entry = byFile[path] ?? (record.org, [], 0)
+                record.appendJSONLine(to: &entry.bytes)
+                entry.count += 1
+                byFile[path] = entry
+            }
+        }
+        var failed: [MeterRecord] = []
+        for (path, entry) in byFile {
+            if append(entry.bytes, to: path, org: entry.org) {
+                written.increment(by: Int64(entry.count))
+                queued.wrappingDecrement(by: entry.count, ordering: .relaxed)
+            } else {
+                writeErrors.increment()
+                failed.append(contentsOf: batches.joined().filter {
+                    layout.path(org: $0.org, day: UTCTimestamp.day(milliseconds: $0.timestampMs)) == path
+                })
+            }
+        }
+        if !failed.isEmpty {
+            // Kept, not dropped: retried on the next tick; meanwhile the queue grows and
+            // admission stops at the high watermark.
+            pending.withLockedValue { $0.batches.insert(failed, at: 0) }
+        }
+        if fsync == .always { syncDirty() }
+    }
+
+    private func append(_ bytes: [UInt8], to path: String, org: String) -> Bool {
+        files.withLockedValue { f in
+            guard let fd = descriptor(for: path, org: org, files: &f) else { return false }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { raw in
+                    write(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
+                }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    logger.error("meter write failed", metadata: ["path": "\(path)", "errno": "\(errno)"])
+                    close(fd)
+                    f.open[path] = nil
+                    return false
+                }
+                offset += n
+            }
+            f.dirty.insert(path)
+            return true
+        }
+    }
+
+    private func descriptor(for path: String, org: String, files f: inout Files) -> Int32? {
+        if let fd = f.open[path] { return fd }
+        let dir = layout.orgDirectory(org)
+        if !f.knownDirectories.contains(dir) {
+            Self.makeDirectory(layout.directory)
+            Self.makeDirectory(dir)
+            f.knownDirectories.insert(dir)
+        }
+        if f.open.count >= 64 {
+            // Old days' files: sync and close them all; they reopen if needed.
+            for (openPath, fd) in f.open {
+                if f.dirty.contains(openPath) { _ = Glibc.fsync(fd) }
+                close(fd)
+            }
+            f.open.removeAll()
+            f.dirty.removeAll()
+        }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            logger.error("meter file cannot be opened", metadata: ["path": "\(path)", "errno": "\(errno)"])
+            return nil
+        }
+        f.open[path] = fd
+        return fd
+    }
+
+    private static func makeDirectory(_ path: String) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            _ = mkdir(current, 0o750)
+        }
+    }
+
+    private func syncDirty() {
+        files.withLockedValue { f in
+            for path in f.dirty {
+                if let fd = f.open[path] {
+                    _ = Glibc.fsync(fd)
+                    syncs.increment()
+                }
+            }
+            f.dirty.removeAll()
+        }
+    }
+}
