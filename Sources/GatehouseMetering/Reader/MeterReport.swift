@@ -19,6 +19,16 @@ public enum MeterReport {
         public var responseBytes = 0
         public var p50: Double = 0
         public var p95: Double = 0
+
+        public init(key: String, calls: Int = 0, errors: Int = 0, requestBytes: Int = 0, responseBytes: Int = 0, p50: Double = 0, p95: Double = 0) {
+            self.key = key
+            self.calls = calls
+            self.errors = errors
+            self.requestBytes = requestBytes
+            self.responseBytes = responseBytes
+            self.p50 = p50
+            self.p95 = p95
+        }
     }
 
     public struct Query: Sendable {

@@ -204,6 +204,7 @@ public final class MeterWriter: Sendable {
         }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
+            f.knownDirectories.remove(dir)  // make it again on the retry
             logger.error("meter file cannot be opened", metadata: ["path": "\(path)", "errno": "\(errno)"])
             return nil
         }
