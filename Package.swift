@@ -71,6 +71,7 @@ let package = Package(
                 "GatehouseCore",
                 "GatehouseAuth",
                 "GatehouseProxy",
+                "GatehouseMetering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehouseMetering
 import GatehouseProxy
 import Logging
 import NIOCore
@@ -14,17 +15,19 @@ public final class GatehouseInstance: Sendable {
     private let proxy: ProxyServer
     private let admin: AdminServer
     private let providers: [JWKSProvider]
+    public let meterWriter: MeterWriter
     private let group: MultiThreadedEventLoopGroup
     private let drainTimeout: TimeAmount
 
     private init(proxyAddress: SocketAddress, adminAddress: SocketAddress, runtime: ProxyRuntime, proxy: ProxyServer, admin: AdminServer,
-                 providers: [JWKSProvider], group: MultiThreadedEventLoopGroup, drainTimeout: TimeAmount) {
+                 providers: [JWKSProvider], meterWriter: MeterWriter, group: MultiThreadedEventLoopGroup, drainTimeout: TimeAmount) {
         self.proxyAddress = proxyAddress
         self.adminAddress = adminAddress
         self.runtime = runtime
         self.proxy = proxy
         self.admin = admin
         self.providers = providers
+        self.meterWriter = meterWriter
         self.group = group
         self.drainTimeout = drainTimeout
     }
@@ -42,7 +45,14 @@ public final class GatehouseInstance: Sendable {
             let built = try RuntimeBuilder(configuration: configuration, group: group, clock: clock, logger: logger).build()
             for provider in built.providers { provider.start() }
             let settings = ProxySettings(configuration: configuration, clock: clock)
-            let proxy = try await ProxyServer(listen: configuration.listen, runtime: built.runtime, settings: settings, group: group, logger: logger)
+            let instanceName = configuration.metering.instance.isEmpty ? HostName.current() : configuration.metering.instance
+            let meterWriter = MeterWriter(configuration: configuration.metering, instance: instanceName, logger: logger)
+            meterWriter.start()
+            let flushEvery = TimeAmount.milliseconds(Int64(max(1, configuration.metering.flushIntervalMs / 2)))
+            let proxy = try await ProxyServer(
+                listen: configuration.listen, runtime: built.runtime, settings: settings, group: group, logger: logger,
+                meterWriter: meterWriter, meterFlushInterval: flushEvery
+            )
             let providers = built.providers
             let admin = AdminServer(listen: configuration.adminListen, group: group, probes: .init(
                 isReady: { providers.allSatisfy { $0.isReady } },
@@ -52,7 +62,7 @@ public final class GatehouseInstance: Sendable {
             let proxyAddress = try await proxy.start()
             return GatehouseInstance(
                 proxyAddress: proxyAddress, adminAddress: adminAddress, runtime: built.runtime, proxy: proxy, admin: admin,
-                providers: providers, group: group, drainTimeout: .milliseconds(Int64(configuration.drainTimeoutMs))
+                providers: providers, meterWriter: meterWriter, group: group, drainTimeout: .milliseconds(Int64(configuration.drainTimeoutMs))
             )
         } catch {
             try? await group.shutdownGracefully()
@@ -67,6 +77,8 @@ public final class GatehouseInstance: Sendable {
     /// timeout), then stop the admin listener, the refresh timers and the loops.
     public func shutdown() async {
         await proxy.drain(timeout: drainTimeout)
+        // Every exchange has ended and every loop has handed over its records.
+        await meterWriter.shutdown()
         await admin.stop()
         for provider in providers { provider.stop() }
         try? await group.shutdownGracefully()
@@ -77,5 +89,16 @@ public final class GatehouseInstance: Sendable {
 public enum SystemClock {
     @Sendable public static func now() -> Double {
         Date().timeIntervalSince1970
+    }
+}
+
+/// The machine's host name: the default meter file suffix (`metering.instance`).
+public enum HostName {
+    public static func current() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let safe = name.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
+        return safe.isEmpty ? "localhost" : safe
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseAuth
 import GatehouseCore
+import GatehouseMetering
 import GatehouseProxy
 import Logging
 import NIOCore
@@ -22,6 +23,7 @@ struct RuntimeBuilder {
     func build() throws -> Built {
         var apps: [AppRuntime] = []
         var providers: [JWKSProvider] = []
+        var monthCounters: [String: OrgMonthCounter] = [:]
         for (index, app) in configuration.apps.enumerated() {
             var app = app
             let devIssuer = try makeDevIssuer(app)
@@ -41,7 +43,21 @@ struct RuntimeBuilder {
             } else {
                 keySource = nil
             }
-            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer))
+            var month: OrgMonthCounter?
+            if app.quotas.orgRequestsPerMonth > 0 {
+                if let existing = monthCounters[app.org] {
+                    month = existing
+                } else {
+                    // Seeded from this month's logs of every instance: the count survives a restart.
+                    let nowMs = Int64(clock() * 1000)
+                    let seed = MeterLogReader.countRecords(directory: configuration.metering.dir, org: app.org, monthOf: nowMs)
+                    let counter = OrgMonthCounter(seed: seed, nowMs: nowMs)
+                    monthCounters[app.org] = counter
+                    month = counter
+                }
+            }
+            let quota = QuotaGuard(app.quotas, month: month)
+            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota))
         }
         return Built(runtime: ProxyRuntime(apps: apps), providers: providers)
     }

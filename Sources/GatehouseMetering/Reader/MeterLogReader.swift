@@ -125,3 +125,27 @@ public struct MeterLogReader {
         return names
     }
 }
+
+extension MeterLogReader {
+    /// Records an org has in the logs for the UTC month holding `now` (every instance),
+    /// counting complete lines only: the seed of the monthly quota after a restart.
+    public static func countRecords(directory: String, org: String, monthOf now: Int64) -> Int {
+        let month = UTCTimestamp.month(milliseconds: now)
+        let dir = directory + "/" + org
+        guard let names = list(dir) else { return 0 }
+        var total = 0
+        for name in names where name.hasPrefix(month + "-") && MeterFileLayout.parseFileName(name) != nil {
+            let fd = open(dir + "/" + name, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1 << 20) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                for i in 0..<n where buffer[i] == 0x0A { total += 1 }
+            }
+        }
+        return total
+    }
+}

@@ -23,8 +23,10 @@ public final class AppRuntime: Sendable {
     /// `X-Gatehouse-App` / `-Org` values.
     let appHeader: String
     let orgHeader: String
+    /// `quotas`; unlimited unless configured.
+    let quota: QuotaGuard
 
-    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?) throws {
+    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil) throws {
         self.config = config
         self.index = index
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
@@ -54,6 +56,7 @@ public final class AppRuntime: Sendable {
         self.extraHeaders = config.api.extraHeaders.map { ($0.name, $0.value) }
         self.appHeader = config.id
         self.orgHeader = config.org
+        self.quota = quota ?? QuotaGuard(config.quotas, month: nil)
     }
 }
 

@@ -27,4 +27,6 @@ public enum GateRejection: Sendable, Equatable {
     case forbidden
     /// 503: keys could not be loaded; `Retry-After` seconds.
     case authUnavailable(retryAfter: Int)
+    /// 429: a quota is spent; `Retry-After` seconds.
+    case rateLimited(retryAfter: Int)
 }

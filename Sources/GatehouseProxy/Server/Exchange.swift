@@ -1,3 +1,4 @@
+import GatehouseMetering
 import NIOCore
 import NIOHTTP1
 
@@ -38,19 +39,58 @@ final class Exchange {
     var responseBytes = 0
     var status: UInt = 0
     private(set) var outcome: Outcome?
+    /// Set for `/_api` exchanges the gate let through: they are billed when they end.
+    var meter: MeterDraft?
+    private let loop: LoopContext
 
-    init(serial: Int, app: AppRuntime, isAPI: Bool, keepAlive: Bool) {
+    /// What a billable exchange's record needs beyond the counters above.
+    struct MeterDraft {
+        let arrivedMs: Int64
+        let started: NIODeadline
+        let user: String
+        let method: String
+        let path: String
+        let requestID: String
+    }
+
+    init(serial: Int, app: AppRuntime, isAPI: Bool, keepAlive: Bool, loop: LoopContext) {
         self.serial = serial
         self.app = app
         self.isAPI = isAPI
         self.keepAlive = keepAlive
+        self.loop = loop
     }
 
-    /// Records how the exchange ended; only the first call counts.
-    func finish(_ outcome: Outcome) {
+    /// Records how the exchange ended; only the first call counts. A billable exchange
+    /// leaves its meter record with the loop. `status` is what the client was told when
+    /// Gatehouse answered itself (502/504); otherwise the upstream's status, or 499
+    /// (nginx's "client closed request") when the client left before any response.
+    func finish(_ outcome: Outcome, status answered: UInt? = nil) {
         guard self.outcome == nil else { return }
         self.outcome = outcome
         responseTimer?.cancel()
         responseTimer = nil
+        guard let meter else { return }
+        let finalStatus: UInt
+        if let answered {
+            finalStatus = answered
+        } else if responseStarted {
+            finalStatus = status
+        } else {
+            finalStatus = outcome == .clientAbort ? 499 : 502
+        }
+        let recordOutcome: MeterRecord.Outcome
+        switch outcome {
+        case .ok: recordOutcome = .ok
+        case .upstreamError: recordOutcome = .upstreamError
+        case .clientAbort: recordOutcome = .clientAbort
+        }
+        let elapsed = NIODeadline.now() - meter.started
+        loop.record(MeterRecord(
+            timestampMs: meter.arrivedMs, org: app.config.org, app: app.config.id, user: meter.user,
+            method: meter.method, path: meter.path, status: Int(finalStatus), requestBytes: requestBytes,
+            responseBytes: responseBytes, durationMs: Double(elapsed.nanoseconds) / 1_000_000,
+            requestID: meter.requestID, outcome: recordOutcome
+        ))
     }
 }

@@ -8,7 +8,7 @@ enum GatehouseMetrics {
         var table: [String: Counter] = [:]
         for reason in ["missing_token", "malformed", "bad_signature", "unknown_kid", "expired", "not_yet_valid",
                        "bad_issuer", "bad_audience", "unauthorized_party", "unsupported_alg", "unknown_key",
-                       "forbidden", "auth_unavailable"] {
+                       "forbidden", "auth_unavailable", "rate_limited"] {
             table[reason] = Counter(label: "gatehouse_gate_rejections_total", dimensions: [("reason", reason)])
         }
         return table
@@ -26,6 +26,7 @@ enum GatehouseMetrics {
         case .unauthenticated(let reason): key = reason.rawValue
         case .forbidden: key = "forbidden"
         case .authUnavailable: key = "auth_unavailable"
+        case .rateLimited: key = "rate_limited"
         }
         rejections[key]?.increment()
     }

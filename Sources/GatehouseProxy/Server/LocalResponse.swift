@@ -14,6 +14,8 @@ public enum LocalResponse: Sendable, Equatable {
     case requestTimeout
     case badGateway
     case gatewayTimeout
+    /// The meter writer is backed up: nothing is forwarded that could not be billed.
+    case meteringUnavailable
     /// An endpoint's own answer (dev issuer, JWKS).
     case json(HTTPResponseStatus, String, extraHeaders: [(String, String)] = [])
 
@@ -26,6 +28,8 @@ public enum LocalResponse: Sendable, Equatable {
         case .gate(.unauthenticated): return .unauthorized
         case .gate(.forbidden): return .forbidden
         case .gate(.authUnavailable): return .serviceUnavailable
+        case .gate(.rateLimited): return .tooManyRequests
+        case .meteringUnavailable: return .serviceUnavailable
         case .badRequest: return .badRequest
         case .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
@@ -44,6 +48,8 @@ public enum LocalResponse: Sendable, Equatable {
             return #"{"error":"unauthenticated","reason":"\#(reason.rawValue)"}"#
         case .gate(.forbidden): return #"{"error":"forbidden"}"#
         case .gate(.authUnavailable): return #"{"error":"auth_unavailable"}"#
+        case .gate(.rateLimited(let retryAfter)): return #"{"error":"rate_limited","retry_after_s":\#(max(1, retryAfter))}"#
+        case .meteringUnavailable: return #"{"error":"metering_unavailable"}"#
         case .badRequest: return #"{"error":"bad_request"}"#
         case .notFound: return #"{"error":"not_found"}"#
         case .methodNotAllowed: return #"{"error":"method_not_allowed"}"#
@@ -75,8 +81,10 @@ public enum LocalResponse: Sendable, Equatable {
             headers.add(name: "WWW-Authenticate", value: #"Bearer realm="gatehouse""#)
         case .gate(.unauthenticated):
             headers.add(name: "WWW-Authenticate", value: #"Bearer realm="gatehouse", error="invalid_token""#)
-        case .gate(.authUnavailable(let retryAfter)):
+        case .gate(.authUnavailable(let retryAfter)), .gate(.rateLimited(let retryAfter)):
             headers.add(name: "Retry-After", value: String(max(1, retryAfter)))
+        case .meteringUnavailable:
+            headers.add(name: "Retry-After", value: "1")
         case .methodNotAllowed(let allow):
             headers.add(name: "Allow", value: allow)
         case .json(_, _, let extra):

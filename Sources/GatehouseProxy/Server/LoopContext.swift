@@ -1,4 +1,5 @@
 import GatehouseAuth
+import GatehouseMetering
 import NIOCore
 
 /// What one event loop keeps for itself: upstream pools and verified-token caches.
@@ -9,11 +10,32 @@ final class LoopContext {
     /// One cache per app, indexed by ``AppRuntime/index`` (keys belong to one app).
     var tokenCaches: [VerifiedTokenCache]
     private var random = SystemRandomNumberGenerator()
+    /// Meter records of exchanges that ended on this loop, handed to the writer in
+    /// batches (at ``meterBatchSize`` or on the loop's flush timer), so the request
+    /// path never touches the writer's lock per call.
+    private var meterBuffer: [MeterRecord] = []
+    let meterWriter: MeterWriter?
+    static let meterBatchSize = 256
 
-    init(eventLoop: EventLoop, appCount: Int, idleTimeout: TimeAmount) {
+    init(eventLoop: EventLoop, appCount: Int, idleTimeout: TimeAmount, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop
         self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: idleTimeout)
         self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: appCount)
+        self.meterWriter = meterWriter
+        meterBuffer.reserveCapacity(Self.meterBatchSize)
+    }
+
+    func record(_ record: MeterRecord) {
+        guard meterWriter != nil else { return }
+        meterBuffer.append(record)
+        if meterBuffer.count >= Self.meterBatchSize { flushMeter() }
+    }
+
+    /// Hands the buffered records to the writer (timer, batch full, shutdown).
+    func flushMeter() {
+        guard let meterWriter, !meterBuffer.isEmpty else { return }
+        meterWriter.submit(meterBuffer)
+        meterBuffer.removeAll(keepingCapacity: true)
     }
 
     /// A fresh 128-bit request id as 32 lowercase hex digits.

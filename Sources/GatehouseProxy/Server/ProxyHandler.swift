@@ -204,15 +204,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
             let now = settings.clock()
+            let arrival = Arrival(ms: Int64(now * 1000), started: .now())
             let step = APIGate.evaluate(app: app, headers: head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: context.eventLoop)
             switch step {
             case .accept(let identity, _):
-                startAPIExchange(app: app, inbound: inbound, identity: identity, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
+                startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
                 GatehouseMetrics.gateRejected(rejection)
                 answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
             case .waitForKeys(let future, let credential):
-                let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive)
+                let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
                 state = .pending(exchange)
                 holdReads()
                 future.assumeIsolated().whenComplete { [weak self] _ in
@@ -221,14 +222,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     switch step {
                     case .accept(let identity, _):
                         self.state = .idle
-                        self.startAPIExchange(app: app, inbound: inbound, identity: identity, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
+                        self.startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
                     case .reject(let rejection):
                         GatehouseMetrics.gateRejected(rejection)
                         self.resumeReads(context: context)
-                        self.answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody, context: context)
+                        self.answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody, endConsumed: exchange.requestEnded, context: context)
                     case .waitForKeys:
                         self.resumeReads(context: context)
-                        self.answer(.gate(.authUnavailable(retryAfter: 1)), keepAlive: false, requestComplete: exchange.requestEnded, context: context)
+                        self.answer(.gate(.authUnavailable(retryAfter: 1)), keepAlive: false, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
                     }
                 }
             }
@@ -236,14 +237,28 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         let upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
-        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive)
+        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
     }
 
+    /// When an `/_api` request arrived: its meter record's `ts` and duration start.
+    struct Arrival {
+        let ms: Int64
+        let started: NIODeadline
+    }
+
     private func startAPIExchange(
-        app: AppRuntime, inbound: UpstreamRequestBuilder.Inbound, identity: GateIdentity, keepAlive: Bool, hasBody: Bool,
+        app: AppRuntime, inbound: UpstreamRequestBuilder.Inbound, identity: GateIdentity, arrival: Arrival, keepAlive: Bool, hasBody: Bool,
         expectContinue: Bool, context: ChannelHandlerContext, carrying previous: Exchange? = nil
     ) {
+        let requestComplete = previous?.requestEnded ?? !hasBody
+        if !app.quota.isUnlimited, let wait = app.quota.admit(user: identity.id, now: settings.clock()) {
+            GatehouseMetrics.gateRejected(.rateLimited(retryAfter: wait))
+            return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete, context: context)
+        }
+        if let writer = loop.meterWriter, writer.isOverloaded {
+            return answer(.meteringUnavailable, keepAlive: keepAlive && requestComplete, requestComplete: requestComplete, context: context)
+        }
         let declared = RequestHeadValidator.declaredLength(inbound.head)
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
@@ -251,8 +266,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let upstreamHead = UpstreamRequestBuilder.apiRequest(
             inbound, app: app.config, ownerAuthorization: app.ownerAuthorization, extraHeaders: app.extraHeaders, user: identity.id
         )
-        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive)
+        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
+        let upstreamPath = upstreamHead.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? upstreamHead.uri
+        exchange.meter = Exchange.MeterDraft(
+            arrivedMs: arrival.ms, started: arrival.started, user: identity.id, method: inbound.head.method.rawValue,
+            path: upstreamPath, requestID: inbound.requestID
+        )
         if let previous {
             exchange.buffered = previous.buffered
             exchange.requestEnded = previous.requestEnded
@@ -281,8 +301,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .failure:
                 GatehouseMetrics.upstreamFailed()
                 self.resumeReads(context: context)
-                exchange.finish(.upstreamError)
-                self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+                exchange.finish(.upstreamError, status: 502)
+                self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
             case .success(let lease):
                 self.attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
             }
@@ -299,6 +319,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
         let buffered = exchange.buffered
         exchange.buffered = []
+        // `requestEnded` marked that `.end` was *buffered*; it is forwarded only now, and
+        // `forwardRequestPart` drops everything once the request has ended.
+        if !buffered.isEmpty { exchange.requestEnded = false }
         for part in buffered {
             forwardRequestPart(part, exchange: exchange, context: context)
             guard case .forwarding = state else { return }
@@ -338,9 +361,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
+        // Detach first: closing fires `upstreamClosed`, which must not answer (502) too.
+        exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
-        exchange.finish(.clientAbort)
+        exchange.finish(.clientAbort, status: exchange.responseStarted ? nil : 413)
         if exchange.responseStarted {
             closeClient(context: context)
         } else {
@@ -353,10 +378,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.upstreamResponseTimeout) { [weak self] in
             guard let self, let context = self.context, case .forwarding(let current) = self.state, current === exchange,
                   !exchange.responseStarted else { return }
+            // Detach first: closing fires `upstreamClosed`, which would answer 502 before
+            // this 504 — two responses to one request (HTTPServerPipelineHandler traps).
+            exchange.lease?.handler.owner = nil
             exchange.lease?.channel.close(promise: nil)
             exchange.lease = nil
-            exchange.finish(.upstreamError)
-            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+            exchange.finish(.upstreamError, status: 504)
+            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
         }
     }
 
@@ -386,7 +414,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes a response Gatehouse decided itself. If the request's body has not been
     /// read (`requestComplete` false) the connection closes after it, so no byte of that
     /// body is taken for the next request (SPEC "Routing").
-    private func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, context: ChannelHandlerContext) {
+    ///
+    /// `endConsumed`: the request's `.end` was already read (an exchange that failed after
+    /// the whole request arrived), so a kept-alive connection is idle at once rather than
+    /// waiting for an `.end` that will not come again.
+    private func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
         let keep = keepAlive && !response.closesConnection
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -401,6 +433,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if !keep {
             state = .closed
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else if endConsumed {
+            state = .idle
+            timeouts.awaitingNextHead()
         } else if requestComplete {
             state = .answered(keepAlive: true)
             // `.end` for a body-less request follows the head in the same read; the
@@ -517,12 +552,12 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
-        exchange.finish(.upstreamError)
+        exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
         GatehouseMetrics.upstreamFailed()
         if exchange.responseStarted {
             closeClient(context: context)
         } else {
-            answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, context: context)
+            answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
         }
     }
 

@@ -1,4 +1,5 @@
 import GatehouseCore
+import GatehouseMetering
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -30,8 +31,14 @@ public final class ProxyServer: Sendable {
     private let loops: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     private let listen: ListenAddress
     private let channel: NIOLockedValueBoxChannel
+    private let meterTimers: [RepeatedTask]
 
-    public init(listen: ListenAddress, runtime: ProxyRuntime, settings: ProxySettings, group: EventLoopGroup, logger: Logger) async throws {
+    /// - Parameter meterWriter: where `/_api` exchanges are billed; each loop hands it
+    ///   its buffered records every `meterFlushInterval`.
+    public init(
+        listen: ListenAddress, runtime: ProxyRuntime, settings: ProxySettings, group: EventLoopGroup, logger: Logger,
+        meterWriter: MeterWriter? = nil, meterFlushInterval: TimeAmount = .milliseconds(100)
+    ) async throws {
         self.listen = listen
         self.runtime = runtime
         self.settings = settings
@@ -39,15 +46,22 @@ public final class ProxyServer: Sendable {
         self.logger = logger
         self.quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
+        var timers: [RepeatedTask] = []
         let appCount = runtime.apps.count
         let idle = settings.idleTimeout
         for loop in group.makeIterator() {
             let bound = try await loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, appCount: appCount, idleTimeout: idle), eventLoop: loop)
+                NIOLoopBound(LoopContext(eventLoop: loop, appCount: appCount, idleTimeout: idle, meterWriter: meterWriter), eventLoop: loop)
             }.get()
             loops[ObjectIdentifier(loop)] = bound
+            if meterWriter != nil {
+                timers.append(loop.scheduleRepeatedTask(initialDelay: meterFlushInterval, delay: meterFlushInterval) { _ in
+                    bound.value.flushMeter()
+                })
+            }
         }
         self.loops = loops
+        self.meterTimers = timers
         self.channel = NIOLockedValueBoxChannel()
     }
 
@@ -120,8 +134,12 @@ public final class ProxyServer: Sendable {
         let timer = loop.scheduleTask(in: drainTimeout) { promise.succeed(()) }
         try? await promise.futureResult.get()
         timer.cancel()
+        for timer in meterTimers { timer.cancel() }
         for bound in loops.values {
-            try? await bound.eventLoop.submit { bound.value.pool.closeAll() }.get()
+            try? await bound.eventLoop.submit {
+                bound.value.pool.closeAll()
+                bound.value.flushMeter()
+            }.get()
         }
     }
 }

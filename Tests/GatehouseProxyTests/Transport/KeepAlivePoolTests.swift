@@ -1,0 +1,77 @@
+import GatehouseCore
+import GatehouseTesting
+import NIOHTTP1
+import Testing
+
+/// SPEC "Shape": keep-alive on both sides with per-event-loop upstream pools; SPEC
+/// "Routing": an upstream connection is reused only after a cleanly framed response.
+/// One event loop, so every exchange draws from the same pool.
+@Suite struct KeepAlivePoolTests {
+    static func send(_ connection: RawConnection, _ path: String) async throws -> TestHTTPResponse {
+        var head = "GET \(path) HTTP/1.1\r\nHost: gatehouse.test\r\n"
+        for (name, value) in TransportRig.bearer { head += "\(name): \(value)\r\n" }
+        try await connection.send(head + "\r\n")
+        return try await connection.readResponse()
+    }
+
+    @Test func sequentialRequestsOnOneClientConnectionShareOneUpstreamConnection() async throws {
+        let api = try await TestHTTPServer.start { r in .fixed(body: "hello " + r.path) }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let client = try await RawConnection.connect(port: gatehouse.port)
+        for i in 0..<5 {
+            let response = try await Self.send(client, "/_api/n\(i)")
+            #expect(response.status == 200)
+            #expect(response.text == "hello /n\(i)")
+        }
+        #expect(api.requests.map(\.path) == ["/n0", "/n1", "/n2", "/n3", "/n4"])
+        #expect(api.connectionCount == 1)
+        #expect(api.closedConnectionCount == 0)
+        await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    @Test func upstreamConnectionCloseIsNotReused() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(headers: [("Connection", "close")], body: "once") }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let client = try await RawConnection.connect(port: gatehouse.port)
+        for _ in 0..<3 {
+            let response = try await Self.send(client, "/_api/x")
+            #expect(response.status == 200)
+            #expect(response.text == "once")
+            // Hop-by-hop: the upstream's `Connection: close` is not the client's business.
+            #expect(response.header("Connection") == nil)
+        }
+        // The upstream said `close` but left its socket open: only Gatehouse honouring the
+        // header keeps it from being reused, and Gatehouse closes each one itself.
+        #expect(api.connectionCount == 3)
+        #expect(api.requests.count == 3)
+        #expect(await TransportRig.eventually { api.closedConnectionCount == 3 })
+        await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    @Test func clientLeavingMidResponseClosesThatUpstreamConnection() async throws {
+        let api = try await TestHTTPServer.start { r in
+            r.path == "/big" ? .stream(count: 256 << 20, byte: UInt8(ascii: "b")) : .fixed(body: "small")
+        }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let aborted = try await StreamingClient.run(
+            port: gatehouse.port,
+            StreamedRequest(.GET, "/_api/big", headers: TransportRig.bearer, expectedByte: UInt8(ascii: "b"), abortAfterBytes: 1 << 20)
+        )
+        #expect(aborted.status == 200)
+        #expect(!aborted.complete)
+        #expect(aborted.unexpectedBytes == 0)
+        // The half-sent response leaves the upstream connection unusable: it is closed…
+        #expect(await TransportRig.eventually { api.closedConnectionCount == 1 })
+        // …and the next request gets a fresh one.
+        let response = try await gatehouse.request("GET", "/_api/small", headers: TransportRig.bearer)
+        #expect(response.status == 200)
+        #expect(response.text == "small")
+        #expect(api.connectionCount == 2)
+        await gatehouse.stop()
+        await api.stop()
+    }
+}

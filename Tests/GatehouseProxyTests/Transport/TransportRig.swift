@@ -1,0 +1,83 @@
+import Foundation
+import GatehouseAuth
+import GatehouseCore
+import GatehouseTesting
+
+/// Shared set-up for the transport tests: Gatehouse in front of test upstreams with a
+/// server-to-server api key as the credential (no JWKS involved, so nothing but the
+/// transport is under test).
+enum TransportRig {
+    static let apiKey = "gk_transport_test_3c9d41f07a"
+    static let apiKeyHash = APIKeyHash.hex(Array(apiKey.utf8))
+    static var bearer: [(String, String)] { [("Authorization", "Bearer " + apiKey)] }
+
+    /// jwt mode without any key source: only the api key gets through.
+    static var auth: AuthConfiguration {
+        var auth = AuthConfiguration()
+        auth.mode = .jwt
+        auth.apiKeys = [APIKeyConfiguration(name: "transport", sha256: apiKeyHash)]
+        return auth
+    }
+
+    static func start(
+        app: String = "http://127.0.0.1:1", api: String, configure: (inout GatehouseConfiguration) -> Void = { _ in }
+    ) async throws -> TestGatehouse {
+        let config = TestGatehouse.configuration(appUpstream: app, apiUpstream: api, auth: auth, configure: configure)
+        return try await TestGatehouse.start(config)
+    }
+
+    /// A port on 127.0.0.1 where nothing listens (a listener bound, then closed).
+    static func closedPort() async throws -> Int {
+        let server = try await TestHTTPServer.start { _ in .close }
+        let port = server.port
+        await server.stop()
+        return port
+    }
+
+    /// `Tests/GatehouseProxyTests/Fixtures/<name>`.
+    static func fixture(_ name: String, filePath: String = #filePath) -> String {
+        URL(fileURLWithPath: filePath)
+            .deletingLastPathComponent()
+            .deletingLastPathComponent()
+            .appendingPathComponent("Fixtures")
+            .appendingPathComponent(name).path
+    }
+
+    /// Polls `condition` every 10 ms until it holds or `timeout` passes (a bound against
+    /// a hung test, not a timing assertion); returns whether it held.
+    static func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return await condition()
+    }
+
+    /// Polls `value` every 50 ms until it stops changing (the same for 300 ms) and
+    /// returns it: how far a transfer got once backpressure stalled it. Bounded by
+    /// `timeout` (then returns the last value).
+    static func settled(timeout: Duration = .seconds(30), _ value: () -> Int) async -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var last = value()
+        var unchanged = 0
+        while ContinuousClock.now < deadline, unchanged < 6 {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = value()
+            unchanged = now == last ? unchanged + 1 : 0
+            last = now
+        }
+        return last
+    }
+
+    /// Whether a TCP connect to `port` is refused now.
+    static func connectRefused(port: Int) async -> Bool {
+        do {
+            let connection = try await RawConnection.connect(port: port)
+            await connection.close()
+            return false
+        } catch {
+            return true
+        }
+    }
+}

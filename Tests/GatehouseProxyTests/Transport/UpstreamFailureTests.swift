@@ -1,0 +1,40 @@
+import GatehouseCore
+import GatehouseTesting
+import Testing
+
+/// SPEC "The /_api gate": upstream unreachable → 502 `bad_gateway`, timed out → 504
+/// `gateway_timeout`.
+@Suite struct UpstreamFailureTests {
+    @Test func nothingListeningIs502() async throws {
+        let port = try await TransportRig.closedPort()
+        let gatehouse = try await TransportRig.start(api: "http://127.0.0.1:\(port)")
+        let response = try await gatehouse.request("GET", "/_api/x", headers: TransportRig.bearer)
+        #expect(response.status == 502)
+        #expect(response.text == #"{"error":"bad_gateway"}"#)
+        #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+        await gatehouse.stop()
+    }
+
+    @Test func upstreamClosingWithoutAnAnswerIs502() async throws {
+        let api = try await TestHTTPServer.start { _ in .close }
+        let gatehouse = try await TransportRig.start(api: api.url)
+        let response = try await gatehouse.request("GET", "/_api/x", headers: TransportRig.bearer)
+        #expect(response.status == 502)
+        #expect(response.text == #"{"error":"bad_gateway"}"#)
+        #expect(api.requests.count == 1)
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    @Test func upstreamNotAnsweringInTimeIs504() async throws {
+        let api = try await TestHTTPServer.start { _ in .hang }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.upstreamResponseTimeoutMs = 300 }
+        let response = try await gatehouse.request("GET", "/_api/x", headers: TransportRig.bearer)
+        #expect(response.status == 504)
+        #expect(response.text == #"{"error":"gateway_timeout"}"#)
+        // The hung connection is not kept for reuse.
+        #expect(await TransportRig.eventually { api.closedConnectionCount == 1 })
+        await gatehouse.stop()
+        await api.stop()
+    }
+}

@@ -1,0 +1,117 @@
+import GatehouseCore
+import NIOHTTP1
+import Testing
+@testable import GatehouseProxy
+
+/// Tier 1: header rewriting as pure functions (SPEC "The /_api gate", accepted requests).
+@Suite struct HeaderHygieneTests {
+    @Test func hopByHopAndConnectionNamedFieldsGo() {
+        var headers = HTTPHeaders([
+            ("Connection", "keep-alive, X-Secret"), ("Connection", "x-other"), ("X-Secret", "1"), ("X-Other", "2"),
+            ("Keep-Alive", "timeout=5"), ("TE", "trailers"), ("Trailer", "X-T"), ("Upgrade", "h2c"),
+            ("Proxy-Authorization", "Basic x"), ("Proxy-Authenticate", "Basic"), ("Proxy-Connection", "close"),
+            ("Content-Length", "5"), ("X-Kept", "yes"),
+        ])
+        HeaderHygiene.removeHopByHop(&headers)
+        #expect(headers.map(\.name) == ["Content-Length", "X-Kept"])
+    }
+
+    @Test func connectionCannotStripFramingOrHost() {
+        var headers = HTTPHeaders([("Host", "a"), ("Connection", "content-length, transfer-encoding, host"),
+                                   ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
+        HeaderHygiene.removeHopByHop(&headers)
+        #expect(headers["host"] == ["a"])
+        #expect(headers["content-length"] == ["5"])
+        #expect(headers["transfer-encoding"] == ["chunked"])
+    }
+
+    @Test func gatehouseReservedInEveryFolding() {
+        for name in ["X-Gatehouse-User", "x-gatehouse-user", "X_GATEHOUSE_USER", "x.gatehouse.org", "X-Gatehouse_App", "x-gatehouse-", "X.Gatehouse-Anything"] {
+            #expect(HeaderHygiene.isGatehouseReserved(name), "\(name)")
+        }
+        for name in ["X-Gatehouse", "X-Gatehousex-User", "Gatehouse-User", "X-Gate-House-User", "XX-Gatehouse-User", ""] {
+            #expect(!HeaderHygiene.isGatehouseReserved(name), "\(name)")
+        }
+        var headers = HTTPHeaders([("X-Gatehouse-User", "a"), ("x_gatehouse_user", "b"), ("X.Gatehouse.Org", "c"), ("X-Other", "d")])
+        HeaderHygiene.removeGatehouseHeaders(&headers)
+        #expect(headers.map(\.name) == ["X-Other"])
+    }
+
+    @Test func forwardedFromUntrustedPeerIsReplaced() {
+        var headers = HTTPHeaders([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil")])
+        HeaderHygiene.setForwarded(&headers, peer: "10.1.2.3", peerTrusted: false, originalHost: "app.test")
+        #expect(headers["x-forwarded-for"] == ["10.1.2.3"])
+        #expect(headers["x-forwarded-proto"] == ["http"])
+        #expect(headers["x-forwarded-host"] == ["app.test"])
+    }
+
+    @Test func forwardedFromTrustedPeerIsAppended() {
+        var headers = HTTPHeaders([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "front.test")])
+        HeaderHygiene.setForwarded(&headers, peer: "10.1.2.3", peerTrusted: true, originalHost: "app.test")
+        #expect(headers["x-forwarded-for"] == ["6.6.6.6, 7.7.7.7, 10.1.2.3"])
+        #expect(headers["x-forwarded-proto"] == ["https"])
+        #expect(headers["x-forwarded-host"] == ["front.test"])
+
+        var bare = HTTPHeaders()
+        HeaderHygiene.setForwarded(&bare, peer: "10.1.2.3", peerTrusted: true, originalHost: "app.test")
+        #expect(bare["x-forwarded-for"] == ["10.1.2.3"])
+        #expect(bare["x-forwarded-proto"] == ["http"])
+        #expect(bare["x-forwarded-host"] == ["app.test"])
+    }
+
+    @Test func credentialCookiesAreRemovedOthersKeptInOrder() {
+        var headers = HTTPHeaders([
+            ("Cookie", "a=1; __session=tok; __session_x1=t2;b=2"),
+            ("Cookie", "__client_uat=17; __client_uat_x1=18; __sessions=keep; c=3"),
+        ])
+        HeaderHygiene.removeCredentialCookies(&headers)
+        #expect(headers["cookie"] == ["a=1; b=2; __sessions=keep; c=3"])
+
+        var onlyCredentials = HTTPHeaders([("Cookie", "__session=tok; __client_uat=1")])
+        HeaderHygiene.removeCredentialCookies(&onlyCredentials)
+        #expect(!onlyCredentials.contains(name: "cookie"))
+    }
+
+    @Test func requestIDTrustsOnlyASanePeerValue() {
+        let incoming = HTTPHeaders([("X-Request-Id", "abc-123")])
+        #expect(UpstreamRequestBuilder.requestID(incoming, peerTrusted: true, generated: "gen") == "abc-123")
+        #expect(UpstreamRequestBuilder.requestID(incoming, peerTrusted: false, generated: "gen") == "gen")
+        #expect(UpstreamRequestBuilder.requestID(HTTPHeaders([("X-Request-Id", "a b")]), peerTrusted: true, generated: "gen") == "gen")
+        #expect(UpstreamRequestBuilder.requestID(HTTPHeaders([("X-Request-Id", "")]), peerTrusted: true, generated: "gen") == "gen")
+        #expect(UpstreamRequestBuilder.requestID(HTTPHeaders([("X-Request-Id", String(repeating: "a", count: 129))]), peerTrusted: true, generated: "gen") == "gen")
+        #expect(UpstreamRequestBuilder.requestID(HTTPHeaders(), peerTrusted: true, generated: "gen") == "gen")
+    }
+
+    @Test func apiRequestHeadIsRewritten() throws {
+        let upstream = try #require(UpstreamURL(parsing: "http://127.0.0.1:9999/base"))
+        var app = AppConfiguration(
+            id: "app_1", org: "org_1", upstream: upstream,
+            api: APIConfiguration(upstream: upstream, extraHeaders: [HeaderField(name: "X-Namespace", value: "ns_1"), HeaderField(name: "X-Gatehouse-User", value: "sneaky")], ownerKey: Secret("owner")))
+        app.api.stripPrefix = true
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/_api/v1/x?q=1", headers: HTTPHeaders([
+            ("Host", "app.test"), ("Authorization", "Bearer user"), ("Cookie", "__session=t; k=v"), ("X-Gatehouse-User", "evil"),
+            ("Expect", "100-continue"), ("Connection", "close"),
+        ]))
+        let target = try PathNormalizer.normalize(head.uri).get()
+        let inbound = UpstreamRequestBuilder.Inbound(head: head, target: target, peer: "1.2.3.4", peerTrusted: false, requestID: "rid")
+        let out = UpstreamRequestBuilder.apiRequest(inbound, app: app, ownerAuthorization: "Bearer owner", extraHeaders: [("X-Namespace", "ns_1"), ("X-Gatehouse-User", "sneaky")], user: "user_1")
+        #expect(out.uri == "/base/v1/x?q=1")
+        #expect(out.headers["authorization"] == ["Bearer owner"])
+        #expect(out.headers["cookie"] == ["k=v"])
+        #expect(out.headers["x-gatehouse-user"] == ["user_1"])
+        #expect(out.headers["x-gatehouse-org"] == ["org_1"])
+        #expect(out.headers["x-gatehouse-app"] == ["app_1"])
+        #expect(out.headers["x-namespace"] == ["ns_1"])
+        #expect(out.headers["x-request-id"] == ["rid"])
+        #expect(out.headers["host"] == ["127.0.0.1:9999"])
+        #expect(out.headers["x-forwarded-host"] == ["app.test"])
+        #expect(!out.headers.contains(name: "expect"))
+        #expect(!out.headers.contains(name: "connection"))
+
+        let appHead = UpstreamRequestBuilder.appRequest(inbound, upstream: upstream)
+        #expect(appHead.uri == "/base/_api/v1/x?q=1")
+        #expect(appHead.headers["authorization"] == ["Bearer user"])
+        #expect(appHead.headers["cookie"] == ["__session=t; k=v"])
+        #expect(!appHead.headers.contains(name: "x-gatehouse-user"))
+    }
+}

@@ -1,0 +1,52 @@
+import GatehouseAuth
+import Testing
+@testable import GatehouseProxy
+
+/// Tier 1: the per-loop verified-token cache — hits until `exp` + skew, and bounded.
+@Suite struct VerifiedTokenCacheTests {
+    static func verified(_ sub: String, exp: Double) -> VerifiedToken {
+        VerifiedToken(subject: sub, expiresAt: exp, issuedAt: exp - 60, email: nil, name: nil, picture: nil, claims: [:])
+    }
+
+    @Test func hitUntilExpiryPlusSkewThenGone() {
+        var cache = VerifiedTokenCache(capacity: 10)
+        cache.insert("t1", Self.verified("u1", exp: 100), now: 50, clockSkew: 5)
+        #expect(cache.lookup("t1", now: 60, clockSkew: 5)?.subject == "u1")
+        #expect(cache.lookup("t1", now: 104.9, clockSkew: 5)?.subject == "u1")
+        #expect(cache.lookup("t1", now: 105, clockSkew: 5) == nil)
+        #expect(cache.count == 0)
+        // Once dropped it stays dropped, whatever the clock says later.
+        #expect(cache.lookup("t1", now: 60, clockSkew: 5) == nil)
+        #expect(cache.lookup("other", now: 60, clockSkew: 5) == nil)
+    }
+
+    @Test func keyIsTheWholeTokenText() {
+        var cache = VerifiedTokenCache(capacity: 10)
+        cache.insert("a.b.c", Self.verified("u1", exp: 100), now: 0, clockSkew: 0)
+        #expect(cache.lookup("a.b.C", now: 1, clockSkew: 0) == nil)
+        #expect(cache.lookup("a.b.c ", now: 1, clockSkew: 0) == nil)
+        #expect(cache.lookup("a.b.c", now: 1, clockSkew: 0) != nil)
+    }
+
+    @Test func atCapacityExpiredEntriesGoFirst() {
+        var cache = VerifiedTokenCache(capacity: 3)
+        cache.insert("old1", Self.verified("o1", exp: 10), now: 0, clockSkew: 0)
+        cache.insert("old2", Self.verified("o2", exp: 10), now: 0, clockSkew: 0)
+        cache.insert("live", Self.verified("l", exp: 1_000), now: 0, clockSkew: 0)
+        #expect(cache.count == 3)
+        cache.insert("new", Self.verified("n", exp: 1_000), now: 20, clockSkew: 0)
+        #expect(cache.count == 2)
+        #expect(cache.lookup("live", now: 20, clockSkew: 0) != nil)
+        #expect(cache.lookup("new", now: 20, clockSkew: 0) != nil)
+    }
+
+    @Test func neverGrowsBeyondCapacity() {
+        var cache = VerifiedTokenCache(capacity: 8)
+        for i in 0..<1_000 {
+            cache.insert("token-\(i)", Self.verified("u\(i)", exp: 1_000_000), now: 0, clockSkew: 5)
+            #expect(cache.count <= 8)
+        }
+        // The newest entry is always kept.
+        #expect(cache.lookup("token-999", now: 1, clockSkew: 5)?.subject == "u999")
+    }
+}
