@@ -35,15 +35,18 @@ public final class RawConnection: Sendable {
         struct State {
             var bytes: [UInt8] = []
             var closed = false
-            var waiters: [CheckedContinuation<Void, Never>] = []
+            var nextWaiter = 0
+            var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+            /// Ticks that fired before their waiter was registered.
+            var wokenEarly: Set<Int> = []
         }
         let state = NIOLockedValueBox(State())
 
         func append(_ b: ByteBuffer) {
             let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
                 s.bytes.append(contentsOf: b.readableBytesView)
-                defer { s.waiters = [] }
-                return s.waiters
+                defer { s.waiters = [:] }
+                return Array(s.waiters.values)
             }
             waiters.forEach { $0.resume() }
         }
@@ -51,34 +54,49 @@ public final class RawConnection: Sendable {
         func close() {
             let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
                 s.closed = true
-                defer { s.waiters = [] }
-                return s.waiters
+                defer { s.waiters = [:] }
+                return Array(s.waiters.values)
             }
             waiters.forEach { $0.resume() }
         }
 
+        /// Resumes waiter `id` if nothing else has (each continuation resumes exactly once).
+        private func wake(_ id: Int) {
+            let waiter = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+                guard let waiter = s.waiters.removeValue(forKey: id) else {
+                    s.wokenEarly.insert(id)
+                    return nil
+                }
+                return waiter
+            }
+            waiter?.resume()
+        }
+
         /// Waits until `ready` holds or the deadline passes (the deadline is a safety net
-        /// against a hung test, not a timing assertion).
+        /// against a hung test, not a timing assertion). Wakes on every change and at least
+        /// every 50 ms, so a peer that sends nothing at all still ends in the timeout error.
         func wait<T>(timeout: Duration, _ ready: @escaping @Sendable ([UInt8], Bool) -> T?) async throws -> T {
             let deadline = ContinuousClock.now + timeout
             while true {
                 if let value = state.withLockedValue({ ready($0.bytes, $0.closed) }) { return value }
                 if ContinuousClock.now >= deadline { throw RawConnectionError(description: "timed out waiting for the peer") }
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                            let resumeNow = self.state.withLockedValue { s -> Bool in
-                                if ready(s.bytes, s.closed) != nil { return true }
-                                s.waiters.append(c)
-                                return false
-                            }
-                            if resumeNow { c.resume() }
-                        }
-                    }
-                    group.addTask { try? await Task.sleep(for: .milliseconds(50)) }
-                    await group.next()
-                    group.cancelAll()
+                let id = state.withLockedValue { s -> Int in
+                    defer { s.nextWaiter += 1 }
+                    return s.nextWaiter
                 }
+                let tick = Task { [weak self] in
+                    try? await Task.sleep(for: .milliseconds(50))
+                    if !Task.isCancelled { self?.wake(id) }
+                }
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLockedValue { s -> Bool in
+                        if ready(s.bytes, s.closed) != nil || s.wokenEarly.remove(id) != nil { return true }
+                        s.waiters[id] = c
+                        return false
+                    }
+                    if resumeNow { c.resume() }
+                }
+                tick.cancel()
             }
         }
 

@@ -23,6 +23,10 @@ public enum ConfigurationPrinter {
                 ("instance", string(config.metering.instance)),
             ])),
             ("users", map([("store", string(maskingPassword(inStore: config.users.store)))])),
+            ("access_log", map([
+                ("enabled", bool(config.accessLog.enabled)),
+                ("sample_percent", int(config.accessLog.samplePercent)),
+            ])),
             ("apps", Node(config.apps.map(app))),
         ])
         do {

@@ -3,7 +3,7 @@
 extension GatehouseConfiguration {
     static let yamlKeys = [
         "listen", "admin_listen", "event_loops", "trusted_proxies", "limits", "drain_timeout_ms",
-        "metering", "users", "apps",
+        "metering", "users", "apps", "access_log",
     ]
 
     init(decoding root: ConfigurationNode, context: ConfigurationReader.Context) throws(ConfigurationError) {
@@ -35,6 +35,12 @@ extension GatehouseConfiguration {
         limits = try LimitsConfiguration(decoding: top.mapping("limits", allowed: LimitsConfiguration.yamlKeys))
         metering = try MeteringConfiguration(decoding: top.mapping("metering", allowed: MeteringConfiguration.yamlKeys))
         users = try UsersConfiguration(decoding: top.mapping("users", allowed: UsersConfiguration.yamlKeys))
+        let access = try top.mapping("access_log", allowed: ["enabled", "sample_percent"])
+        if let enabled = try access.bool("enabled") { accessLog.enabled = enabled }
+        if let percent = try access.int("sample_percent", minimum: 1) {
+            guard percent <= 100 else { throw access.invalid("sample_percent", "expected 1 to 100") }
+            accessLog.samplePercent = percent
+        }
         let items = try top.sequence("apps") ?? []
         apps = []
         for item in items {

@@ -24,6 +24,8 @@ public struct GatehouseConfiguration: Sendable, Equatable {
     public var allowDevOnNetwork: Bool
     /// How long a SIGTERM drain waits for in-flight requests before closing them.
     public var drainTimeoutMs: Int
+    /// One structured log line per request (`access_log`); off by default.
+    public var accessLog: AccessLogConfiguration = .init()
 
     public init(
         listen: ListenAddress = .init(host: "0.0.0.0", port: 8080),
@@ -88,6 +90,15 @@ public struct MeteringConfiguration: Sendable, Equatable {
 /// The user store (`users.store`): `sqlite:PATH` or a `postgres://` URL.
 public struct UsersConfiguration: Sendable, Equatable {
     public var store: String = "sqlite:./gatehouse.db"
+
+    public init() {}
+}
+
+/// The access log (`access_log`): one swift-log line per request, without secrets.
+public struct AccessLogConfiguration: Sendable, Equatable {
+    public var enabled: Bool = false
+    /// Share of requests logged, 1–100 (a busy proxy logs a sample).
+    public var samplePercent: Int = 100
 
     public init() {}
 }

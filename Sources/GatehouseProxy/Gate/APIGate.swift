@@ -41,9 +41,12 @@ enum APIGate {
         }
     }
 
-    /// Second pass after a JWKS refetch: an unknown `kid` now is final.
-    static func afterRefetch(app: AppRuntime, credential: Credential, cache: inout VerifiedTokenCache, now: Double) -> Step {
-        verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: nil)
+    /// Second pass after a JWKS refetch. A `kid` still unknown is asked about once more,
+    /// so that a refetch that *failed* answers 503 `auth_unavailable` (SPEC: the token's
+    /// `kid` is unknown and the last refetch failed) and one that succeeded 401
+    /// `unknown_kid`; the 30 s limit keeps that from fetching again.
+    static func afterRefetch(app: AppRuntime, credential: Credential, cache: inout VerifiedTokenCache, now: Double, eventLoop: EventLoop) -> Step {
+        verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
     }
 
     private static func verifyJWT(

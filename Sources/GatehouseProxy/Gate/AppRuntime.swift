@@ -65,9 +65,11 @@ public final class ProxyRuntime: Sendable {
     public let apps: [AppRuntime]
     private let byHost: [String: Int]
     private let defaultApp: Int?
+    let metrics: ProxyMetrics
 
     public init(apps: [AppRuntime]) {
         self.apps = apps
+        self.metrics = ProxyMetrics(appIDs: apps.map(\.config.id))
         var byHost: [String: Int] = [:]
         var defaultApp: Int?
         for app in apps {

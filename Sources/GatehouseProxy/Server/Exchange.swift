@@ -35,6 +35,8 @@ final class Exchange {
     var responseTimer: Scheduled<Void>?
     /// `max_api_body_bytes` for `/_api`, `nil` for the app route.
     var bodyLimit: Int?
+    /// When the request head went upstream (upstream latency).
+    var sentAt: NIODeadline?
     var requestBytes = 0
     var responseBytes = 0
     var status: UInt = 0

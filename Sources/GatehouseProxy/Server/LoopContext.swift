@@ -38,6 +38,16 @@ final class LoopContext {
         meterBuffer.removeAll(keepingCapacity: true)
     }
 
+    private var accessLogTick = 0
+
+    /// Whether this request is in the access-log sample (every n-th, per loop: no shared state).
+    func sampleAccessLog(percent: Int) -> Bool {
+        guard percent > 0 else { return false }
+        guard percent < 100 else { return true }
+        accessLogTick = (accessLogTick + 1) % 100
+        return accessLogTick < percent
+    }
+
     /// A fresh 128-bit request id as 32 lowercase hex digits.
     func makeRequestID() -> String {
         let a = random.next() as UInt64

@@ -44,6 +44,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var holdingReads = false
     private var pendingRead = false
     private var exchangeSerial = 0
+    /// The app the current request was routed to (metrics, access log).
+    private var currentApp: Int?
+    /// The current request as the access log names it; `nil` when not sampled.
+    private var accessEntry: AccessEntry?
+
+    private struct AccessEntry {
+        let method: String
+        let path: String
+        let started: NIODeadline
+        var route = "local"
+        var user: String?
+        var requestID: String?
+    }
 
     init(runtime: ProxyRuntime, settings: ProxySettings, loop: LoopContext, timeouts: HeadTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
         self.runtime = runtime
@@ -56,6 +69,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        runtime.metrics.connectionOpened()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -107,6 +121,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        runtime.metrics.connectionClosed()
         switch state {
         case .pending(let exchange), .forwarding(let exchange):
             exchange.finish(.clientAbort)
@@ -176,9 +191,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .success(let t): target = t
         case .failure: return answer(.badRequest, keepAlive: false, requestComplete: !hasBody, context: context)
         }
+        currentApp = nil
+        accessEntry = loop.sampleAccessLog(percent: settings.accessLogPercent)
+            ? AccessEntry(method: head.method.rawValue, path: PathNormalizer.normalize(head.uri).map(\.path).successValue ?? "-", started: .now())
+            : nil
         guard let app = runtime.app(forHost: head.headers.first(name: "host")) else {
             return answer(.notFound, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
         }
+        currentApp = app.index
 
         if let endpoint = endpoints.match(target.path, method: head.method, app: app) {
             switch endpoint {
@@ -208,9 +228,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let step = APIGate.evaluate(app: app, headers: head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: context.eventLoop)
             switch step {
             case .accept(let identity, _):
+                runtime.metrics.gateAccepted(app: app.index)
                 startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
-                GatehouseMetrics.gateRejected(rejection)
+                self.runtime.metrics.gateRejected(app: app.index, rejection)
                 answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
             case .waitForKeys(let future, let credential):
                 let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
@@ -218,13 +239,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 holdReads()
                 future.assumeIsolated().whenComplete { [weak self] _ in
                     guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
-                    let step = APIGate.afterRefetch(app: app, credential: credential, cache: &self.loop.tokenCaches[app.index], now: self.settings.clock())
+                    let step = APIGate.afterRefetch(app: app, credential: credential, cache: &self.loop.tokenCaches[app.index], now: self.settings.clock(), eventLoop: context.eventLoop)
                     switch step {
                     case .accept(let identity, _):
+                        self.runtime.metrics.gateAccepted(app: app.index)
                         self.state = .idle
                         self.startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
                     case .reject(let rejection):
-                        GatehouseMetrics.gateRejected(rejection)
+                        self.runtime.metrics.gateRejected(app: app.index, rejection)
                         self.resumeReads(context: context)
                         self.answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody, endConsumed: exchange.requestEnded, context: context)
                     case .waitForKeys:
@@ -237,6 +259,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         let upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
+        accessEntry?.route = "app"
+        accessEntry?.requestID = inbound.requestID
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
     }
@@ -253,7 +277,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ) {
         let requestComplete = previous?.requestEnded ?? !hasBody
         if !app.quota.isUnlimited, let wait = app.quota.admit(user: identity.id, now: settings.clock()) {
-            GatehouseMetrics.gateRejected(.rateLimited(retryAfter: wait))
+            runtime.metrics.gateRejected(app: app.index, .rateLimited(retryAfter: wait))
             return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete, context: context)
         }
         if let writer = loop.meterWriter, writer.isOverloaded {
@@ -269,6 +293,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
         let upstreamPath = upstreamHead.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? upstreamHead.uri
+        accessEntry?.route = "api"
+        accessEntry?.user = identity.id
+        accessEntry?.requestID = inbound.requestID
         exchange.meter = Exchange.MeterDraft(
             arrivedMs: arrival.ms, started: arrival.started, user: identity.id, method: inbound.head.method.rawValue,
             path: upstreamPath, requestID: inbound.requestID
@@ -299,7 +326,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             switch result {
             case .failure:
-                GatehouseMetrics.upstreamFailed()
+                self.runtime.metrics.upstreamFailed(app: exchange.app.index)
                 self.resumeReads(context: context)
                 exchange.finish(.upstreamError, status: 502)
                 self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
@@ -317,6 +344,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
         lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        exchange.sentAt = .now()
         let buffered = exchange.buffered
         exchange.buffered = []
         // `requestEnded` marked that `.end` was *buffered*; it is forwarded only now, and
@@ -428,7 +456,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             buffer.writeString(body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }
-        GatehouseMetrics.localResponse(response.status)
+        runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
+        logAccess(status: response.status.code)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keep {
             state = .closed
@@ -455,6 +484,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// One access-log line (SPEC issue 3: off by default or sampled). Never the query
+    /// string, a header or a token: only what identifies the request and its result.
+    private func logAccess(status: UInt) {
+        guard let entry = accessEntry else { return }
+        accessEntry = nil
+        var metadata: Logger.Metadata = [
+            "method": "\(entry.method)", "path": "\(entry.path)", "status": "\(status)", "route": "\(entry.route)",
+            "duration_ms": "\(Double((NIODeadline.now() - entry.started).nanoseconds / 100_000) / 10)",
+        ]
+        if let app = currentApp { metadata["app"] = "\(runtime.apps[app].config.id)" }
+        if let user = entry.user { metadata["user"] = "\(user)" }
+        if let id = entry.requestID { metadata["request_id"] = "\(id)" }
+        logger.info("request", metadata: metadata)
+    }
+
     private func closeClient(context: ChannelHandlerContext) {
         state = .closed
         context.close(promise: nil)
@@ -468,6 +512,9 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         guard let context, case .forwarding(let exchange) = state else { return }
         switch part {
         case .head(let upstreamHead):
+            if let sentAt = exchange.sentAt {
+                runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
+            }
             exchange.responseTimer?.cancel()
             exchange.responseTimer = nil
             exchange.responseStarted = true
@@ -496,7 +543,8 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
         case .end(let trailers):
             exchange.responseEnded = true
-            GatehouseMetrics.proxied(status: exchange.status, isAPI: exchange.isAPI)
+            runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
+            logAccess(status: exchange.status)
             if exchange.switchingProtocols {
                 context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
                 engageTunnel(exchange, context: context)
@@ -553,7 +601,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
         exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
-        GatehouseMetrics.upstreamFailed()
+        runtime.metrics.upstreamFailed(app: exchange.app.index)
         if exchange.responseStarted {
             closeClient(context: context)
         } else {
@@ -567,3 +615,10 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     }
 }
 
+
+extension Result {
+    var successValue: Success? {
+        if case .success(let v) = self { return v }
+        return nil
+    }
+}

@@ -11,6 +11,8 @@ public struct ProxySettings: Sendable {
     public var upstreamResponseTimeout: TimeAmount
     public var idleTimeout: TimeAmount
     public var trustedProxies: [CIDRRange]
+    /// `access_log`: off, or the percentage of requests logged.
+    public var accessLogPercent: Int
     /// Seconds since 1970; injected so tests can move time.
     public var clock: @Sendable () -> Double
 
@@ -23,6 +25,7 @@ public struct ProxySettings: Sendable {
         self.upstreamResponseTimeout = .milliseconds(Int64(limits.upstreamResponseTimeoutMs))
         self.idleTimeout = .milliseconds(Int64(limits.idleTimeoutMs))
         self.trustedProxies = configuration.trustedProxies
+        self.accessLogPercent = configuration.accessLog.enabled ? configuration.accessLog.samplePercent : 0
         self.clock = clock
     }
 
