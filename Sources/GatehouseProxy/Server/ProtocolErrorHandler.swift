@@ -26,9 +26,10 @@ final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.fireErrorCaught(error)
             return
         }
+        // Handled here, not passed on: the handlers after this one would close the
+        // connection before the answer is written. Closing reaches them as inactive.
         let alreadyFailed = failed
         failed = true
-        context.fireErrorCaught(error)
         guard !alreadyFailed else { return }
         guard !responseInFlight else {
             context.close(promise: nil)
