@@ -15,6 +15,11 @@ public enum PathNormalizer {
             utf8 = utf8[..<q]
         }
         guard utf8.first == UInt8(ascii: "/") else { return .failure(.notOriginForm) }
+        if isAlreadyNormal(utf8) {
+            // The common case: nothing to decode, merge or resolve; no copy is made.
+            let path = query == nil ? target : String(Substring(utf8))
+            return .success(RequestTarget(path: path, query: query))
+        }
 
         // Decode into bytes, segment by segment.
         var decoded: [UInt8] = []
@@ -89,6 +94,28 @@ public enum PathNormalizer {
             out.append(UInt8(ascii: "/"))
         }
         return .success(RequestTarget(path: String(decoding: out, as: UTF8.self), query: query))
+    }
+
+    /// Whether the path is already in normal form: only plain bytes, no `%`, no empty,
+    /// `.` or `..` segment. One pass, no allocation.
+    static func isAlreadyNormal(_ path: Substring.UTF8View) -> Bool {
+        var segmentLength = -1  // -1: before the leading "/"
+        var dotsOnly = true
+        for byte in path {
+            switch byte {
+            case UInt8(ascii: "/"):
+                if segmentLength == 0 { return false }  // "//"
+                if dotsOnly && (segmentLength == 1 || segmentLength == 2) { return false }  // "." or ".."
+                segmentLength = 0
+                dotsOnly = true
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), 0...0x20, 0x7f:
+                return false
+            default:
+                if byte != UInt8(ascii: ".") { dotsOnly = false }
+                segmentLength += 1
+            }
+        }
+        return !(dotsOnly && (segmentLength == 1 || segmentLength == 2))
     }
 
     /// Whether `path` lies under `prefix` (`/_api` matches `/_api` and `/_api/...`, not `/_apix`).
