@@ -44,6 +44,11 @@ public final class APIKeyTable: Sendable {
 
     /// The identity whose key hashes to the same SHA-256 as `presented`, or `nil`.
     public func lookup(_ presented: some StringProtocol) -> APIKeyIdentity? {
+        lookup(String(presented))
+    }
+
+    /// The per-request form: concrete, so callers in other modules get specialised code.
+    public func lookup(_ presented: String) -> APIKeyIdentity? {
         let digest = Array(SHA256.hash(data: Array(presented.utf8)))
         var found = -1
         for (index, entry) in entries.enumerated() {

@@ -28,7 +28,15 @@ public struct TokenVerifier: Sendable {
     public func verify(
         _ token: some StringProtocol, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?
     ) -> TokenVerificationOutcome {
-        let utf8 = token.utf8
+        // One concrete copy of the text: the checks below then run on a byte buffer,
+        // specialised in this module, instead of through generic witness calls.
+        var text = String(token)
+        return text.withUTF8 { verify(utf8: $0, keys: keys, now: now, issuedNotBefore: issuedNotBefore) }
+    }
+
+    private func verify(
+        utf8: UnsafeBufferPointer<UInt8>, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?
+    ) -> TokenVerificationOutcome {
         // 1. Form.
         guard let dot1 = utf8.firstIndex(of: UInt8(ascii: ".")) else { return .rejected(.malformed) }
         let afterDot1 = utf8.index(after: dot1)

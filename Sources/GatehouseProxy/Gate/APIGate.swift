@@ -21,7 +21,7 @@ enum APIGate {
         eventLoop: EventLoop
     ) -> Step {
         let extraction = CredentialExtractor.extract(
-            authorizationValues: headers[canonicalForm: "authorization"].map(String.init),
+            authorizationValues: headers["authorization"],
             cookieHeaderValues: headers["cookie"]
         )
         switch extraction {

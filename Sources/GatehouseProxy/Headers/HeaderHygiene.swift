@@ -13,15 +13,37 @@ public enum HeaderHygiene {
 
     /// Removes hop-by-hop fields and every field named in `Connection`.
     public static func removeHopByHop(_ headers: inout HTTPHeaders) {
-        var named: [String] = []
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.trimmingASCIISpaces().lowercased()
-            if !token.isEmpty { named.append(token) }
+        if headers.contains(name: "connection") {
+            var named: [String] = []
+            for value in headers[canonicalForm: "connection"] {
+                let token = value.trimmingASCIISpaces().lowercased()
+                if !token.isEmpty { named.append(token) }
+            }
+            for name in named where name != "content-length" && name != "transfer-encoding" && name != "host" {
+                headers.remove(name: name)
+            }
         }
-        for name in named where name != "content-length" && name != "transfer-encoding" && name != "host" {
-            headers.remove(name: name)
+        // One pass to see whether any hop-by-hop field is there at all (usually none is).
+        var present = false
+        for (name, _) in headers where isHopByHop(name) {
+            present = true
+            break
         }
-        for name in hopByHop { headers.remove(name: name) }
+        if present {
+            for name in hopByHop { headers.remove(name: name) }
+        }
+    }
+
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return name.caseInsensitiveEquals("te")
+        case 7: return name.caseInsensitiveEquals("trailer") || name.caseInsensitiveEquals("upgrade")
+        case 10: return name.caseInsensitiveEquals("connection") || name.caseInsensitiveEquals("keep-alive")
+        case 16: return name.caseInsensitiveEquals("proxy-connection")
+        case 18: return name.caseInsensitiveEquals("proxy-authenticate")
+        case 19: return name.caseInsensitiveEquals("proxy-authorization")
+        default: return false
+        }
     }
 
     /// Whether a header name would reach a server as `X-Gatehouse-*` under any folding a
@@ -41,7 +63,7 @@ public enum HeaderHygiene {
     /// Drops every client-sent `X-Gatehouse-*` spelling.
     public static func removeGatehouseHeaders(_ headers: inout HTTPHeaders) {
         var doomed: [String] = []
-        for (name, _) in headers where isGatehouseReserved(name) { doomed.append(name) }
+        for (name, _) in headers where name.utf8.count >= 12 && isGatehouseReserved(name) { doomed.append(name) }
         for name in doomed { headers.remove(name: name) }
     }
 
@@ -68,8 +90,9 @@ public enum HeaderHygiene {
     /// Removes Clerk's credential cookies (`__session`, `__session_*`, `__client_uat`,
     /// `__client_uat_*`) from every `Cookie` header, keeping the others in order.
     public static func removeCredentialCookies(_ headers: inout HTTPHeaders) {
-        let values = headers[canonicalForm: "cookie"]
-        guard !values.isEmpty else { return }
+        guard headers.contains(name: "cookie") else { return }
+        // Not `canonicalForm`: cookies are separated by ";", and a "," inside one is data.
+        let values = headers["cookie"]
         var kept: [Substring] = []
         for value in values {
             for pair in value.split(separator: ";") {

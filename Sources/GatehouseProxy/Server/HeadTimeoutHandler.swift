@@ -8,7 +8,10 @@ import NIOCore
 /// closed silently; once a byte of the next head arrives, the head timeout applies
 /// again. On expiry it answers 408 itself, as raw bytes (SPEC "Routing": 408, close).
 /// ``ProxyHandler`` tells it when a head was complete and when the next one is awaited.
-/// Runs on the connection's event loop.
+///
+/// Timers are lazy: state changes only move a deadline, and one scheduled task at a time
+/// checks it when it fires (re-arming for what is left), so a busy keep-alive connection
+/// does not schedule and cancel a timer per request. Runs on the connection's event loop.
 final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -23,7 +26,10 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let headTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var state = State.awaitingFirstHead
+    /// When the current state expires; `nil` while a request is in progress.
+    private var deadline: NIODeadline?
     private var timer: Scheduled<Void>?
+    private var timerFiresAt: NIODeadline?
     private var context: ChannelHandlerContext?
 
     static let timeoutResponse: String = {
@@ -38,11 +44,11 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { arm(headTimeout, context: context) }
+        if context.channel.isActive { expire(after: headTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if timer == nil, state == .awaitingFirstHead { arm(headTimeout, context: context) }
+        if deadline == nil, state == .awaitingFirstHead { expire(after: headTimeout) }
         context.fireChannelActive()
     }
 
@@ -54,13 +60,14 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        deadline = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state == .idleBetweenRequests {
             state = .receivingHead
-            arm(headTimeout, context: context)
+            expire(after: headTimeout)
         }
         context.fireChannelRead(data)
     }
@@ -68,27 +75,41 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A complete request head was decoded: no timeout while the exchange runs.
     func headReceived() {
         state = .inRequest
-        timer?.cancel()
-        timer = nil
+        deadline = nil
     }
 
     /// The previous response is complete; wait for the next head.
     func awaitingNextHead() {
-        guard let context else { return }
         state = .idleBetweenRequests
-        arm(idleTimeout, context: context)
+        expire(after: idleTimeout)
     }
 
-    private func arm(_ amount: TimeAmount, context: ChannelHandlerContext) {
+    /// Moves the deadline; schedules a task only if none would fire by then.
+    private func expire(after amount: TimeAmount) {
+        guard let context else { return }
+        let newDeadline = NIODeadline.now() + amount
+        deadline = newDeadline
+        if let firesAt = timerFiresAt, firesAt <= newDeadline { return }
+        schedule(at: newDeadline, context: context)
+    }
+
+    private func schedule(at when: NIODeadline, context: ChannelHandlerContext) {
         timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [weak self] in
-            self?.expired()
+        timerFiresAt = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
+            self?.fired()
         }
     }
 
-    private func expired() {
-        guard let context else { return }
+    private func fired() {
         timer = nil
+        timerFiresAt = nil
+        guard let context, let deadline else { return }
+        if NIODeadline.now() < deadline {
+            schedule(at: deadline, context: context)
+            return
+        }
+        self.deadline = nil
         switch state {
         case .idleBetweenRequests:
             context.close(promise: nil)
