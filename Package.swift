@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseProxyTests",
             dependencies: [
-                "GatehouseProxy", "GatehouseApp", "GatehouseTesting",
+                "GatehouseProxy", "GatehouseApp", "GatehouseTesting", "GatehouseMetering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -19,7 +19,8 @@ public struct GateRig: Sendable {
     public let jwks: JWKSServer
     public let key: TestKey
 
-    /// Starts the rig. `auth` and `configure` adjust the configuration before start;
+    /// Starts the rig. `auth` and `configure` (the trailing closure) adjust the
+    /// configuration before start;
     /// `waitForKeys` polls (bounded) until the first JWKS fetch landed.
     public static func start(
         key: TestKey? = nil,
@@ -29,7 +30,7 @@ public struct GateRig: Sendable {
         waitForKeys: Bool = true,
         jwksFailing: Bool = false,
         auth configureAuth: (inout AuthConfiguration) -> Void = { _ in },
-        configure: (inout GatehouseConfiguration) -> Void = { _ in }
+        _ configure: (inout GatehouseConfiguration) -> Void
     ) async throws -> GateRig {
         let key = try key ?? TestKey.shared(.rsa2048)
         let jwks = try await JWKSServer.start(jwks: String(decoding: TokenFactory.jwksJSON(keys: jwksKeys ?? [key]), as: UTF8.self))
@@ -57,6 +58,23 @@ public struct GateRig: Sendable {
         let rig = GateRig(gatehouse: gatehouse, app: app, api: api, jwks: jwks, key: key)
         if waitForKeys { _ = try await rig.waitUntil { rig.gatehouse.instance.isReady } }
         return rig
+    }
+
+    /// ``start(key:jwksKeys:apiResponder:logger:waitForKeys:jwksFailing:auth:_:)`` with the
+    /// configuration left as it is. (Two overloads so that a trailing closure always means
+    /// `configure`, never `apiResponder` or `auth`.)
+    public static func start(
+        key: TestKey? = nil,
+        jwksKeys: [TestKey]? = nil,
+        apiResponder: (@Sendable (RecordedRequest) -> TestResponse)? = nil,
+        logger: Logger? = nil,
+        waitForKeys: Bool = true,
+        jwksFailing: Bool = false,
+        auth configureAuth: (inout AuthConfiguration) -> Void = { _ in }
+    ) async throws -> GateRig {
+        try await start(
+            key: key, jwksKeys: jwksKeys, apiResponder: apiResponder, logger: logger, waitForKeys: waitForKeys,
+            jwksFailing: jwksFailing, auth: configureAuth, { _ in })
     }
 
     public func stop() async {

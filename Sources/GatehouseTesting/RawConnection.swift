@@ -79,7 +79,10 @@ public final class RawConnection: Sendable {
             let deadline = ContinuousClock.now + timeout
             while true {
                 if let value = state.withLockedValue({ ready($0.bytes, $0.closed) }) { return value }
-                if ContinuousClock.now >= deadline { throw RawConnectionError(description: "timed out waiting for the peer") }
+                if ContinuousClock.now >= deadline {
+                    let (bytes, closed) = state.withLockedValue { ($0.bytes, $0.closed) }
+                    throw RawConnectionError(description: "timed out waiting for the peer (closed: \(closed), \(bytes.count) unread bytes: \(String(decoding: bytes.prefix(400), as: UTF8.self).debugDescription))")
+                }
                 let id = state.withLockedValue { s -> Int in
                     defer { s.nextWaiter += 1 }
                     return s.nextWaiter

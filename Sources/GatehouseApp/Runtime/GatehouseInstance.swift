@@ -46,7 +46,10 @@ public final class GatehouseInstance: Sendable {
             for provider in built.providers { provider.start() }
             let settings = ProxySettings(configuration: configuration, clock: clock)
             let instanceName = configuration.metering.instance.isEmpty ? HostName.current() : configuration.metering.instance
-            let meterWriter = MeterWriter(configuration: configuration.metering, instance: instanceName, logger: logger)
+            let meterWriter = MeterWriter(
+                configuration: configuration.metering, instance: instanceName,
+                highWatermark: configuration.metering.queueHighWatermark, logger: logger
+            )
             meterWriter.start()
             let flushEvery = TimeAmount.milliseconds(Int64(max(1, configuration.metering.flushIntervalMs / 2)))
             let proxy = try await ProxyServer(

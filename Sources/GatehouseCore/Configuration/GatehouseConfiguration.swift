@@ -83,6 +83,9 @@ public struct MeteringConfiguration: Sendable, Equatable {
     public var flushIntervalMs: Int = 200
     /// File name suffix; empty means the host name.
     public var instance: String = ""
+    /// Records the writer may hold unwritten before `/_api` calls get 503
+    /// `metering_unavailable`. Not read from YAML: a knob for tests.
+    public var queueHighWatermark: Int = 100_000
 
     public init() {}
 }

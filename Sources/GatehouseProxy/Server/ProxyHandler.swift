@@ -125,6 +125,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .pending(let exchange), .forwarding(let exchange):
             exchange.finish(.clientAbort)
+            // The access log has one line per request, aborted ones too (499 as in the meter).
+            logAccess(status: exchange.responseStarted ? exchange.status : 499)
+            // Detach first: closing fires `upstreamClosed`, which must not answer (502) a
+            // client that is gone, nor count an upstream failure.
+            exchange.lease?.handler.owner = nil
             exchange.lease?.channel.close(promise: nil)
         default:
             break
@@ -138,8 +143,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // connection is going away and no upstream connection may outlive it dirty.
         switch state {
         case .pending(let exchange), .forwarding(let exchange):
-            exchange.lease?.channel.close(promise: nil)
+            // Finish and detach before closing: `upstreamClosed` would otherwise bill the
+            // exchange as an upstream error and answer 502.
             exchange.finish(.clientAbort)
+            logAccess(status: exchange.responseStarted ? exchange.status : 499)
+            exchange.lease?.handler.owner = nil
+            exchange.lease?.channel.close(promise: nil)
         default:
             break
         }
@@ -416,9 +425,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext) {
+    /// Ends the exchange and, when given, writes the response's last part.
+    ///
+    /// The state settles *before* that write: writing a response's `.end` makes
+    /// `HTTPServerPipelineHandler` hand over the next pipelined request from inside the
+    /// write, and that request must find this handler idle (or closed), not still
+    /// forwarding the last one.
+    private func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
         exchange.responseTimer?.cancel()
-        guard case .forwarding(let current) = state, current === exchange else { return }
+        guard case .forwarding(let current) = state, current === exchange else {
+            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+            return
+        }
         if let lease = exchange.lease, let endpoint = exchange.endpoint {
             exchange.lease = nil
             if exchange.requestEnded && exchange.upstreamKeepAlive {
@@ -432,6 +450,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .idle
             resumeReads(context: context)
             timeouts.awaitingNextHead()
+            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+        } else if let endOfResponse {
+            state = .closed
+            context.writeAndFlush(wrapOutboundOut(endOfResponse)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             closeClient(context: context)
         }
@@ -458,10 +480,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
         logAccess(status: response.status.code)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        // Settle before writing `.end`, which may hand over the next pipelined request
+        // at once (see `completeExchange`).
         if !keep {
             state = .closed
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else if endConsumed {
             state = .idle
             timeouts.awaitingNextHead()
@@ -473,6 +495,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .answered(keepAlive: false)
         }
         resumeReads(context: context)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keep {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
     }
 
     private func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
@@ -550,16 +576,13 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 engageTunnel(exchange, context: context)
                 return
             }
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
-            if exchange.requestEnded {
-                completeExchange(exchange, context: context)
-            } else {
+            if !exchange.requestEnded {
                 // The upstream answered before the request body ended: the connection
                 // cannot be reused on either side.
                 exchange.upstreamKeepAlive = false
                 exchange.keepAlive = false
-                completeExchange(exchange, context: context)
             }
+            completeExchange(exchange, context: context, endOfResponse: .end(trailers))
         }
     }
 
@@ -603,6 +626,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
         runtime.metrics.upstreamFailed(app: exchange.app.index)
         if exchange.responseStarted {
+            logAccess(status: exchange.status)
             closeClient(context: context)
         } else {
             answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)

@@ -151,7 +151,7 @@ import Testing
     }
 
     @Test func policyAllowEmails() async throws {
-        let rig = try await GateRig.start(configure: { $0.apps[0].policy.allowEmails = ["alice@example.com"] })
+        let rig = try await GateRig.start { $0.apps[0].policy.allowEmails = ["alice@example.com"] }
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token(extra: ["email": "bob@example.com"]))))
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token())))
         #expect(rig.api.requests.isEmpty)
@@ -160,7 +160,7 @@ import Testing
     }
 
     @Test func policyAllowEmailDomains() async throws {
-        let rig = try await GateRig.start(configure: { $0.apps[0].policy.allowEmailDomains = ["example.com"] })
+        let rig = try await GateRig.start { $0.apps[0].policy.allowEmailDomains = ["example.com"] }
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token(extra: ["email": "eve@example.com.evil.test"]))))
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token(extra: ["email": "eve@evilexample.com"]))))
         #expect(rig.api.requests.isEmpty)
@@ -169,7 +169,7 @@ import Testing
     }
 
     @Test func policyRequireClaims() async throws {
-        let rig = try await GateRig.start(configure: { $0.apps[0].policy.requireClaims = ["role": "admin"] })
+        let rig = try await GateRig.start { $0.apps[0].policy.requireClaims = ["role": "admin"] }
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token(extra: ["role": "user"]))))
         Gate.expectForbidden(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token())))
         #expect(rig.api.requests.isEmpty)
@@ -246,7 +246,7 @@ import Testing
         let keyB = try TestKey.generate(.p256, kid: "kid-shared")
         let jwksB = try await JWKSServer.start(jwks: String(decoding: TokenFactory.jwksJSON(keys: [keyB]), as: UTF8.self))
         let apiB = try await TestHTTPServer.start { _ in .fixed(body: "api b") }
-        let rig = try await GateRig.start(key: keyA, configure: { config in
+        let rig = try await GateRig.start(key: keyA) { config in
             config.apps[0].id = "app_a"
             config.apps[0].hosts = ["a.test"]
             var b = config.apps[0]
@@ -256,7 +256,7 @@ import Testing
             b.auth.jwksURL = jwksB.url
             b.api.upstream = UpstreamURL(parsing: apiB.url) ?? b.api.upstream
             config.apps.append(b)
-        })
+        }
         let tokenA = rig.token(key: keyA, sub: "user_a")
         let tokenB = rig.token(key: keyB, sub: "user_b")
         Gate.expectRejected(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(tokenA), host: "b.test"), "bad_signature")

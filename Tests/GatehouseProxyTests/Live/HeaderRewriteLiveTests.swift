@@ -114,9 +114,9 @@ import Testing
     }
 
     @Test func forwardedHeadersAreAppendedForATrustedPeer() async throws {
-        let rig = try await GateRig.start(configure: { config in
+        let rig = try await GateRig.start { config in
             config.trustedProxies = [CIDRRange(parsing: "127.0.0.1/32")].compactMap { $0 }
-        })
+        }
         #expect(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(rig.token()) + Self.forwarded).status == 200)
         #expect(try await rig.gatehouse.request("GET", "/page", headers: [("X-Forwarded-For", "6.6.6.6, 10.0.0.1")]).status == 200)
         let api = try #require(rig.api.requests.first)
@@ -152,14 +152,11 @@ import Testing
 
     @Test func ownerKeyNeverReachesAClientOrALog() async throws {
         let capture = LogCapture()
-        // An API upstream that is down: 502s on top of the gate's own answers.
-        let dead = try await TestHTTPServer.start { _ in .close }
-        let deadURL = dead.url
-        await dead.stop()
-        let rig = try await GateRig.start(logger: capture.logger(), configure: { config in
-            config.apps[0].api.upstream = UpstreamURL(parsing: deadURL) ?? config.apps[0].api.upstream
+        // An API upstream that hangs up on every request: 502s on top of the gate's own
+        // answers. (A live server, not a freed port another test could take.)
+        let rig = try await GateRig.start(apiResponder: { _ in .close }, logger: capture.logger()) { config in
             config.apps[0].policy.requireClaims = ["role": "admin"]
-        })
+        }
         let token = rig.token(extra: ["role": "admin"])
         var responses: [TestHTTPResponse] = []
         responses.append(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(token)))

@@ -77,7 +77,7 @@ import Testing
 
     @Test func verifiedTokenIsServedFromCacheAfterItsKeyIsGone() async throws {
         // One event loop: the cache is per loop.
-        let rig = try await GateRig.start(configure: { $0.eventLoops = 1 })
+        let rig = try await GateRig.start { $0.eventLoops = 1 }
         let cached = rig.token(sub: "user_cached")
         #expect(try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(cached)).status == 200)
 

@@ -12,6 +12,10 @@ import Testing
         case nonHexChunkSize, chunkSizeWithPlus, twoHosts, noHost, plusContentLength, negativeContentLength
         case twoDifferentContentLengths, twoEqualContentLengths, contentLengthList, nulInHeader
 
+        /// The head is sound and the error is in the chunked body: the gate has already
+        /// accepted the head and may have begun connecting upstream, but nothing is sent.
+        var isBodyError: Bool { self == .nonHexChunkSize || self == .chunkSizeWithPlus }
+
         func bytes(token: String) -> String {
             let auth = "Authorization: Bearer \(token)"
             switch self {
@@ -60,7 +64,7 @@ import Testing
         #expect(await connection.waitForClose())
         await connection.close()
         #expect(rig.api.requests.isEmpty)
-        #expect(rig.api.connectionCount == 0)
+        if !request.isBodyError { #expect(rig.api.connectionCount == 0) }
         #expect(rig.app.requests.isEmpty)
         await rig.stop()
     }

@@ -7,7 +7,7 @@ import Testing
 /// body keeps the connection.
 @Suite struct LimitsTests {
     @Test func oversizedHeadIs431AndClose() async throws {
-        let rig = try await GateRig.start(configure: { $0.limits.maxHeaderBytes = 2_048 })
+        let rig = try await GateRig.start { $0.limits.maxHeaderBytes = 2_048 }
         let big = String(repeating: "a", count: 4_096)
         let connection = try await rig.gatehouse.raw("GET /_api/x HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(rig.token())\r\nX-Big: \(big)\r\n\r\n")
         let response = try await connection.readResponse()
@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func declaredAPIBodyOverTheLimitIs413AndClose() async throws {
-        let rig = try await GateRig.start(configure: { $0.limits.maxAPIBodyBytes = 1_000 })
+        let rig = try await GateRig.start { $0.limits.maxAPIBodyBytes = 1_000 }
         let connection = try await rig.gatehouse.raw(
             "POST /_api/upload HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(rig.token())\r\nContent-Length: 1001\r\n\r\n" + String(repeating: "x", count: 100))
         let response = try await connection.readResponse()
@@ -43,10 +43,10 @@ import Testing
     }
 
     @Test func chunkedAPIBodyOverTheLimitIs413AndTheUpstreamConnectionIsNotReused() async throws {
-        let rig = try await GateRig.start(configure: { config in
+        let rig = try await GateRig.start { config in
             config.limits.maxAPIBodyBytes = 1_000
             config.eventLoops = 1
-        })
+        }
         // Warm the pool so the oversized request runs on a pooled upstream connection.
         #expect(try await rig.gatehouse.request("GET", "/_api/warm", headers: Gate.bearer(rig.token())).status == 200)
         #expect(rig.api.connectionCount == 1)
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func stalledHeadGets408ThenClose() async throws {
-        let rig = try await GateRig.start(configure: { $0.limits.clientHeaderTimeoutMs = 300 })
+        let rig = try await GateRig.start { $0.limits.clientHeaderTimeoutMs = 300 }
         let connection = try await rig.gatehouse.raw("GET /_api/x HTTP/1.1\r\nHost: g.test\r\nAuthori")
         let response = try await connection.readResponse()
         #expect(response.status == 408)
