@@ -60,7 +60,7 @@ public final class GatehouseProcess {
         let config = directory.appendingPathComponent("gatehouse.yaml")
         try yaml.write(to: config, atomically: true, encoding: .utf8)
         let logFile = directory.appendingPathComponent("gatehouse.log")
-        fm.createFile(atPath: logFile.path, contents: nil)
+        _ = fm.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
 
         let process = Process()

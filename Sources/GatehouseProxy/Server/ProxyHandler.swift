@@ -202,7 +202,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         currentApp = nil
         accessEntry = loop.sampleAccessLog(percent: settings.accessLogPercent)
-            ? AccessEntry(method: head.method.rawValue, path: PathNormalizer.normalize(head.uri).map(\.path).successValue ?? "-", started: .now())
+            ? AccessEntry(method: head.method.rawValue, path: target.path, started: .now())
             : nil
         guard let app = runtime.app(forHost: head.headers.first(name: "host")) else {
             return answer(.notFound, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
@@ -285,12 +285,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         expectContinue: Bool, context: ChannelHandlerContext, carrying previous: Exchange? = nil
     ) {
         let requestComplete = previous?.requestEnded ?? !hasBody
+        let endConsumed = previous?.requestEnded ?? false
         if !app.quota.isUnlimited, let wait = app.quota.admit(user: identity.id, now: settings.clock()) {
             runtime.metrics.gateRejected(app: app.index, .rateLimited(retryAfter: wait))
-            return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete, context: context)
+            return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
+                          endConsumed: endConsumed, context: context)
         }
         if let writer = loop.meterWriter, writer.isOverloaded {
-            return answer(.meteringUnavailable, keepAlive: keepAlive && requestComplete, requestComplete: requestComplete, context: context)
+            return answer(.meteringUnavailable, keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
+                          endConsumed: endConsumed, context: context)
         }
         let declared = RequestHeadValidator.declaredLength(inbound.head)
         if let declared, declared > settings.maxAPIBodyBytes {
@@ -640,9 +643,3 @@ extension ProxyHandler: UpstreamHandlerDelegate {
 }
 
 
-extension Result {
-    var successValue: Success? {
-        if case .success(let v) = self { return v }
-        return nil
-    }
-}
