@@ -31,6 +31,7 @@ struct RuntimeBuilder {
             if let devIssuer {
                 keySource = StaticKeySource(keys: devIssuer.keySet)
             } else if let pem = app.auth.jwtKey {
+                _ = try jwksURL(&app)  // clerk: the issuer still derives from the publishable key
                 keySource = StaticKeySource(keys: try Self.pemKeySet(pem, app: app.id))
             } else if let url = try jwksURL(&app) {
                 let provider = try JWKSProvider(
@@ -64,14 +65,19 @@ struct RuntimeBuilder {
 
     /// The JWKS URL: `jwks_url`, else (clerk) derived from the publishable key, which
     /// also fixes the default issuer (SPEC "clerk mode").
+    /// The JWKS URL: `jwks_url`, else (clerk) derived from the publishable key. In clerk
+    /// mode the publishable key also names the issuer (`https://<frontend API host>`)
+    /// unless `issuer` is set, wherever the keys come from (SPEC "clerk mode").
     private func jwksURL(_ app: inout AppConfiguration) throws -> String? {
-        if let url = app.auth.jwksURL { return url }
-        guard app.auth.mode == .clerk, let pk = app.auth.publishableKey else { return nil }
-        guard let host = ClerkPublishableKey.frontendAPIHost(pk) else {
-            throw RuntimeBuildError(description: "apps[\(app.id)].auth.publishable_key: not a Clerk publishable key")
+        var derived: String?
+        if app.auth.mode == .clerk, let pk = app.auth.publishableKey {
+            guard let url = ClerkPublishableKey.jwksURL(pk), let issuer = ClerkPublishableKey.issuer(pk) else {
+                throw RuntimeBuildError(description: "apps[\(app.id)].auth.publishable_key: not a Clerk publishable key")
+            }
+            if app.auth.issuer == nil { app.auth.issuer = issuer }
+            derived = url
         }
-        if app.auth.issuer == nil { app.auth.issuer = "https://" + host }
-        return "https://\(host)/.well-known/jwks.json"
+        return app.auth.jwksURL ?? derived
     }
 
     private func makeDevIssuer(_ app: AppConfiguration) throws -> DevIssuer? {
