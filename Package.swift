@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
     targets: [
         .target(
@@ -49,11 +50,28 @@ let package = Package(
             ]
         ),
         .target(
+            name: "GatehouseUsers",
+            dependencies: [
+                "GatehouseCore",
+                "GatehouseAuth",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The system zlib, for the HTML injector's gzip/deflate re-encoding (swift-nio-extras
+        // vendors one, but not as a product).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(
             name: "GatehouseProxy",
             dependencies: [
                 "GatehouseCore",
                 "GatehouseAuth",
                 "GatehouseMetering",
+                "CZlib",
+                "GatehouseUsers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -72,6 +90,7 @@ let package = Package(
                 "GatehouseAuth",
                 "GatehouseProxy",
                 "GatehouseMetering",
+                "GatehouseUsers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,6 +106,7 @@ let package = Package(
                 "GatehouseApp",
                 "GatehouseCore",
                 "GatehouseAuth",
+                "GatehouseUsers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -109,11 +129,13 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
         .testTarget(name: "GatehouseMeteringTests", dependencies: ["GatehouseMetering", "GatehouseCore"]),
+        .testTarget(name: "GatehouseUsersTests", dependencies: ["GatehouseUsers", "GatehouseCore"]),
         .testTarget(name: "GatehouseAuthTests", dependencies: ["GatehouseAuth", "GatehouseTesting"]),
         .testTarget(
             name: "GatehouseProxyTests",
             dependencies: [
-                "GatehouseProxy", "GatehouseApp", "GatehouseTesting", "GatehouseMetering",
+                "GatehouseProxy", "GatehouseApp", "GatehouseTesting", "GatehouseMetering", "GatehouseUsers",
+                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

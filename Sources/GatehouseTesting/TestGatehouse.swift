@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseApp
 import GatehouseCore
 import Logging
@@ -37,6 +38,10 @@ public struct TestGatehouse: Sendable {
             apps: [app]
         )
         config.drainTimeoutMs = 5_000
+        // Tests leave no database behind unless they ask for a file.
+        config.users.store = "sqlite::memory:"
+        // Never the default ./meter: tests must not write into the working tree.
+        config.metering.dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-meter-\(UUID().uuidString)").path
         configure(&config)
         return config
     }

@@ -32,6 +32,10 @@ public indirect enum TestResponse: Sendable {
     case fixed(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String)
     /// `count` bytes of `byte`, chunked, written as the client reads (backpressure-aware).
     case stream(status: HTTPResponseStatus = .ok, count: Int, chunkSize: Int = 64 * 1024, byte: UInt8 = UInt8(ascii: "x"))
+    /// Raw body bytes (e.g. gzip) with `Content-Length`, otherwise like ``fixed(status:headers:body:)``.
+    case bytes(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: [UInt8])
+    /// The body as these chunks, `Transfer-Encoding: chunked`, one flush each.
+    case chunked(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], chunks: [[UInt8]])
     /// Never answers (for response timeouts).
     case hang
     /// Closes the connection without answering.
@@ -198,15 +202,28 @@ private final class TestServerHandler: ChannelInboundHandler {
         guard active else { return }
         switch response {
         case .fixed(let status, let extra, let body):
+            respond(.bytes(status: status, headers: extra, body: Array(body.utf8)), context: context)
+        case .chunked(let status, let extra, let chunks):
             var headers = HTTPHeaders()
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            for (n, v) in extra { headers.replaceOrAdd(name: n, value: v) }
+            if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+            let keep = keepAlive
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            for chunk in chunks where !chunk.isEmpty {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: chunk)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                if !keep { context.close(promise: nil) }
+            }
+        case .bytes(let status, let extra, let body):
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: String(body.count))
             for (n, v) in extra { headers.replaceOrAdd(name: n, value: v) }
             if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
             let keep = keepAlive
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 if !keep { context.close(promise: nil) }
             }

@@ -4,7 +4,7 @@ import GatehouseMetering
 
 /// `gatehouse meter`: read the billing logs.
 struct Meter: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read the per-org meter logs.", subcommands: [Report.self, Tail.self])
+    static let configuration = CommandConfiguration(abstract: "Read the per-org meter logs.", subcommands: [Report.self, Tail.self, Generate.self])
 
     /// `gatehouse meter report`: calls, errors, bytes and p50/p95 per group.
     struct Report: ParsableCommand {

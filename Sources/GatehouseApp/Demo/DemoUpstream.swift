@@ -115,8 +115,9 @@ private final class DemoHandler: ChannelInboundHandler {
     }
 }
 
-/// The demo's HTML page: a dev sign-in form that fetches a token from the dev issuer
-/// and calls the API with it.
+/// The demo's HTML page: a small app written against the browser SDK that Gatehouse
+/// injects (`window.MixpeekAuth`). It carries no script tag of its own for the SDK, so it
+/// also shows that injection works: without it the page says so.
 enum DemoPage {
     static let html = """
     <!doctype html>
@@ -124,32 +125,40 @@ enum DemoPage {
     <head>
     <meta charset="utf-8">
     <title>Gatehouse demo</title>
-    <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style>
+    <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}[hidden]{display:none!important}</style>
     </head>
     <body>
     <h1>Gatehouse demo</h1>
-    <p>This page comes from the demo app upstream, through Gatehouse. Calls under <code>/_api</code>
-    need a token; Gatehouse swaps it for the owner's key.</p>
-    <form id="signin"><input id="email" type="email" placeholder="you@example.com" required>
-    <button>Sign in (dev)</button></form>
-    <p><button id="call">Call /_api/hello</button></p>
-    <pre id="out">signed out</pre>
+    <p>This page comes from the demo app upstream, through Gatehouse, which injected its
+    auth SDK. Calls under <code>/_api</code> carry your token; Gatehouse swaps it for the
+    owner's key.</p>
+    <p id="status">Loading…</p>
+    <p><button id="signin" hidden>Sign in</button> <button id="signout" hidden>Sign out</button>
+    <button id="call" hidden>Call /_api/hello</button></p>
+    <pre id="out"></pre>
     <script>
-    let token = null;
-    const out = document.getElementById('out');
-    document.getElementById('signin').onsubmit = async (e) => {
-      e.preventDefault();
-      const email = document.getElementById('email').value;
-      const r = await fetch('/_auth/dev/token', {method: 'POST', headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({email, name: email.split('@')[0]})});
-      const j = await r.json();
-      token = j.token;
-      out.textContent = 'signed in as ' + email;
-    };
-    document.getElementById('call').onclick = async () => {
-      const r = await fetch('/_api/hello', {headers: token ? {Authorization: 'Bearer ' + token} : {}});
-      out.textContent = r.status + ' ' + await r.text();
-    };
+    (function () {
+      var status = document.getElementById('status');
+      var out = document.getElementById('out');
+      if (!window.MixpeekAuth) {
+        status.textContent = 'The Gatehouse SDK was not injected into this page (is inject.enabled off?).';
+        return;
+      }
+      MixpeekAuth.onReady(function (auth) {
+        status.textContent = auth.isSignedIn ? 'Signed in as ' + (auth.user.email || auth.user.id) : 'Signed out';
+        document.getElementById('signin').hidden = auth.isSignedIn;
+        document.getElementById('signout').hidden = !auth.isSignedIn;
+        document.getElementById('call').hidden = false;
+      });
+      document.getElementById('signin').onclick = function () { MixpeekAuth.showSignIn(); };
+      document.getElementById('signout').onclick = function () { MixpeekAuth.signOut(); };
+      document.getElementById('call').onclick = function () {
+        out.textContent = '…';
+        fetch('/_api/hello').then(function (r) {
+          return r.text().then(function (text) { out.textContent = r.status + ' ' + text; });
+        }).catch(function (e) { out.textContent = 'failed: ' + e; });
+      };
+    })();
     </script>
     </body>
     </html>

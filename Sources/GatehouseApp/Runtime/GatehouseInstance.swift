@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseMetering
 import GatehouseProxy
+import GatehouseUsers
 import Logging
 import NIOCore
 import NIOPosix
@@ -16,11 +17,14 @@ public final class GatehouseInstance: Sendable {
     private let admin: AdminServer
     private let providers: [JWKSProvider]
     public let meterWriter: MeterWriter
+    /// The user list in front of its store (`users.store`), open while serving.
+    public let users: UserDirectory
     private let group: MultiThreadedEventLoopGroup
     private let drainTimeout: TimeAmount
 
     private init(proxyAddress: SocketAddress, adminAddress: SocketAddress, runtime: ProxyRuntime, proxy: ProxyServer, admin: AdminServer,
-                 providers: [JWKSProvider], meterWriter: MeterWriter, group: MultiThreadedEventLoopGroup, drainTimeout: TimeAmount) {
+                 providers: [JWKSProvider], meterWriter: MeterWriter, users: UserDirectory, group: MultiThreadedEventLoopGroup,
+                 drainTimeout: TimeAmount) {
         self.proxyAddress = proxyAddress
         self.adminAddress = adminAddress
         self.runtime = runtime
@@ -28,6 +32,7 @@ public final class GatehouseInstance: Sendable {
         self.admin = admin
         self.providers = providers
         self.meterWriter = meterWriter
+        self.users = users
         self.group = group
         self.drainTimeout = drainTimeout
     }
@@ -40,9 +45,14 @@ public final class GatehouseInstance: Sendable {
     ) async throws -> GatehouseInstance {
         let threads = configuration.eventLoops ?? System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        var openedStore: (any UserStore)?
         do {
             let registry = MetricsRegistry.shared()
-            let built = try RuntimeBuilder(configuration: configuration, group: group, clock: clock, logger: logger).build()
+            // Opened first: a store that cannot open stops the start (one clear line).
+            let store = try await UserStores.open(configuration.users.store, eventLoop: group.next())
+            openedStore = store
+            let users = UserDirectory(store: store, flushLoop: group.next(), logger: logger)
+            let built = try RuntimeBuilder(configuration: configuration, group: group, clock: clock, logger: logger, users: users).build()
             for provider in built.providers { provider.start() }
             let settings = ProxySettings(configuration: configuration, clock: clock)
             let instanceName = configuration.metering.instance.isEmpty ? HostName.current() : configuration.metering.instance
@@ -58,23 +68,26 @@ public final class GatehouseInstance: Sendable {
             )
             let providers = built.providers
             let admin = AdminServer(listen: configuration.adminListen, group: group, probes: .init(
-                isReady: { providers.allSatisfy { $0.isReady } },
+                isReady: { providers.allSatisfy { $0.isReady } && store.isOpen },
                 renderMetrics: { registry.emitToString() }
             ))
             let adminAddress = try await admin.start()
             let proxyAddress = try await proxy.start()
+            users.start()
             return GatehouseInstance(
                 proxyAddress: proxyAddress, adminAddress: adminAddress, runtime: built.runtime, proxy: proxy, admin: admin,
-                providers: providers, meterWriter: meterWriter, group: group, drainTimeout: .milliseconds(Int64(configuration.drainTimeoutMs))
+                providers: providers, meterWriter: meterWriter, users: users, group: group,
+                drainTimeout: .milliseconds(Int64(configuration.drainTimeoutMs))
             )
         } catch {
+            await openedStore?.close()
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    /// Whether every JWKS has loaded (what `/readyz` reports).
-    public var isReady: Bool { providers.allSatisfy { $0.isReady } }
+    /// Whether every JWKS has loaded and the user store is open (what `/readyz` reports).
+    public var isReady: Bool { providers.allSatisfy { $0.isReady } && users.store.isOpen }
 
     /// SIGTERM behaviour: stop accepting, drain in-flight requests (bounded by the drain
     /// timeout), then stop the admin listener, the refresh timers and the loops.
@@ -82,6 +95,9 @@ public final class GatehouseInstance: Sendable {
         await proxy.drain(timeout: drainTimeout)
         // Every exchange has ended and every loop has handed over its records.
         await meterWriter.shutdown()
+        // Users seen up to the last drained request are written, then the store closes.
+        await users.shutdown()
+        await users.store.close()
         await admin.stop()
         for provider in providers { provider.stop() }
         try? await group.shutdownGracefully()

@@ -3,6 +3,7 @@ import GatehouseAuth
 import GatehouseCore
 import GatehouseMetering
 import GatehouseProxy
+import GatehouseUsers
 import Logging
 import NIOCore
 
@@ -19,6 +20,8 @@ struct RuntimeBuilder {
     let group: EventLoopGroup
     let clock: @Sendable () -> Double
     let logger: Logger
+    /// Where users seen by the gate and `/_auth/me` go; `nil` records nobody.
+    var users: UserDirectory? = nil
 
     func build() throws -> Built {
         var apps: [AppRuntime] = []
@@ -58,7 +61,8 @@ struct RuntimeBuilder {
                 }
             }
             let quota = QuotaGuard(app.quotas, month: month)
-            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota))
+            let appUsers = try users.map { AppUsers(appID: app.id, directory: $0, lookup: try Self.profileLookup(app)) }
+            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota, users: appUsers))
         }
         return Built(runtime: ProxyRuntime(apps: apps), providers: providers)
     }
@@ -78,6 +82,17 @@ struct RuntimeBuilder {
             derived = url
         }
         return app.auth.jwksURL ?? derived
+    }
+
+    /// Clerk mode with a `secret_key`: profile fields the claims lack come from Clerk's
+    /// Backend API at `clerk_api_url` (SPEC "Auth endpoints").
+    static func profileLookup(_ app: AppConfiguration) throws -> ProfileLookup? {
+        guard app.auth.mode == .clerk, let secret = app.auth.secretKey else { return nil }
+        do {
+            return try ClerkProfileFetcher(apiURL: app.auth.clerkAPIURL, secretKey: secret.value).profileLookup
+        } catch {
+            throw RuntimeBuildError(description: "apps[\(app.id)].auth.clerk_api_url: cannot be used: \(error)")
+        }
     }
 
     private func makeDevIssuer(_ app: AppConfiguration) throws -> DevIssuer? {

@@ -57,13 +57,9 @@ public enum MeterReport {
         try reader.forEach { line in
             if let app = query.app, line.app != app { return }
             let key = Self.key(line, by: query.by)
-            var (row, histogram) = groups[key] ?? (Row(key: key), DurationHistogram())
-            row.calls += 1
-            if line.isError { row.errors += 1 }
-            row.requestBytes += line.requestBytes
-            row.responseBytes += line.responseBytes
-            histogram.add(line.durationMs)
-            groups[key] = (row, histogram)
+            // In place: copying the group out and back would copy its histogram's
+            // storage on every line (copy-on-write with two owners).
+            Self.accumulate(line, into: &groups[key, default: (Row(key: key), DurationHistogram())])
         }
         let rows = groups.keys.sorted().compactMap { key -> Row? in
             guard let (found, histogram) = groups[key] else { return nil }
@@ -73,6 +69,14 @@ public enum MeterReport {
             return row
         }
         return (rows, reader.skippedLines)
+    }
+
+    private static func accumulate(_ line: MeterLine, into group: inout (Row, DurationHistogram)) {
+        group.0.calls += 1
+        if line.isError { group.0.errors += 1 }
+        group.0.requestBytes += line.requestBytes
+        group.0.responseBytes += line.responseBytes
+        group.1.add(line.durationMs)
     }
 
     static func key(_ line: MeterLine, by: GroupBy) -> String {

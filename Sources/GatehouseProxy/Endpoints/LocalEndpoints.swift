@@ -13,19 +13,25 @@ struct LocalEndpointRequest {
     var body = ByteBuffer()
 }
 
-/// The `/_auth/*` endpoints Gatehouse answers itself (SPEC "Routing" table): in dev mode
-/// `/_auth/jwks.json` and `POST /_auth/dev/token`. Everything else under `/_auth` that
+/// The `/_auth/*` endpoints Gatehouse answers itself (SPEC "Routing" table): the browser
+/// SDK `/_auth/sdk.js` in every mode; in dev mode `/_auth/jwks.json` and
+/// `POST /_auth/dev/token`. Everything else under `/_auth` that
 /// SPEC does not name goes to the app like any other path.
 struct LocalEndpoints {
     enum Match {
         case answer(LocalResponse)
         case collectBody(LocalEndpointRequest)
+        /// Answered once I/O completes (`/_auth/me`, `/_auth/users`; see UserEndpoints).
+        case asyncAnswer(LocalEndpointTask)
     }
 
     static let maxBodyBytes = 16 * 1024
 
-    func match(_ path: String, method: HTTPMethod, app: AppRuntime) -> Match? {
-        guard path.hasPrefix("/_auth/"), let dev = app.devIssuer else { return nil }
+    func match(_ path: String, method: HTTPMethod, headers: HTTPHeaders = HTTPHeaders(), app: AppRuntime) -> Match? {
+        guard path.hasPrefix("/_auth/") else { return nil }
+        if path == "/_auth/sdk.js" { return .answer(Self.sdk(method: method, headers: headers)) }
+        if let users = UserEndpoints.match(path, method: method, app: app) { return users }
+        guard let dev = app.devIssuer else { return nil }
         switch path {
         case "/_auth/jwks.json":
             guard method == .GET || method == .HEAD else { return .answer(.methodNotAllowed(allow: "GET, HEAD")) }
@@ -36,6 +42,14 @@ struct LocalEndpoints {
         default:
             return nil
         }
+    }
+
+    /// `GET`/`HEAD /_auth/sdk.js` in every auth mode, `304` when `If-None-Match` names it.
+    static func sdk(method: HTTPMethod, headers: HTTPHeaders) -> LocalResponse {
+        guard method == .GET || method == .HEAD else { return .methodNotAllowed(allow: "GET, HEAD") }
+        let asset = BrowserSDK.asset
+        if asset.isMatched(byIfNoneMatch: headers[canonicalForm: "if-none-match"].map(String.init)) { return .notModified(asset) }
+        return .asset(asset, headOnly: method == .HEAD)
     }
 
     func respond(to request: LocalEndpointRequest, now: Double) -> LocalResponse {

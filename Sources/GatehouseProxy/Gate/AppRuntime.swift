@@ -1,5 +1,6 @@
 import GatehouseAuth
 import GatehouseCore
+import GatehouseUsers
 import NIOHTTP1
 
 /// Everything the request path needs about one app, built once at start from the
@@ -25,8 +26,13 @@ public final class AppRuntime: Sendable {
     let orgHeader: String
     /// `quotas`; unlimited unless configured.
     let quota: QuotaGuard
+    /// The app's user list (`/_auth/me`, `/_auth/users`, users seen by the gate); `nil`
+    /// when no store is configured (then nobody is recorded and listing answers 503).
+    public let users: AppUsers?
+    /// The owner key, kept only as its hash: `/_auth/users` compares it in constant time.
+    let ownerKeyTable: APIKeyTable
 
-    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil) throws {
+    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil, users: AppUsers? = nil) throws {
         self.config = config
         self.index = index
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
@@ -57,6 +63,8 @@ public final class AppRuntime: Sendable {
         self.appHeader = config.id
         self.orgHeader = config.org
         self.quota = quota ?? QuotaGuard(config.quotas, month: nil)
+        self.users = users
+        self.ownerKeyTable = APIKeyTable(entries: [(name: "owner", sha256Hex: APIKeyHash.hex(Array(config.api.ownerKey.value.utf8)), admin: true)])
     }
 }
 

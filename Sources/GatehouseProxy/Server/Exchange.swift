@@ -43,6 +43,8 @@ final class Exchange {
     private(set) var outcome: Outcome?
     /// Set for `/_api` exchanges the gate let through: they are billed when they end.
     var meter: MeterDraft?
+    /// Set for app-route `GET`s while their response may still get the SDK injected.
+    var htmlRewriter: HTMLResponseRewriter?
     private let loop: LoopContext
 
     /// What a billable exchange's record needs beyond the counters above.

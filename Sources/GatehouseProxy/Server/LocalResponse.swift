@@ -18,6 +18,12 @@ public enum LocalResponse: Sendable, Equatable {
     case meteringUnavailable
     /// An endpoint's own answer (dev issuer, JWKS).
     case json(HTTPResponseStatus, String, extraHeaders: [(String, String)] = [])
+    /// A static asset (the browser SDK) with its own content type, `ETag` and caching;
+    /// `headOnly` answers `HEAD`: the same headers, no body.
+    case asset(LocalAsset, headOnly: Bool)
+    /// `304 Not Modified` for a conditional request whose `If-None-Match` named the
+    /// asset (RFC 9110 §15.4.5): `ETag` and `Cache-Control`, no body.
+    case notModified(LocalAsset)
 
     public static func == (lhs: LocalResponse, rhs: LocalResponse) -> Bool {
         lhs.status == rhs.status && lhs.body == rhs.body
@@ -39,6 +45,8 @@ public enum LocalResponse: Sendable, Equatable {
         case .badGateway: return .badGateway
         case .gatewayTimeout: return .gatewayTimeout
         case .json(let status, _, _): return status
+        case .asset: return .ok
+        case .notModified: return .notModified
         }
     }
 
@@ -59,6 +67,8 @@ public enum LocalResponse: Sendable, Equatable {
         case .badGateway: return #"{"error":"bad_gateway"}"#
         case .gatewayTimeout: return #"{"error":"gateway_timeout"}"#
         case .json(_, let body, _): return body
+        case .asset(let asset, let headOnly): return headOnly ? "" : asset.body
+        case .notModified: return ""
         }
     }
 
@@ -89,6 +99,17 @@ public enum LocalResponse: Sendable, Equatable {
             headers.add(name: "Allow", value: allow)
         case .json(_, _, let extra):
             for (name, value) in extra { headers.replaceOrAdd(name: name, value: value) }
+        case .asset(let asset, _):
+            headers.replaceOrAdd(name: "Content-Type", value: asset.contentType)
+            headers.replaceOrAdd(name: "Content-Length", value: String(asset.byteCount))
+            headers.replaceOrAdd(name: "Cache-Control", value: asset.cacheControl)
+            headers.add(name: "ETag", value: asset.etag)
+        case .notModified(let asset):
+            // A 304 carries no representation metadata beyond what refreshes a cache.
+            headers.remove(name: "Content-Type")
+            headers.remove(name: "Content-Length")
+            headers.replaceOrAdd(name: "Cache-Control", value: asset.cacheControl)
+            headers.add(name: "ETag", value: asset.etag)
         default:
             break
         }

@@ -100,7 +100,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .end:
                 let response = endpoints.respond(to: request, now: settings.clock())
                 state = .idle
-                answer(response, keepAlive: request.keepAlive, requestComplete: true, context: context)
+                // `.end` is this very part: a kept-alive connection is idle at once.
+                answer(response, keepAlive: request.keepAlive, requestComplete: true, endConsumed: true, context: context)
             }
         case .pending(let exchange):
             exchange.buffered.append(part)
@@ -209,7 +210,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         currentApp = app.index
 
-        if let endpoint = endpoints.match(target.path, method: head.method, app: app) {
+        if let endpoint = endpoints.match(target.path, method: head.method, headers: head.headers, app: app) {
             switch endpoint {
             case .answer(let response):
                 return answer(response, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
@@ -219,6 +220,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 request.body = context.channel.allocator.buffer(capacity: 0)
                 state = .collecting(request)
                 return
+            case .asyncAnswer(let task):
+                return answerLater(task, head: head, target: target, app: app, keepAlive: keepAlive, hasBody: hasBody, context: context)
             }
         }
 
@@ -236,8 +239,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
             let step = APIGate.evaluate(app: app, headers: head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: context.eventLoop)
             switch step {
-            case .accept(let identity, _):
-                runtime.metrics.gateAccepted(app: app.index)
+            case .accept(let identity, let token):
+                if let token { app.users?.saw(token, now: now, on: context.eventLoop) }
                 startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
                 self.runtime.metrics.gateRejected(app: app.index, rejection)
@@ -250,8 +253,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
                     let step = APIGate.afterRefetch(app: app, credential: credential, cache: &self.loop.tokenCaches[app.index], now: self.settings.clock(), eventLoop: context.eventLoop)
                     switch step {
-                    case .accept(let identity, _):
-                        self.runtime.metrics.gateAccepted(app: app.index)
+                    case .accept(let identity, let token):
+                        if let token { app.users?.saw(token, now: self.settings.clock(), on: context.eventLoop) }
                         self.state = .idle
                         self.startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
                     case .reject(let rejection):
@@ -267,11 +270,40 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
 
-        let upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
+        var upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
         accessEntry?.route = "app"
         accessEntry?.requestID = inbound.requestID
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
+        if !webSocket, HTMLResponseRewriter.mayInject(method: head.method, app: app.config) {
+            // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
+            exchange.htmlRewriter = HTMLResponseRewriter(app: app.config)
+            HTMLResponseRewriter.narrowAcceptEncoding(&upstreamHead.headers)
+        }
         connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
+    }
+
+    /// Answers a local endpoint once its I/O completes (``LocalEndpoints/Match/asyncAnswer(_:)``),
+    /// like the gate's JWKS wait: reads are held meanwhile and the request's parts are
+    /// kept in a pending exchange; a connection that closed first gets nothing.
+    private func answerLater(
+        _ task: LocalEndpointTask, head: HTTPRequestHead, target: RequestTarget, app: AppRuntime, keepAlive: Bool, hasBody: Bool,
+        context: ChannelHandlerContext
+    ) {
+        let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
+        state = .pending(exchange)
+        holdReads()
+        let endpointContext = LocalEndpointContext(head: head, target: target, loop: loop, eventLoop: context.eventLoop, now: settings.clock())
+        task.run(endpointContext).hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
+            guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
+            let response: LocalResponse
+            switch result {
+            case .success(let answered): response = answered
+            case .failure: response = .json(.internalServerError, #"{"error":"internal"}"#)
+            }
+            self.resumeReads(context: context)
+            self.answer(response, keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody,
+                        endConsumed: exchange.requestEnded, context: context)
+        }
     }
 
     /// When an `/_api` request arrived: its meter record's `ts` and duration start.
@@ -295,6 +327,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return answer(.meteringUnavailable, keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
                           endConsumed: endConsumed, context: context)
         }
+        // Counted here, after the quota: a 429 is not an accepted call.
+        runtime.metrics.gateAccepted(app: app.index)
         let declared = RequestHeadValidator.declaredLength(inbound.head)
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
@@ -565,12 +599,32 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 headers.add(name: "Connection", value: "close")
             }
             let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
+            if let rewriter = exchange.htmlRewriter {
+                // An injectable HTML response's head waits until the injector has decided.
+                if rewriter.responseHead(head) { return }
+                if head.status.code >= 200 { exchange.htmlRewriter = nil }
+            }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
             exchange.responseBytes += buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            if let rewriter = exchange.htmlRewriter {
+                do {
+                    writeRewritten(try rewriter.bodyReceived(buffer), context: context)
+                } catch {
+                    return upstreamBroke(exchange, context: context)
+                }
+            } else {
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
             if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
         case .end(let trailers):
+            if let rewriter = exchange.htmlRewriter {
+                do {
+                    writeRewritten(try rewriter.bodyEnded(), context: context)
+                } catch {
+                    return upstreamBroke(exchange, context: context)
+                }
+            }
             exchange.responseEnded = true
             runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
             logAccess(status: exchange.status)

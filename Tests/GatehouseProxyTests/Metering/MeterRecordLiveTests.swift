@@ -105,17 +105,17 @@ import Testing
     @Test func upstreamDownIsBilledAs502UpstreamError() async throws {
         let dir = MeteringRig.tempDirectory()
         defer { MeteringRig.remove(dir) }
-        let closed = try await TestHTTPServer.start { _ in .close }
-        let port = closed.port
-        await closed.stop()
+        // Nothing listens on this socket path (a freed TCP port could be taken by a
+        // concurrent test's server).
         let gatehouse = try await TestGatehouse.start(TestGatehouse.configuration(
-            appUpstream: "http://127.0.0.1:1", apiUpstream: "http://127.0.0.1:\(port)", auth: MeteringRig.apiKeyAuth
-        ) { MeteringRig.meter(&$0, dir: dir) })
+            appUpstream: "http://127.0.0.1:1", apiUpstream: "unix:" + dir + "/nobody-listens.sock", auth: MeteringRig.apiKeyAuth
+        ) { MeteringRig.meter(&$0, dir: dir + "/meter") })
         let response = try await gatehouse.request("GET", "/_api/down", headers: MeteringRig.bearer)
         #expect(response.status == 502)
+        #expect(response.text == #"{"error":"bad_gateway"}"#)
         await gatehouse.stop()
 
-        let records = MeteringRig.records(dir)
+        let records = MeteringRig.records(dir + "/meter")
         try #require(records.count == 1, "records: \(records)")
         #expect(records[0].int("status") == 502)
         #expect(records[0].string("outcome") == "upstream_error")

@@ -125,7 +125,7 @@ enum MeteringRig {
               upstream: \(api)
               owner_key: \(ownerKey)
             auth:
-              mode: jwt
+              mode: none
               api_keys:
                 - name: meter
                   sha256: \(APIKeyHash.hex(Array(apiKey.utf8)))

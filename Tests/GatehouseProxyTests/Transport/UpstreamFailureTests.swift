@@ -6,8 +6,8 @@ import Testing
 /// `gateway_timeout`.
 @Suite struct UpstreamFailureTests {
     @Test func nothingListeningIs502() async throws {
-        let port = try await TransportRig.closedPort()
-        let gatehouse = try await TransportRig.start(api: "http://127.0.0.1:\(port)")
+        // Port 1 (tcpmux): nothing listens there, and no concurrent test can take it.
+        let gatehouse = try await TransportRig.start(api: "http://127.0.0.1:1")
         let response = try await gatehouse.request("GET", "/_api/x", headers: TransportRig.bearer)
         #expect(response.status == 502)
         #expect(response.text == #"{"error":"bad_gateway"}"#)

@@ -1,0 +1,297 @@
+import CZlib
+import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+/// Injects the SDK snippet into one app-upstream HTML response (SPEC "HTML injection"):
+/// decides from the response head whether it applies, then runs the body through zlib
+/// (for `gzip`/`deflate`), ``HTMLInjectionStateMachine`` and zlib again.
+///
+/// The response head is withheld until the state machine decides, because the decision
+/// changes it: injected, it gets a corrected `Content-Length` (or none, and is sent
+/// chunked, when the re-encoded length is not known up front), a weak `ETag` (the bytes
+/// differ from the upstream's), no `Accept-Ranges`, and a fresh nonce in a script-limiting
+/// `Content-Security-Policy`; left alone, it goes out exactly as the upstream sent it,
+/// and so do the upstream's (still compressed) body bytes. Before the decision at most
+/// 64 KiB of decoded body plus a chunk, and the compressed bytes they came from, are held;
+/// after it every chunk is passed (or re-encoded) as it comes.
+///
+/// A zip bomb is bounded twice: before the decision by the 64 KiB the state machine
+/// looks at (the body is then passed on compressed, untouched); after it by a ratio limit,
+/// since inflating is then paid for in CPU only. Runs on the connection's event loop.
+final class HTMLResponseRewriter {
+    /// Decoded bytes handed on at a time.
+    static let pieceSize = 16 * 1024
+    /// An injected body may inflate to `maxInflationRatio` times its compressed size,
+    /// beyond the first `inflationAllowance` bytes; gzip peaks near 1032:1, real HTML
+    /// stays far below 100:1.
+    static let maxInflationRatio = 500
+    static let inflationAllowance = 8 << 20
+
+    /// What to write to the client after an event, in this order.
+    struct Output {
+        /// The response head, once it is decided.
+        var head: HTTPResponseHead?
+        var body: ByteBuffer?
+    }
+
+    private enum State {
+        /// Waiting for the response head.
+        case idle
+        /// Head withheld; the state machine is still looking.
+        case deciding(HTTPResponseHead)
+        /// Injected: identity bodies pass through, compressed ones are re-encoded.
+        case injecting
+        /// The whole compressed body was re-encoded at once (its length was known).
+        case finished
+        /// Left unchanged (or never engaged): bytes pass through.
+        case passing
+    }
+
+    /// Whether responses to this request may be injected (the app route's `GET`s with
+    /// `inject.enabled`); only those have their `Accept-Encoding` narrowed.
+    static func mayInject(method: HTTPMethod, app: AppConfiguration) -> Bool {
+        method == .GET && app.inject.enabled
+    }
+
+    /// Keeps only the codings the injector can decode in `Accept-Encoding` (RFC 9110
+    /// §12.5.3), with their weights: `br, gzip` becomes `gzip`; nothing left, `identity`.
+    /// Without the field, the upstream may send anything, and what cannot be decoded
+    /// passes through unchanged.
+    static func narrowAcceptEncoding(_ headers: inout HTTPHeaders) {
+        guard headers.contains(name: "accept-encoding") else { return }
+        var kept: [String] = []
+        for value in headers[canonicalForm: "accept-encoding"] {
+            let entry = value.trimmingASCIISpaces()
+            let coding = entry.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
+            if coding == "gzip" || coding == "x-gzip" || coding == "deflate" || coding == "identity" { kept.append(String(entry)) }
+        }
+        headers.replaceOrAdd(name: "Accept-Encoding", value: kept.isEmpty ? "identity" : kept.joined(separator: ", "))
+    }
+
+    private let app: AppConfiguration
+    private var state = State.idle
+    private var machine: HTMLInjectionStateMachine
+    private let searchLimit: Int
+    private var coding: HTTPContentCoding?
+    private var inflater: ZlibInflater?
+    private var deflater: ZlibDeflater?
+    /// Compressed bytes received before the decision, sent as they are if it says so.
+    private var rawHeld = ByteBuffer()
+    private var scratch = ByteBuffer()
+    private var expectedLength: Int?
+    private var received = 0
+    private var inflated = 0
+
+    init(app: AppConfiguration, searchLimit: Int = HTMLInjectionStateMachine.defaultSearchLimit) {
+        self.app = app
+        self.searchLimit = searchLimit
+        self.machine = HTMLInjectionStateMachine(searchLimit: searchLimit)
+    }
+
+    /// The head the client would get. Returns `true` when the response is injectable and
+    /// the rewriter takes it over (the head then comes back in a later ``Output``);
+    /// `false` when it passes unchanged: not `200`, not `text/html`, a range, or an
+    /// encoding that cannot be decoded.
+    func responseHead(_ head: HTTPResponseHead) -> Bool {
+        // An interim response (`103 Early Hints`) is not the one that counts.
+        if head.status.code < 200 { return false }
+        guard case .idle = state, head.status == .ok, Self.isHTML(head.headers), !head.headers.contains(name: "content-range"),
+              head.headers[canonicalForm: "content-encoding"].count <= 1,
+              case .some(let coding) = HTTPContentCoding.parse(head.headers.first(name: "content-encoding"))
+        else {
+            state = .passing
+            return false
+        }
+        self.coding = coding
+        if coding != nil { inflater = ZlibInflater() }
+        let lengths = head.headers[canonicalForm: "content-length"]
+        expectedLength = lengths.count == 1 ? Int(lengths[0]) : nil
+        state = .deciding(head)
+        return true
+    }
+
+    /// A chunk of the upstream's body (still encoded).
+    func bodyReceived(_ buffer: ByteBuffer) throws -> Output {
+        received += buffer.readableBytes
+        switch state {
+        case .idle, .passing:
+            return Output(body: buffer)
+        case .finished:
+            return Output()
+        case .injecting:
+            guard coding != nil else { return Output(body: buffer) }
+            var input = buffer
+            var out = ByteBuffer()
+            try reencode(&input, into: &out, flush: Z_SYNC_FLUSH)
+            return Output(body: out)
+        case .deciding(let head):
+            guard coding != nil else { return identityAction(machine.bodyReceived(buffer), head: head) }
+            var input = buffer
+            rawHeld.writeImmutableBuffer(input)
+            while true {
+                scratch.clear()
+                let progress: ZlibInflater.Progress
+                do {
+                    progress = try inflate(&input)
+                } catch {
+                    return leaveCompressed(head)
+                }
+                let action = machine.bodyReceived(scratch)
+                if action != .wait { return try compressedAction(action, head: head, rest: &input, ended: false) }
+                if progress != .outputFull { break }
+            }
+            // Nothing inflates out of a long gzip header (or such): not worth holding.
+            if rawHeld.readableBytes > 2 * searchLimit { return leaveCompressed(head) }
+            return Output()
+        }
+    }
+
+    /// The upstream's body ended.
+    func bodyEnded() throws -> Output {
+        switch state {
+        case .idle, .passing, .finished:
+            return Output()
+        case .injecting:
+            guard coding != nil else { return Output() }
+            var input = ByteBuffer()
+            var out = ByteBuffer()
+            try reencode(&input, into: &out, flush: Z_FINISH)
+            return Output(body: out)
+        case .deciding(let head):
+            guard coding != nil else { return identityAction(machine.bodyEnded(), head: head) }
+            var nothing = ByteBuffer()
+            return try compressedAction(machine.bodyEnded(), head: head, rest: &nothing, ended: true)
+        }
+    }
+
+    // MARK: - Decisions
+
+    private func identityAction(_ action: HTMLInjectionStateMachine.Action, head: HTTPResponseHead) -> Output {
+        switch action {
+        case .wait:
+            return Output()
+        case .write(let bytes):
+            return Output(body: bytes)
+        case .leaveUnchanged(let bytes):
+            state = .passing
+            return Output(head: head, body: bytes)
+        case .inject(var before, var after):
+            state = .injecting
+            let (newHead, tags) = injectedHead(head, originalLength: expectedLength)
+            before.writeString(tags)
+            before.writeBuffer(&after)
+            return Output(head: newHead, body: before)
+        }
+    }
+
+    private func compressedAction(_ action: HTMLInjectionStateMachine.Action, head: HTTPResponseHead, rest: inout ByteBuffer, ended: Bool) throws -> Output {
+        switch action {
+        case .wait, .write:
+            return Output()
+        case .leaveUnchanged:
+            return leaveCompressed(head)
+        case .inject(let before, let after):
+            guard let coding else { return leaveCompressed(head) }
+            let deflater = try ZlibDeflater(coding)
+            self.deflater = deflater
+            rawHeld = ByteBuffer()
+            // The whole body is here: encode it all and say how long it is.
+            let whole = ended || (expectedLength == received)
+            var out = ByteBuffer()
+            try deflater.deflate(before, flush: Z_NO_FLUSH, into: &out)
+            let (newHead, tags) = injectedHead(head, originalLength: nil)
+            var snippet = ByteBuffer()
+            snippet.writeString(tags)
+            try deflater.deflate(snippet, flush: Z_NO_FLUSH, into: &out)
+            try deflater.deflate(after, flush: Z_NO_FLUSH, into: &out)
+            try reencode(&rest, into: &out, flush: whole ? Z_FINISH : Z_SYNC_FLUSH)
+            guard whole else {
+                state = .injecting
+                return Output(head: newHead, body: out)
+            }
+            state = .finished
+            var exact = newHead
+            exact.headers.replaceOrAdd(name: "Content-Length", value: String(out.readableBytes))
+            exact.headers.remove(name: "transfer-encoding")
+            return Output(head: exact, body: out)
+        }
+    }
+
+    /// Undecided or undecodable: the upstream's head and compressed bytes go out as they came.
+    private func leaveCompressed(_ head: HTTPResponseHead) -> Output {
+        state = .passing
+        inflater = nil
+        let bytes = rawHeld
+        rawHeld = ByteBuffer()
+        return Output(head: head, body: bytes)
+    }
+
+    /// The head of an injected response, and the tags to insert (with the CSP's nonce).
+    /// `originalLength`: the upstream body's length when it is only lengthened by the tags;
+    /// otherwise the response goes chunked.
+    private func injectedHead(_ head: HTTPResponseHead, originalLength: Int?) -> (HTTPResponseHead, String) {
+        var headers = head.headers
+        var nonce: String?
+        for name in ["Content-Security-Policy", "Content-Security-Policy-Report-Only"] where headers.contains(name: name) {
+            let candidate = nonce ?? ContentSecurityPolicyNonce.make()
+            var changed = false
+            let values = headers[canonicalForm: name].map { value -> String in
+                guard let rewritten = ContentSecurityPolicyNonce.adding(candidate, to: String(value)) else { return String(value) }
+                changed = true
+                return rewritten
+            }
+            if changed {
+                nonce = candidate
+                headers.remove(name: name)
+                for value in values { headers.add(name: name, value: value) }
+            }
+        }
+        let tags = InjectionSnippet(app: app).tags(nonce: nonce)
+        if let originalLength {
+            headers.replaceOrAdd(name: "Content-Length", value: String(originalLength + tags.utf8.count))
+            headers.remove(name: "transfer-encoding")
+        } else {
+            headers.remove(name: "content-length")
+            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+        }
+        if let etag = headers.first(name: "etag"), !etag.hasPrefix("W/") {
+            headers.replaceOrAdd(name: "ETag", value: "W/" + etag)
+        }
+        headers.remove(name: "accept-ranges")
+        headers.remove(name: "content-md5")
+        return (HTTPResponseHead(version: head.version, status: head.status, headers: headers), tags)
+    }
+
+    // MARK: - zlib
+
+    /// Inflates one piece of `input` into `scratch`, minding the ratio limit.
+    private func inflate(_ input: inout ByteBuffer) throws -> ZlibInflater.Progress {
+        guard let inflater else { throw HTMLRewriteError.corruptBody }
+        let before = scratch.readableBytes
+        let progress = try inflater.inflate(&input, into: &scratch, limit: Self.pieceSize)
+        inflated += scratch.readableBytes - before
+        if inflated > Self.inflationAllowance && inflated / max(received, 1) > Self.maxInflationRatio {
+            throw HTMLRewriteError.inflationLimit
+        }
+        return progress
+    }
+
+    /// Inflates all of `input` piece by piece and deflates each piece into `out`.
+    private func reencode(_ input: inout ByteBuffer, into out: inout ByteBuffer, flush: Int32) throws {
+        guard let deflater else { throw HTMLRewriteError.corruptBody }
+        while true {
+            scratch.clear()
+            let progress = try inflate(&input)
+            try deflater.deflate(scratch, flush: Z_NO_FLUSH, into: &out)
+            if progress != .outputFull { break }
+        }
+        try deflater.deflate(ByteBuffer(), flush: flush, into: &out)
+    }
+
+    private static func isHTML(_ headers: HTTPHeaders) -> Bool {
+        guard let value = headers.first(name: "content-type") else { return false }
+        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
+        return type == "text/html"
+    }
+}

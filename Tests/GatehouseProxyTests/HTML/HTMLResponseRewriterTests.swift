@@ -1,0 +1,180 @@
+import CZlib
+import GatehouseCore
+@testable import GatehouseProxy
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Compression helpers for the HTML tests (the injector's own zlib streams).
+enum Zlib {
+    static func compress(_ bytes: [UInt8], _ coding: HTTPContentCoding) throws -> [UInt8] {
+        var out = ByteBuffer()
+        try ZlibDeflater(coding).deflate(ByteBuffer(bytes: bytes), flush: Z_FINISH, into: &out)
+        return Array(out.readableBytesView)
+    }
+
+    static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
+        let inflater = ZlibInflater()
+        var input = ByteBuffer(bytes: bytes)
+        var out = ByteBuffer()
+        while try inflater.inflate(&input, into: &out, limit: 64 * 1024) == .outputFull {}
+        return Array(out.readableBytesView)
+    }
+}
+
+/// Tier 1: the glue that decides from the head, decodes, injects and re-encodes.
+@Suite struct HTMLResponseRewriterTests {
+    static let app = InjectionSnippetTests.app(id: "app_rw")
+    static var tags: String { InjectionSnippet(app: app).tags(nonce: nil) }
+
+    static func head(_ headers: [(String, String)], status: HTTPResponseStatus = .ok) -> HTTPResponseHead {
+        HTTPResponseHead(version: .http1_1, status: status, headers: HTTPHeaders(headers))
+    }
+
+    /// Runs `body` through a rewriter in `chunk`-sized pieces; returns the head written
+    /// and the body bytes.
+    static func rewrite(_ head: HTTPResponseHead, _ body: [UInt8], chunk: Int, searchLimit: Int = HTMLInjectionStateMachine.defaultSearchLimit) throws
+        -> (head: HTTPResponseHead?, body: [UInt8], engaged: Bool) {
+        let rewriter = HTMLResponseRewriter(app: app, searchLimit: searchLimit)
+        let engaged = rewriter.responseHead(head)
+        var written: HTTPResponseHead? = engaged ? nil : head
+        var out: [UInt8] = []
+        func take(_ output: HTMLResponseRewriter.Output) {
+            if let h = output.head {
+                #expect(written == nil, "head written twice")
+                written = h
+            }
+            if let b = output.body {
+                #expect(written != nil, "body before head")
+                out += b.readableBytesView
+            }
+        }
+        var start = 0
+        while start < body.count {
+            let end = min(body.count, start + chunk)
+            take(try rewriter.bodyReceived(ByteBuffer(bytes: body[start..<end])))
+            start = end
+        }
+        take(try rewriter.bodyEnded())
+        return (written, out, engaged)
+    }
+
+    static let page = Array("<!DOCTYPE html><html><head><title>t</title></head><body>\(String(repeating: "<p>hello</p>", count: 2000))</body></html>".utf8)
+    static var injected: [UInt8] {
+        let at = Array("<!DOCTYPE html><html><head>".utf8).count
+        return Array(page[..<at]) + Array(tags.utf8) + Array(page[at...])
+    }
+
+    @Test(arguments: [HTTPContentCoding.gzip, .deflate], [1, 7, 512, 100_000])
+    func compressedBodiesAreDecodedInjectedAndEncodedAgain(coding: HTTPContentCoding, chunk: Int) throws {
+        let compressed = try Zlib.compress(Self.page, coding)
+        let name = coding == .gzip ? "gzip" : "deflate"
+        // Length known: the whole body arrives before the end only with the last chunk.
+        let result = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", name), ("Content-Length", "\(compressed.count)"), ("ETag", "\"v1\"")]), compressed, chunk: chunk)
+        let head = try #require(result.head)
+        #expect(try Zlib.decompress(result.body) == Self.injected)
+        #expect(head.headers.first(name: "content-encoding") == name)
+        #expect(head.headers.first(name: "etag") == "W/\"v1\"")
+        if chunk >= compressed.count {
+            #expect(head.headers.first(name: "content-length") == "\(result.body.count)")
+        } else {
+            #expect(!head.headers.contains(name: "content-length"))
+            #expect(head.headers.first(name: "transfer-encoding") == "chunked")
+        }
+    }
+
+    @Test func identityBodiesGetTheirLengthCorrected() throws {
+        for chunk in [1, 30, 100_000] {
+            let result = try Self.rewrite(Self.head([("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "\(Self.page.count)"), ("Accept-Ranges", "bytes")]), Self.page, chunk: chunk)
+            let head = try #require(result.head)
+            #expect(result.body == Self.injected)
+            #expect(head.headers.first(name: "content-length") == "\(Self.injected.count)")
+            #expect(!head.headers.contains(name: "accept-ranges"))
+        }
+    }
+
+    @Test func rawDeflateIsAcceptedToo() throws {
+        // RFC 1950 zlib format is a 2-byte header, raw RFC 1951 deflate, a 4-byte Adler-32.
+        let wrapped = try Zlib.compress(Self.page, .deflate)
+        let raw = Array(wrapped[2..<(wrapped.count - 4)])
+        #expect(raw.first.map { $0 & 0x0F != 8 } == true)
+        let result = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "deflate")]), raw, chunk: 300)
+        #expect(try Zlib.decompress(result.body) == Self.injected)
+    }
+
+    @Test func nonInjectableResponsesAreNotTaken() {
+        for head in [
+            Self.head([("Content-Type", "text/html")], status: .partialContent),
+            Self.head([("Content-Type", "text/html")], status: .notModified),
+            Self.head([("Content-Type", "text/plain")]),
+            Self.head([("Content-Type", "application/xhtml+xml")]),
+            Self.head([]),
+            Self.head([("Content-Type", "text/html"), ("Content-Encoding", "br")]),
+            Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip, gzip")]),
+            Self.head([("Content-Type", "text/html"), ("Content-Range", "bytes 0-1/2")]),
+        ] {
+            #expect(!HTMLResponseRewriter(app: Self.app).responseHead(head), "\(head)")
+        }
+        // An interim response first does not use the rewriter up; a second final head does not engage it.
+        let rewriter = HTMLResponseRewriter(app: Self.app)
+        #expect(!rewriter.responseHead(Self.head([("Link", "</a.css>; rel=preload")], status: .init(statusCode: 103))))
+        #expect(rewriter.responseHead(Self.head([("Content-Type", "text/html")])))
+        #expect(!rewriter.responseHead(Self.head([("Content-Type", "text/html")])))
+    }
+
+    @Test func undecidedCompressedDocumentsPassThroughByteForByte() throws {
+        // No tag within the first 64 KiB of inflated text: the upstream's bytes go out as they came.
+        let text = Array(String(repeating: "plain text, no markup at all. ", count: 10_000).utf8)
+        let compressed = try Zlib.compress(text, .gzip)
+        let original = Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip"), ("Content-Length", "\(compressed.count)"), ("ETag", "\"v2\"")])
+        let result = try Self.rewrite(original, compressed, chunk: 1000)
+        #expect(result.head == original)
+        #expect(result.body == compressed)
+
+        // Already injected: the same.
+        let marked = try Zlib.compress(Self.injected, .gzip)
+        let again = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]), marked, chunk: 64)
+        #expect(again.body == marked)
+        #expect(again.head?.headers.first(name: "content-encoding") == "gzip")
+    }
+
+    @Test func corruptCompressedBodiesPassThroughUnchanged() throws {
+        let garbage: [UInt8] = [0x1F, 0x8B, 0x08, 0x00] + Array(repeating: 0xFF, count: 500)
+        let original = Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
+        let result = try Self.rewrite(original, garbage, chunk: 100)
+        #expect(result.head == original)
+        #expect(result.body == garbage)
+    }
+
+    @Test func aZipBombIsStopped() throws {
+        // No tag: the state machine gives up after 64 KiB of inflated zeros and the
+        // compressed bytes pass through without being inflated further.
+        let zeros = [UInt8](repeating: 0, count: 64 << 20)
+        let bomb = try Zlib.compress(zeros, .gzip)
+        #expect(bomb.count < 100_000)
+        let passed = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]), bomb, chunk: 16 * 1024)
+        #expect(passed.body == bomb)
+
+        // After `<head>`: inflating is cut off at the ratio limit.
+        let armed = try Zlib.compress(Array("<html><head>".utf8) + zeros, .gzip)
+        #expect(throws: HTMLRewriteError.inflationLimit) {
+            _ = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]), armed, chunk: 16 * 1024)
+        }
+    }
+
+    @Test func cspGetsANonceSharedWithBothTags() throws {
+        let result = try Self.rewrite(Self.head([
+            ("Content-Type", "text/html"),
+            ("Content-Security-Policy", "default-src 'self'; script-src 'self'"),
+            ("Content-Security-Policy-Report-Only", "script-src 'none'"),
+        ]), Array("<html><head></head>".utf8), chunk: 5)
+        let head = try #require(result.head)
+        let policy = try #require(head.headers.first(name: "content-security-policy"))
+        let nonce = try #require(policy.split(separator: "'").first { $0.hasPrefix("nonce-") }).dropFirst(6)
+        #expect(policy == "default-src 'self'; script-src 'self' 'nonce-\(nonce)'")
+        #expect(head.headers.first(name: "content-security-policy-report-only") == "script-src 'none' 'nonce-\(nonce)'")
+        let text = String(decoding: result.body, as: UTF8.self)
+        #expect(text.hasPrefix("<html><head><script data-gatehouse nonce=\"\(nonce)\">window.__MIXPEEK__="))
+        #expect(text.contains("<script data-gatehouse nonce=\"\(nonce)\" src=\"/_auth/sdk.js\"></script></head>"))
+    }
+}
