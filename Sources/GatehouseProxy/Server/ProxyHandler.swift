@@ -18,7 +18,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     /// Where the current request is.
-    private enum State {
+    enum State {
         /// Waiting for the next request head.
         case idle
         /// Answered locally; waiting for the request's `.end` (or closing).
@@ -32,24 +32,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    private let runtime: ProxyRuntime
-    private let settings: ProxySettings
-    private let loop: LoopContext
-    private let timeouts: HeadTimeoutHandler
-    private let endpoints: LocalEndpoints
-    private let logger: Logger
+    let runtime: ProxyRuntime
+    let settings: ProxySettings
+    let loop: LoopContext
+    let timeouts: HeadTimeoutHandler
+    let endpoints: LocalEndpoints
+    let logger: Logger
 
-    private var state = State.idle
-    private var context: ChannelHandlerContext?
-    private var holdingReads = false
-    private var pendingRead = false
-    private var exchangeSerial = 0
+    var state = State.idle
+    var context: ChannelHandlerContext?
+    var holdingReads = false
+    var pendingRead = false
+    var exchangeSerial = 0
     /// The app the current request was routed to (metrics, access log).
-    private var currentApp: Int?
+    var currentApp: Int?
     /// The current request as the access log names it; `nil` when not sampled.
-    private var accessEntry: AccessEntry?
+    var accessEntry: AccessEntry?
 
-    private struct AccessEntry {
+    struct AccessEntry {
         let method: String
         let path: String
         let started: NIODeadline
@@ -172,11 +172,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func holdReads() {
+    func holdReads() {
         holdingReads = true
     }
 
-    private func resumeReads(context: ChannelHandlerContext) {
+    func resumeReads(context: ChannelHandlerContext) {
         holdingReads = false
         if pendingRead {
             pendingRead = false
@@ -186,7 +186,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Routing
 
-    private func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let hasBody = RequestHeadValidator.declaredLength(head) != 0
         var keepAlive = head.isKeepAlive
         // A request asking for a protocol switch leaves the decoder parsing nothing more;
@@ -285,7 +285,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers a local endpoint once its I/O completes (``LocalEndpoints/Match/asyncAnswer(_:)``),
     /// like the gate's JWKS wait: reads are held meanwhile and the request's parts are
     /// kept in a pending exchange; a connection that closed first gets nothing.
-    private func answerLater(
+    func answerLater(
         _ task: LocalEndpointTask, head: HTTPRequestHead, target: RequestTarget, app: AppRuntime, keepAlive: Bool, hasBody: Bool,
         context: ChannelHandlerContext
     ) {
@@ -312,7 +312,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let started: NIODeadline
     }
 
-    private func startAPIExchange(
+    func startAPIExchange(
         app: AppRuntime, inbound: UpstreamRequestBuilder.Inbound, identity: GateIdentity, arrival: Arrival, keepAlive: Bool, hasBody: Bool,
         expectContinue: Bool, context: ChannelHandlerContext, carrying previous: Exchange? = nil
     ) {
@@ -353,347 +353,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         connect(exchange, endpoint: app.apiEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
     }
 
-    private func nextSerial() -> Int {
+    func nextSerial() -> Int {
         exchangeSerial &+= 1
         return exchangeSerial
     }
 
-    // MARK: - Upstream exchange
-
-    private func connect(_ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
-        exchange.endpoint = endpoint
-        exchange.upgradeRequested = head.headers.contains(name: "upgrade")
-        state = .pending(exchange)
-        holdReads()
-        loop.pool.acquire(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
-            guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else {
-                if case .success(let lease) = result { lease.channel.close(promise: nil) }
-                return
-            }
-            switch result {
-            case .failure:
-                self.runtime.metrics.upstreamFailed(app: exchange.app.index)
-                self.resumeReads(context: context)
-                exchange.finish(.upstreamError, status: 502)
-                self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
-            case .success(let lease):
-                self.attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
-            }
-        }
-    }
-
-    private func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
-        exchange.lease = lease
-        lease.handler.owner = self
-        state = .forwarding(exchange)
-        if expectContinue && !exchange.requestEnded {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
-        }
-        lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        exchange.sentAt = .now()
-        let buffered = exchange.buffered
-        exchange.buffered = []
-        // `requestEnded` marked that `.end` was *buffered*; it is forwarded only now, and
-        // `forwardRequestPart` drops everything once the request has ended.
-        if !buffered.isEmpty { exchange.requestEnded = false }
-        for part in buffered {
-            forwardRequestPart(part, exchange: exchange, context: context)
-            guard case .forwarding = state else { return }
-        }
-        lease.channel.flush()
-        exchange.upstreamNeedsFlush = false
-        if exchange.requestEnded { armResponseTimer(exchange, context: context) }
-        if lease.channel.isWritable { resumeReads(context: context) }
-        if !context.channel.isWritable { lease.handler.holdReads() }
-    }
-
-    private func forwardRequestPart(_ part: HTTPServerRequestPart, exchange: Exchange, context: ChannelHandlerContext) {
-        guard let lease = exchange.lease, !exchange.requestEnded else { return }
-        switch part {
-        case .head:
-            return
-        case .body(let buffer):
-            exchange.requestBytes += buffer.readableBytes
-            if let limit = exchange.bodyLimit, exchange.requestBytes > limit {
-                abortForOversizedBody(exchange, context: context)
-                return
-            }
-            lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
-            exchange.upstreamNeedsFlush = true
-        case .end(let trailers):
-            exchange.requestEnded = true
-            if exchange.upgradeRequested { holdReads() }
-            lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
-            exchange.upstreamNeedsFlush = false
-            if exchange.responseEnded {
-                completeExchange(exchange, context: context)
-                return
-            }
-            armResponseTimer(exchange, context: context)
-        }
-        if !lease.channel.isWritable { holdReads() }
-    }
-
-    private func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
-        // Detach first: closing fires `upstreamClosed`, which must not answer (502) too.
-        exchange.lease?.handler.owner = nil
-        exchange.lease?.channel.close(promise: nil)
-        exchange.lease = nil
-        exchange.finish(.clientAbort, status: exchange.responseStarted ? nil : 413)
-        if exchange.responseStarted {
-            closeClient(context: context)
-        } else {
-            answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
-        }
-    }
-
-    private func armResponseTimer(_ exchange: Exchange, context: ChannelHandlerContext) {
-        guard !exchange.responseStarted, exchange.responseTimer == nil else { return }
-        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.upstreamResponseTimeout) { [weak self] in
-            guard let self, let context = self.context, case .forwarding(let current) = self.state, current === exchange,
-                  !exchange.responseStarted else { return }
-            // Detach first: closing fires `upstreamClosed`, which would answer 502 before
-            // this 504 — two responses to one request (HTTPServerPipelineHandler traps).
-            exchange.lease?.handler.owner = nil
-            exchange.lease?.channel.close(promise: nil)
-            exchange.lease = nil
-            exchange.finish(.upstreamError, status: 504)
-            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
-        }
-    }
-
-    /// Ends the exchange and, when given, writes the response's last part.
-    ///
-    /// The state settles *before* that write: writing a response's `.end` makes
-    /// `HTTPServerPipelineHandler` hand over the next pipelined request from inside the
-    /// write, and that request must find this handler idle (or closed), not still
-    /// forwarding the last one.
-    private func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
-        exchange.responseTimer?.cancel()
-        guard case .forwarding(let current) = state, current === exchange else {
-            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
-            return
-        }
-        if let lease = exchange.lease, let endpoint = exchange.endpoint {
-            exchange.lease = nil
-            if exchange.requestEnded && exchange.upstreamKeepAlive {
-                loop.pool.release(endpoint, lease: lease)
-            } else {
-                lease.channel.close(promise: nil)
-            }
-        }
-        exchange.finish(.ok)
-        if exchange.requestEnded && exchange.keepAlive {
-            state = .idle
-            resumeReads(context: context)
-            timeouts.awaitingNextHead()
-            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
-        } else if let endOfResponse {
-            state = .closed
-            context.writeAndFlush(wrapOutboundOut(endOfResponse)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        } else {
-            closeClient(context: context)
-        }
-    }
-
-    // MARK: - Local answers
-
-    /// Writes a response Gatehouse decided itself. If the request's body has not been
-    /// read (`requestComplete` false) the connection closes after it, so no byte of that
-    /// body is taken for the next request (SPEC "Routing").
-    ///
-    /// `endConsumed`: the request's `.end` was already read (an exchange that failed after
-    /// the whole request arrived), so a kept-alive connection is idle at once rather than
-    /// waiting for an `.end` that will not come again.
-    private func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
-        let keep = keepAlive && !response.closesConnection
-        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        let body = response.body
-        if !body.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        }
-        runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
-        logAccess(status: response.status.code)
-        // Settle before writing `.end`, which may hand over the next pipelined request
-        // at once (see `completeExchange`).
-        if !keep {
-            state = .closed
-        } else if endConsumed {
-            state = .idle
-            timeouts.awaitingNextHead()
-        } else if requestComplete {
-            state = .answered(keepAlive: true)
-            // `.end` for a body-less request follows the head in the same read; the
-            // state flips back to idle when it arrives.
-        } else {
-            state = .answered(keepAlive: false)
-        }
-        resumeReads(context: context)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keep {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
-    }
-
-    private func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
-        if keepAlive {
-            state = .idle
-            timeouts.awaitingNextHead()
-        } else {
-            closeClient(context: context)
-        }
-    }
-
-    /// One access-log line (SPEC issue 3: off by default or sampled). Never the query
-    /// string, a header or a token: only what identifies the request and its result.
-    private func logAccess(status: UInt) {
-        guard let entry = accessEntry else { return }
-        accessEntry = nil
-        var metadata: Logger.Metadata = [
-            "method": "\(entry.method)", "path": "\(entry.path)", "status": "\(status)", "route": "\(entry.route)",
-            "duration_ms": "\(Double((NIODeadline.now() - entry.started).nanoseconds / 100_000) / 10)",
-        ]
-        if let app = currentApp { metadata["app"] = "\(runtime.apps[app].config.id)" }
-        if let user = entry.user { metadata["user"] = "\(user)" }
-        if let id = entry.requestID { metadata["request_id"] = "\(id)" }
-        logger.info("request", metadata: metadata)
-    }
-
-    private func closeClient(context: ChannelHandlerContext) {
-        state = .closed
-        context.close(promise: nil)
-    }
 }
-
-// MARK: - Upstream events
-
-extension ProxyHandler: UpstreamHandlerDelegate {
-    func upstreamRead(_ part: HTTPClientResponsePart) {
-        guard let context, case .forwarding(let exchange) = state else { return }
-        switch part {
-        case .head(let upstreamHead):
-            if let sentAt = exchange.sentAt {
-                runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
-            }
-            exchange.responseTimer?.cancel()
-            exchange.responseTimer = nil
-            exchange.responseStarted = true
-            exchange.status = upstreamHead.status.code
-            exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
-            var headers = upstreamHead.headers
-            let upgradeTo = headers.first(name: "upgrade")
-            HeaderHygiene.cleanResponse(&headers)
-            if upstreamHead.status == .switchingProtocols {
-                guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
-                    // A switch nobody asked for (or to anything but WebSocket) is refused.
-                    upstreamBroke(exchange, context: context)
-                    return
-                }
-                exchange.switchingProtocols = true
-                headers.add(name: "Connection", value: "Upgrade")
-                headers.add(name: "Upgrade", value: "websocket")
-            } else if !exchange.keepAlive {
-                headers.add(name: "Connection", value: "close")
-            }
-            let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
-            if let rewriter = exchange.htmlRewriter {
-                // An injectable HTML response's head waits until the injector has decided.
-                if rewriter.responseHead(head) { return }
-                if head.status.code >= 200 { exchange.htmlRewriter = nil }
-            }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-        case .body(let buffer):
-            exchange.responseBytes += buffer.readableBytes
-            if let rewriter = exchange.htmlRewriter {
-                do {
-                    writeRewritten(try rewriter.bodyReceived(buffer), context: context)
-                } catch {
-                    return upstreamBroke(exchange, context: context)
-                }
-            } else {
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            }
-            if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
-        case .end(let trailers):
-            if let rewriter = exchange.htmlRewriter {
-                do {
-                    writeRewritten(try rewriter.bodyEnded(), context: context)
-                } catch {
-                    return upstreamBroke(exchange, context: context)
-                }
-            }
-            exchange.responseEnded = true
-            runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
-            logAccess(status: exchange.status)
-            if exchange.switchingProtocols {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
-                engageTunnel(exchange, context: context)
-                return
-            }
-            if !exchange.requestEnded {
-                // The upstream answered before the request body ended: the connection
-                // cannot be reused on either side.
-                exchange.upstreamKeepAlive = false
-                exchange.keepAlive = false
-            }
-            completeExchange(exchange, context: context, endOfResponse: .end(trailers))
-        }
-    }
-
-    /// After the upstream's `101`: the exchange becomes a byte tunnel (SPEC "Routing":
-    /// `Upgrade` is tunnelled only after the upstream's 101). The upstream connection
-    /// belongs to the tunnel from now on and never returns to the pool.
-    private func engageTunnel(_ exchange: Exchange, context: ChannelHandlerContext) {
-        guard let lease = exchange.lease else { return }
-        exchange.lease = nil
-        exchange.finish(.ok)
-        lease.handler.owner = nil
-        state = .closed
-        do {
-            try TunnelSwitch.engage(client: context.channel, upstream: lease.channel, proxyHandler: self, upstreamHandler: lease.handler)
-        } catch {
-            lease.channel.close(promise: nil)
-            context.close(promise: nil)
-        }
-    }
-
-    func upstreamReadComplete() {
-        context?.flush()
-    }
-
-    func upstreamClosed() {
-        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
-        upstreamBroke(exchange, context: context)
-    }
-
-    func upstreamFailed(_ error: Error) {
-        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
-        logger.debug("upstream connection failed", metadata: ["error": "\(error)"])
-        upstreamBroke(exchange, context: context)
-    }
-
-    private func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
-        exchange.responseTimer?.cancel()
-        exchange.lease?.handler.owner = nil
-        exchange.lease?.channel.close(promise: nil)
-        exchange.lease = nil
-        exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
-        runtime.metrics.upstreamFailed(app: exchange.app.index)
-        if exchange.responseStarted {
-            logAccess(status: exchange.status)
-            closeClient(context: context)
-        } else {
-            answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
-        }
-    }
-
-    func upstreamWritabilityChanged(isWritable: Bool) {
-        guard let context, case .forwarding = state else { return }
-        if isWritable { resumeReads(context: context) } else { holdReads() }
-    }
-}
-
-

@@ -39,43 +39,43 @@ import Testing
         #expect(run.stderr.contains(naming), "\(run.stderr)", sourceLocation: sourceLocation)
     }
 
-    @Test func unknownFlagIsOneLineAndExit2() throws {
-        Self.expectOneLineExit2(try CLIRun.run(["serve", "--no-such-flag"]), naming: "no-such-flag")
+    @Test func unknownFlagIsOneLineAndExit2() async throws {
+        Self.expectOneLineExit2(try await CLIRun.run(["serve", "--no-such-flag"]), naming: "no-such-flag")
     }
 
-    @Test func unknownConfigKeyNamesTheKey() throws {
+    @Test func unknownConfigKeyNamesTheKey() async throws {
         let dir = try Self.tempDirectory()
         let path = try Self.write(Self.config + "\ntypo_key: 1\n", in: dir)
-        Self.expectOneLineExit2(try CLIRun.run(["serve", "--config", path]), naming: "typo_key")
+        Self.expectOneLineExit2(try await CLIRun.run(["serve", "--config", path]), naming: "typo_key")
     }
 
-    @Test func missingConfigFileNamesTheFile() throws {
-        Self.expectOneLineExit2(try CLIRun.run(["serve", "--config", "/nonexistent/gh-missing.yaml"]), naming: "gh-missing.yaml")
+    @Test func missingConfigFileNamesTheFile() async throws {
+        Self.expectOneLineExit2(try await CLIRun.run(["serve", "--config", "/nonexistent/gh-missing.yaml"]), naming: "gh-missing.yaml")
     }
 
-    @Test func badListenFlagNamesTheFlag() throws {
+    @Test func badListenFlagNamesTheFlag() async throws {
         let dir = try Self.tempDirectory()
         let path = try Self.write(Self.config, in: dir)
-        Self.expectOneLineExit2(try CLIRun.run(["serve", "--config", path, "--listen", "not-an-address"]), naming: "listen")
+        Self.expectOneLineExit2(try await CLIRun.run(["serve", "--config", path, "--listen", "not-an-address"]), naming: "listen")
     }
 
-    @Test func devModeRefusesANetworkAddressWithoutTheFlag() throws {
-        let run = try CLIRun.run(["check"], environment: [
+    @Test func devModeRefusesANetworkAddressWithoutTheFlag() async throws {
+        let run = try await CLIRun.run(["check"], environment: [
             "GATEHOUSE_LISTEN": "0.0.0.0:8080", "GATEHOUSE_UPSTREAM": "http://127.0.0.1:1", "GATEHOUSE_API_UPSTREAM": "http://127.0.0.1:2",
             "GATEHOUSE_OWNER_KEY": "sk_x", "GATEHOUSE_AUTH_MODE": "dev",
         ])
         Self.expectOneLineExit2(run, naming: "allow-dev-on-network")
-        let allowed = try CLIRun.run(["check", "--allow-dev-on-network"], environment: [
+        let allowed = try await CLIRun.run(["check", "--allow-dev-on-network"], environment: [
             "GATEHOUSE_LISTEN": "0.0.0.0:8080", "GATEHOUSE_UPSTREAM": "http://127.0.0.1:1", "GATEHOUSE_API_UPSTREAM": "http://127.0.0.1:2",
             "GATEHOUSE_OWNER_KEY": "sk_x", "GATEHOUSE_AUTH_MODE": "dev",
         ])
         #expect(allowed.status == 0, "\(allowed.stderr)")
     }
 
-    @Test func checkMasksSecretsAndAppliesFlagsOverEnvOverFile() throws {
+    @Test func checkMasksSecretsAndAppliesFlagsOverEnvOverFile() async throws {
         let dir = try Self.tempDirectory()
         let path = try Self.write(Self.config, in: dir)
-        let run = try CLIRun.run(["check", "--config", path, "--org", "org_from_flag"], environment: ["GATEHOUSE_ORG": "org_from_env", "GATEHOUSE_APP": "app_from_env"])
+        let run = try await CLIRun.run(["check", "--config", path, "--org", "org_from_flag"], environment: ["GATEHOUSE_ORG": "org_from_env", "GATEHOUSE_APP": "app_from_env"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("org_from_flag"))
         #expect(!run.stdout.contains("org_from_env") && !run.stdout.contains("org_cli"))
@@ -84,18 +84,18 @@ import Testing
         #expect(run.stdout.contains("***"))
     }
 
-    @Test func keysHashDropsOneTrailingNewline() throws {
-        let run = try CLIRun.run(["keys", "hash"], stdin: Data("svc_key_123\n".utf8))
+    @Test func keysHashDropsOneTrailingNewline() async throws {
+        let run = try await CLIRun.run(["keys", "hash"], stdin: Data("svc_key_123\n".utf8))
         #expect(run.status == 0)
         #expect(run.stdout == APIKeyHash.hex(Array("svc_key_123".utf8)) + "\n")
     }
 
     @Test(arguments: [TestKeyKind.rsa2048, .p256, .p384, .ed25519])
-    func tokenMintSignsWithEachKeyType(_ kind: TestKeyKind) throws {
+    func tokenMintSignsWithEachKeyType(_ kind: TestKeyKind) async throws {
         let key = try TestKey.generate(kind, kid: "mint-\(kind.rawValue)")
         let dir = try Self.tempDirectory()
         let keyPath = try Self.write(key.pkcs8PEM, in: dir, as: "key.pem")
-        let run = try CLIRun.run(["token", "mint", "--key", keyPath, "--kid", key.kid, "--sub", "user_m", "--email", "m@example.com",
+        let run = try await CLIRun.run(["token", "mint", "--key", keyPath, "--kid", key.kid, "--sub", "user_m", "--email", "m@example.com",
                                   "--iss", "https://mint.test", "--aud", "api", "--ttl", "10m"])
         #expect(run.status == 0, "\(run.stderr)")
         let token = run.stdout.trimmingCharacters(in: .newlines)
@@ -109,19 +109,19 @@ import Testing
         #expect(verified.expiresAt - Date().timeIntervalSince1970 <= 600)
     }
 
-    @Test func tokenMintRefusesAPublicKey() throws {
+    @Test func tokenMintRefusesAPublicKey() async throws {
         let key = try TestKey.generate(.p256)
         let dir = try Self.tempDirectory()
         let keyPath = try Self.write(key.publicKeyPEM, in: dir, as: "public.pem")
-        Self.expectOneLineExit2(try CLIRun.run(["token", "mint", "--key", keyPath]), naming: "public.pem")
+        Self.expectOneLineExit2(try await CLIRun.run(["token", "mint", "--key", keyPath]), naming: "public.pem")
     }
 
-    @Test func meterReportRejectsAnUnknownGrouping() throws {
+    @Test func meterReportRejectsAnUnknownGrouping() async throws {
         let dir = try Self.tempDirectory()
-        Self.expectOneLineExit2(try CLIRun.run(["meter", "report", "--dir", dir.path, "--by", "week"]), naming: "--by")
+        Self.expectOneLineExit2(try await CLIRun.run(["meter", "report", "--dir", dir.path, "--by", "week"]), naming: "--by")
     }
 
-    @Test func demoRefusesANonLoopbackAddress() throws {
-        Self.expectOneLineExit2(try CLIRun.run(["demo", "--listen", "0.0.0.0:18999"]), naming: "loopback")
+    @Test func demoRefusesANonLoopbackAddress() async throws {
+        Self.expectOneLineExit2(try await CLIRun.run(["demo", "--listen", "0.0.0.0:18999"]), naming: "loopback")
     }
 }

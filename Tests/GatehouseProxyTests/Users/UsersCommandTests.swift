@@ -24,7 +24,7 @@ import Testing
     @Test func listsAsJSONForOneApp() async throws {
         let (dir, config) = try await Self.seededConfig()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try CLIRun.run(["users", "list", "--config", config, "--app", "app_cli", "--format", "json"], directory: dir)
+        let run = try await CLIRun.run(["users", "list", "--config", config, "--app", "app_cli", "--format", "json"], directory: dir)
         #expect(run.status == 0, "\(run.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
         #expect(rows.map { $0["id"] as? String } == ["user_a", "user_b"])
@@ -36,7 +36,7 @@ import Testing
     @Test func listsEveryAppAsATable() async throws {
         let (dir, config) = try await Self.seededConfig()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try CLIRun.run(["users", "list", "--config", config], directory: dir)
+        let run = try await CLIRun.run(["users", "list", "--config", config], directory: dir)
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
@@ -49,8 +49,8 @@ import Testing
         let dir = try CommandLineTests.tempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = try CommandLineTests.write(CommandLineTests.config + "\nusers:\n  store: sqlite:absent.db\n", in: dir)
-        CommandLineTests.expectOneLineExit2(try CLIRun.run(["users", "list", "--config", config], directory: dir), naming: "absent.db")
+        CommandLineTests.expectOneLineExit2(try await CLIRun.run(["users", "list", "--config", config], directory: dir), naming: "absent.db")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("absent.db").path))
-        CommandLineTests.expectOneLineExit2(try CLIRun.run(["users", "list", "--config", config, "--format", "xml"], directory: dir), naming: "format")
+        CommandLineTests.expectOneLineExit2(try await CLIRun.run(["users", "list", "--config", config, "--format", "xml"], directory: dir), naming: "format")
     }
 }

@@ -1,0 +1,275 @@
+import GatehouseAuth
+import GatehouseCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The upstream half of ``ProxyHandler``: connecting from this loop's pool, streaming the
+/// request and response with backpressure, and ending the exchange. Same event loop.
+extension ProxyHandler {
+    // MARK: - Upstream exchange
+
+    func connect(_ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+        exchange.endpoint = endpoint
+        exchange.upgradeRequested = head.headers.contains(name: "upgrade")
+        state = .pending(exchange)
+        holdReads()
+        loop.pool.acquire(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
+            guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else {
+                if case .success(let lease) = result { lease.channel.close(promise: nil) }
+                return
+            }
+            switch result {
+            case .failure:
+                self.runtime.metrics.upstreamFailed(app: exchange.app.index)
+                self.resumeReads(context: context)
+                exchange.finish(.upstreamError, status: 502)
+                self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
+            case .success(let lease):
+                self.attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
+            }
+        }
+    }
+
+    func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+        exchange.lease = lease
+        lease.handler.owner = self
+        state = .forwarding(exchange)
+        if expectContinue && !exchange.requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        exchange.sentAt = .now()
+        let buffered = exchange.buffered
+        exchange.buffered = []
+        // `requestEnded` marked that `.end` was *buffered*; it is forwarded only now, and
+        // `forwardRequestPart` drops everything once the request has ended.
+        if !buffered.isEmpty { exchange.requestEnded = false }
+        for part in buffered {
+            forwardRequestPart(part, exchange: exchange, context: context)
+            guard case .forwarding = state else { return }
+        }
+        lease.channel.flush()
+        exchange.upstreamNeedsFlush = false
+        if exchange.requestEnded { armResponseTimer(exchange, context: context) }
+        if lease.channel.isWritable { resumeReads(context: context) }
+        if !context.channel.isWritable { lease.handler.holdReads() }
+    }
+
+    func forwardRequestPart(_ part: HTTPServerRequestPart, exchange: Exchange, context: ChannelHandlerContext) {
+        guard let lease = exchange.lease, !exchange.requestEnded else { return }
+        switch part {
+        case .head:
+            return
+        case .body(let buffer):
+            exchange.requestBytes += buffer.readableBytes
+            if let limit = exchange.bodyLimit, exchange.requestBytes > limit {
+                abortForOversizedBody(exchange, context: context)
+                return
+            }
+            lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            exchange.upstreamNeedsFlush = true
+        case .end(let trailers):
+            exchange.requestEnded = true
+            if exchange.upgradeRequested { holdReads() }
+            lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
+            exchange.upstreamNeedsFlush = false
+            if exchange.responseEnded {
+                completeExchange(exchange, context: context)
+                return
+            }
+            armResponseTimer(exchange, context: context)
+        }
+        if !lease.channel.isWritable { holdReads() }
+    }
+
+    func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
+        // Detach first: closing fires `upstreamClosed`, which must not answer (502) too.
+        exchange.lease?.handler.owner = nil
+        exchange.lease?.channel.close(promise: nil)
+        exchange.lease = nil
+        exchange.finish(.clientAbort, status: exchange.responseStarted ? nil : 413)
+        if exchange.responseStarted {
+            closeClient(context: context)
+        } else {
+            answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
+        }
+    }
+
+    func armResponseTimer(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard !exchange.responseStarted, exchange.responseTimer == nil else { return }
+        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.upstreamResponseTimeout) { [weak self] in
+            guard let self, let context = self.context, case .forwarding(let current) = self.state, current === exchange,
+                  !exchange.responseStarted else { return }
+            // Detach first: closing fires `upstreamClosed`, which would answer 502 before
+            // this 504 — two responses to one request (HTTPServerPipelineHandler traps).
+            exchange.lease?.handler.owner = nil
+            exchange.lease?.channel.close(promise: nil)
+            exchange.lease = nil
+            exchange.finish(.upstreamError, status: 504)
+            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
+        }
+    }
+
+    /// Ends the exchange and, when given, writes the response's last part.
+    ///
+    /// The state settles *before* that write: writing a response's `.end` makes
+    /// `HTTPServerPipelineHandler` hand over the next pipelined request from inside the
+    /// write, and that request must find this handler idle (or closed), not still
+    /// forwarding the last one.
+    func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
+        exchange.responseTimer?.cancel()
+        guard case .forwarding(let current) = state, current === exchange else {
+            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+            return
+        }
+        if let lease = exchange.lease, let endpoint = exchange.endpoint {
+            exchange.lease = nil
+            if exchange.requestEnded && exchange.upstreamKeepAlive {
+                loop.pool.release(endpoint, lease: lease)
+            } else {
+                lease.channel.close(promise: nil)
+            }
+        }
+        exchange.finish(.ok)
+        if exchange.requestEnded && exchange.keepAlive {
+            state = .idle
+            resumeReads(context: context)
+            timeouts.awaitingNextHead()
+            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+        } else if let endOfResponse {
+            state = .closed
+            context.writeAndFlush(wrapOutboundOut(endOfResponse)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            closeClient(context: context)
+        }
+    }
+}
+
+// MARK: - Upstream events
+
+extension ProxyHandler: UpstreamHandlerDelegate {
+    func upstreamRead(_ part: HTTPClientResponsePart) {
+        guard let context, case .forwarding(let exchange) = state else { return }
+        switch part {
+        case .head(let upstreamHead):
+            if let sentAt = exchange.sentAt {
+                runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
+            }
+            exchange.responseTimer?.cancel()
+            exchange.responseTimer = nil
+            exchange.responseStarted = true
+            exchange.status = upstreamHead.status.code
+            exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
+            var headers = upstreamHead.headers
+            let upgradeTo = headers.first(name: "upgrade")
+            HeaderHygiene.cleanResponse(&headers)
+            if upstreamHead.status == .switchingProtocols {
+                guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
+                    // A switch nobody asked for (or to anything but WebSocket) is refused.
+                    upstreamBroke(exchange, context: context)
+                    return
+                }
+                exchange.switchingProtocols = true
+                headers.add(name: "Connection", value: "Upgrade")
+                headers.add(name: "Upgrade", value: "websocket")
+            } else if !exchange.keepAlive {
+                headers.add(name: "Connection", value: "close")
+            }
+            let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
+            if let rewriter = exchange.htmlRewriter {
+                // An injectable HTML response's head waits until the injector has decided.
+                if rewriter.responseHead(head) { return }
+                if head.status.code >= 200 { exchange.htmlRewriter = nil }
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+        case .body(let buffer):
+            exchange.responseBytes += buffer.readableBytes
+            if let rewriter = exchange.htmlRewriter {
+                do {
+                    writeRewritten(try rewriter.bodyReceived(buffer), context: context)
+                } catch {
+                    return upstreamBroke(exchange, context: context)
+                }
+            } else {
+                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            }
+            if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
+        case .end(let trailers):
+            if let rewriter = exchange.htmlRewriter {
+                do {
+                    writeRewritten(try rewriter.bodyEnded(), context: context)
+                } catch {
+                    return upstreamBroke(exchange, context: context)
+                }
+            }
+            exchange.responseEnded = true
+            runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
+            logAccess(status: exchange.status)
+            if exchange.switchingProtocols {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                engageTunnel(exchange, context: context)
+                return
+            }
+            if !exchange.requestEnded {
+                // The upstream answered before the request body ended: the connection
+                // cannot be reused on either side.
+                exchange.upstreamKeepAlive = false
+                exchange.keepAlive = false
+            }
+            completeExchange(exchange, context: context, endOfResponse: .end(trailers))
+        }
+    }
+
+    /// After the upstream's `101`: the exchange becomes a byte tunnel (SPEC "Routing":
+    /// `Upgrade` is tunnelled only after the upstream's 101). The upstream connection
+    /// belongs to the tunnel from now on and never returns to the pool.
+    func engageTunnel(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let lease = exchange.lease else { return }
+        exchange.lease = nil
+        exchange.finish(.ok)
+        lease.handler.owner = nil
+        state = .closed
+        do {
+            try TunnelSwitch.engage(client: context.channel, upstream: lease.channel, proxyHandler: self, upstreamHandler: lease.handler)
+        } catch {
+            lease.channel.close(promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamClosed() {
+        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
+        upstreamBroke(exchange, context: context)
+    }
+
+    func upstreamFailed(_ error: Error) {
+        guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
+        logger.debug("upstream connection failed", metadata: ["error": "\(error)"])
+        upstreamBroke(exchange, context: context)
+    }
+
+    func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.responseTimer?.cancel()
+        exchange.lease?.handler.owner = nil
+        exchange.lease?.channel.close(promise: nil)
+        exchange.lease = nil
+        exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
+        runtime.metrics.upstreamFailed(app: exchange.app.index)
+        if exchange.responseStarted {
+            logAccess(status: exchange.status)
+            closeClient(context: context)
+        } else {
+            answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
+        }
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        guard let context, case .forwarding = state else { return }
+        if isWritable { resumeReads(context: context) } else { holdReads() }
+    }
+}

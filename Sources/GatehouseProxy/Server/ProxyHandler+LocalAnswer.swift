@@ -1,0 +1,79 @@
+import GatehouseAuth
+import GatehouseCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Responses ``ProxyHandler`` writes itself, and the access log. Same event loop.
+extension ProxyHandler {
+    // MARK: - Local answers
+
+    /// Writes a response Gatehouse decided itself. If the request's body has not been
+    /// read (`requestComplete` false) the connection closes after it, so no byte of that
+    /// body is taken for the next request (SPEC "Routing").
+    ///
+    /// `endConsumed`: the request's `.end` was already read (an exchange that failed after
+    /// the whole request arrived), so a kept-alive connection is idle at once rather than
+    /// waiting for an `.end` that will not come again.
+    func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
+        let keep = keepAlive && !response.closesConnection
+        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let body = response.body
+        if !body.isEmpty {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
+        logAccess(status: response.status.code)
+        // Settle before writing `.end`, which may hand over the next pipelined request
+        // at once (see `completeExchange`).
+        if !keep {
+            state = .closed
+        } else if endConsumed {
+            state = .idle
+            timeouts.awaitingNextHead()
+        } else if requestComplete {
+            state = .answered(keepAlive: true)
+            // `.end` for a body-less request follows the head in the same read; the
+            // state flips back to idle when it arrives.
+        } else {
+            state = .answered(keepAlive: false)
+        }
+        resumeReads(context: context)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keep {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
+        if keepAlive {
+            state = .idle
+            timeouts.awaitingNextHead()
+        } else {
+            closeClient(context: context)
+        }
+    }
+
+    /// One access-log line (SPEC issue 3: off by default or sampled). Never the query
+    /// string, a header or a token: only what identifies the request and its result.
+    func logAccess(status: UInt) {
+        guard let entry = accessEntry else { return }
+        accessEntry = nil
+        var metadata: Logger.Metadata = [
+            "method": "\(entry.method)", "path": "\(entry.path)", "status": "\(status)", "route": "\(entry.route)",
+            "duration_ms": "\(Double((NIODeadline.now() - entry.started).nanoseconds / 100_000) / 10)",
+        ]
+        if let app = currentApp { metadata["app"] = "\(runtime.apps[app].config.id)" }
+        if let user = entry.user { metadata["user"] = "\(user)" }
+        if let id = entry.requestID { metadata["request_id"] = "\(id)" }
+        logger.info("request", metadata: metadata)
+    }
+
+    func closeClient(context: ChannelHandlerContext) {
+        state = .closed
+        context.close(promise: nil)
+    }
+}
