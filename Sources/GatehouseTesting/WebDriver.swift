@@ -43,35 +43,20 @@ public actor WebDriverBrowser {
         let profile = directory.appendingPathComponent("profile")
         try fm.createDirectory(at: profile, withIntermediateDirectories: true)
         let logFile = directory.appendingPathComponent("chromedriver.out")
-        _ = fm.createFile(atPath: logFile.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logFile)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: chromedriver)
-        process.arguments = ["--port=0"]
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? log.close()
+        let process: Process
+        let port: Int
+        do {
+            (process, port) = try await launchDriver(chromedriver, logFile: logFile, timeout: startTimeout)
+        } catch {
+            try? fm.removeItem(at: directory)
+            throw error
+        }
 
         func fail(_ message: String) -> WebDriverError {
             if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
             try? fm.removeItem(at: directory)
             return WebDriverError(description: message)
         }
-
-        var port: Int?
-        let deadline = ContinuousClock.now + startTimeout
-        while port == nil, ContinuousClock.now < deadline {
-            let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-            port = driverPort(inLog: text)
-            if port == nil {
-                if !process.isRunning { throw fail("chromedriver exited before listening: \(text)") }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-        }
-        guard let port else { throw fail("chromedriver did not report its port within \(startTimeout)") }
 
         let capabilities: JSONValue = [
             "capabilities": [
@@ -104,6 +89,43 @@ public actor WebDriverBrowser {
             throw fail(error.description)
         } catch {
             throw fail("chromedriver session: \(error)")
+        }
+    }
+
+    /// Runs chromedriver with `--port=0` until it reports its port. Its "port 0" is a port
+    /// it picks itself, which can collide with one a test server holds ("bind() failed:
+    /// Address already in use"); such a start is retried, a few times.
+    private static func launchDriver(_ path: String, logFile: URL, timeout: Duration) async throws -> (Process, Int) {
+        let deadline = ContinuousClock.now + timeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let log = try FileHandle(forWritingTo: logFile)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = ["--port=0"]
+            process.standardOutput = log
+            process.standardError = log
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            try? log.close()
+            while ContinuousClock.now < deadline {
+                let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                if let port = driverPort(inLog: text) { return (process, port) }
+                if !process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            if process.isRunning {
+                Foundation.kill(process.processIdentifier, SIGKILL)
+                throw WebDriverError(description: "chromedriver did not report its port within \(timeout)")
+            }
+            process.waitUntilExit()
+            let text = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            let collided = text.contains("Address already in use") || text.contains("port not available")
+            guard collided, attempt < 5 else {
+                throw WebDriverError(description: "chromedriver exited with status \(process.terminationStatus) before listening: \(text)")
+            }
         }
     }
 

@@ -9,16 +9,21 @@ import Testing
 /// sign-in (dev dialog; a clerk-js stand-in), `user`, `/_api` calls that carry the token
 /// while the API upstream sees only the owner key, and sign-out.
 ///
-/// The test pages carry the two `data-gatehouse` tags themselves (as an injected page
-/// would), so each test also checks that Gatehouse does not inject them a second time.
+/// The dev-mode page carries the two `data-gatehouse` tags itself (as a page behind an
+/// earlier sidecar would), so that test also checks Gatehouse does not inject them a second
+/// time; the clerk-mode page has none and runs on what Gatehouse injects.
 @Suite(.serialized) struct BrowserSDKTests {
     /// A page written against the SDK: it shows the state `onReady` reports and the
-    /// answer to `fetch('/_api/hello')`, and has sign-in and sign-out buttons.
-    static func page(config: JSONValue) -> String {
-        let json = StrictJSON.serialize(config).replacingOccurrences(of: "<", with: "\\u003c")
+    /// answer to `fetch('/_api/hello')`, and has sign-in and sign-out buttons. With
+    /// `config`, the page brings its own SDK tags; without, Gatehouse must inject them.
+    static func page(config: JSONValue?) -> String {
+        let tags = config.map {
+            let json = StrictJSON.serialize($0).replacingOccurrences(of: "<", with: "\\u003c")
+            return #"<script data-gatehouse>window.__MIXPEEK__=\#(json)</script><script data-gatehouse src="/_auth/sdk.js"></script>"#
+        } ?? ""
         return """
         <!doctype html>
-        <html><head><script data-gatehouse>window.__MIXPEEK__=\(json)</script><script data-gatehouse src="/_auth/sdk.js"></script>
+        <html><head>\(tags)
         <meta charset="utf-8"><title>SDK test page</title></head>
         <body>
         <p id="state">loading</p><p id="email"></p><pre id="api"></pre>
@@ -197,15 +202,8 @@ import Testing
         }
         let publishableKey = "pk_test_" + Data("clerk.gatehouse.test$".utf8).base64EncodedString()
         let clerkJSURL = clerkHost.url + "/npm/@clerk/clerk-js@6/dist/clerk.browser.js"
-        let config: JSONValue = [
-            "appId": "app_test",
-            "auth": [
-                "mode": "clerk", "publishableKey": .string(publishableKey), "frontendApi": "clerk.gatehouse.test",
-                "clerkJSURL": .string(clerkJSURL), "allowedProviders": ["google", "github"],
-            ],
-        ]
         let api = try await Self.apiUpstream()
-        let app = try await Self.appUpstream(Self.page(config: config))
+        let app = try await Self.appUpstream(Self.page(config: nil))
         var auth = AuthConfiguration()
         auth.mode = .clerk
         auth.publishableKey = publishableKey
@@ -217,7 +215,8 @@ import Testing
         do {
             try await browser.navigate("http://127.0.0.1:\(gatehouse.port)/")
             try await browser.waitUntil("document.getElementById('state').textContent === 'signed-out'")
-            #expect(clerkHost.requests.count == 1, "clerk-js is loaded from auth.clerkJSURL")
+            #expect(clerkHost.requests.count == 1, "clerk-js is loaded from auth.clerk_js_url")
+            #expect(try await browser.execute("return document.querySelectorAll('script[data-gatehouse]').length;") == 2, "injected")
             #expect(try await browser.execute("return sessionStorage.getItem('standin.publishableKey');") == .string(StrictJSON.serialize(.string(publishableKey))))
             #expect(try await browser.execute("return [window.__readyCalls, MixpeekAuth.isSignedIn, MixpeekAuth.user];") == [1, false, nil])
             let refused = try await browser.waitUntil("document.getElementById('api').textContent")
