@@ -42,9 +42,15 @@ struct InjectionSnippet: Sendable, Equatable {
                 json += ",\"frontendApi\":"
                 appendString(host, to: &json)
             }
-            if let url = auth.clerkJSURL ?? host.map({ "https://\($0)/npm/@clerk/clerk-js@5/dist/clerk.browser.js" }) {
+            // clerk-js v6 with its separate UI bundle, from the frontend API host (SPEC);
+            // a configured `clerk_js_url` (self-hosting, tests) brings its own UI.
+            if let url = auth.clerkJSURL ?? host.map({ "https://\($0)/npm/@clerk/clerk-js@6/dist/clerk.browser.js" }) {
                 json += ",\"clerkJSURL\":"
                 appendString(url, to: &json)
+            }
+            if auth.clerkJSURL == nil, let host {
+                json += ",\"clerkUIURL\":"
+                appendString("https://\(host)/npm/@clerk/ui@1/dist/ui.browser.js", to: &json)
             }
         }
         json += ",\"allowedProviders\":["

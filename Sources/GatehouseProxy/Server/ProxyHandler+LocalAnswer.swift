@@ -20,7 +20,7 @@ extension ProxyHandler {
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         let body = response.body
-        if !body.isEmpty {
+        if !body.isEmpty && !currentRequestIsHead {
             var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
             buffer.writeString(body)
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)

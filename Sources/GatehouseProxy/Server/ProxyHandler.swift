@@ -46,6 +46,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var exchangeSerial = 0
     /// The app the current request was routed to (metrics, access log).
     var currentApp: Int?
+    /// A `HEAD` request: local answers send their headers only.
+    var currentRequestIsHead = false
     /// The current request as the access log names it; `nil` when not sampled.
     var accessEntry: AccessEntry?
 
@@ -187,6 +189,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Routing
 
     func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        currentRequestIsHead = head.method == .HEAD
         let hasBody = RequestHeadValidator.declaredLength(head) != 0
         var keepAlive = head.isKeepAlive
         // A request asking for a protocol switch leaves the decoder parsing nothing more;

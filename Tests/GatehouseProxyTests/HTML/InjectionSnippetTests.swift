@@ -36,7 +36,8 @@ import Testing
         #expect(auth["mode"] as? String == "clerk")
         #expect(auth["publishableKey"] as? String == Self.publishableKey)
         #expect(auth["frontendApi"] as? String == "clerk.example.com")
-        #expect(auth["clerkJSURL"] as? String == "https://clerk.example.com/npm/@clerk/clerk-js@5/dist/clerk.browser.js")
+        #expect(auth["clerkJSURL"] as? String == "https://clerk.example.com/npm/@clerk/clerk-js@6/dist/clerk.browser.js")
+        #expect(auth["clerkUIURL"] as? String == "https://clerk.example.com/npm/@clerk/ui@1/dist/ui.browser.js")
         #expect(auth["allowedProviders"] as? [String] == ["google", "github"])
         #expect(!json.contains("sk_live_clerk_secret"))
         #expect(!json.contains("sk_owner_never_shown"))
@@ -47,6 +48,7 @@ import Testing
         }
         let auth2 = try #require(try Self.decode(InjectionSnippet(app: overridden).configJSON)["auth"] as? [String: Any])
         #expect(auth2["clerkJSURL"] as? String == "http://127.0.0.1:9/clerk.js")
+        #expect(auth2["clerkUIURL"] == nil)
     }
 
     @Test func otherModesCarryNoClerkFields() throws {
