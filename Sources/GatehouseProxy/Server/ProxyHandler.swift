@@ -125,29 +125,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         runtime.metrics.connectionClosed()
-        switch state {
-        case .pending(let exchange), .forwarding(let exchange):
-            exchange.finish(.clientAbort)
-            // The access log has one line per request, aborted ones too (499 as in the meter).
-            logAccess(status: exchange.responseStarted ? exchange.status : 499)
-            // Detach first: closing fires `upstreamClosed`, which must not answer (502) a
-            // client that is gone, nor count an upstream failure.
-            exchange.lease?.handler.owner = nil
-            exchange.lease?.channel.close(promise: nil)
-        default:
-            break
-        }
-        state = .closed
+        abandonExchange()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // Parse errors were answered by ProtocolErrorHandler; whatever the cause, the
         // connection is going away and no upstream connection may outlive it dirty.
+        abandonExchange()
+        context.close(promise: nil)
+    }
+
+    /// The client is gone: the exchange in flight is billed as `client_abort`, logged
+    /// (499 when no response began, as in the meter), and its upstream connection
+    /// detached, then closed. Detached first: closing fires `upstreamClosed`, which must
+    /// neither answer 502 to nobody nor bill an upstream error.
+    private func abandonExchange() {
         switch state {
         case .pending(let exchange), .forwarding(let exchange):
-            // Finish and detach before closing: `upstreamClosed` would otherwise bill the
-            // exchange as an upstream error and answer 502.
             exchange.finish(.clientAbort)
             logAccess(status: exchange.responseStarted ? exchange.status : 499)
             exchange.lease?.handler.owner = nil
@@ -156,7 +151,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break
         }
         state = .closed
-        context.close(promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
