@@ -63,3 +63,47 @@ import Testing
         #expect(lines.count == 4)
     }
 }
+
+/// `metering.fsync` behaves as named, seen through the writer's fsync count (no flush
+/// or shutdown is called, which always sync).
+@Suite struct MeterFsyncPolicyTests {
+    static func drained(_ writer: MeterWriter) async throws {
+        for _ in 0..<500 where writer.queuedCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(writer.queuedCount == 0)
+    }
+
+    @Test func alwaysSyncsEachBatchAsItIsWritten() async throws {
+        let writer = MeterTestSupport.writer(MeterTestSupport.tempDirectory(), fsync: .always)
+        writer.submit([MeterTestSupport.record("2026-11-24T10:00:00.000Z")])
+        try await Self.drained(writer)
+        #expect(writer.fsyncCount >= 1)
+        await writer.shutdown()
+    }
+
+    @Test func neverLeavesSyncingToTheKernelUntilShutdown() async throws {
+        let writer = MeterTestSupport.writer(MeterTestSupport.tempDirectory(), fsync: .never)
+        writer.start()
+        writer.submit([MeterTestSupport.record("2026-11-24T10:00:00.000Z")])
+        try await Self.drained(writer)
+        // Several flush intervals (20 ms each) pass: still no sync.
+        for _ in 0..<10 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(writer.fsyncCount == 0)
+        await writer.shutdown()
+        #expect(writer.fsyncCount == 1)
+    }
+
+    @Test func intervalSyncsOnTheTimerNotPerBatch() async throws {
+        let writer = MeterTestSupport.writer(MeterTestSupport.tempDirectory(), fsync: .interval)
+        writer.submit([MeterTestSupport.record("2026-11-24T10:00:00.000Z")])
+        try await Self.drained(writer)
+        #expect(writer.fsyncCount == 0)  // written, not synced: no timer runs yet
+        writer.start()
+        var synced = false
+        for _ in 0..<500 where !synced {
+            try await Task.sleep(for: .milliseconds(10))
+            synced = writer.fsyncCount >= 1
+        }
+        #expect(synced)
+        await writer.shutdown()
+    }
+}

@@ -45,6 +45,7 @@ public final class MeterWriter: Sendable {
     private let pending = NIOLockedValueBox(Queue())
     private let files = NIOLockedValueBox(Files())
     private let queued = ManagedAtomic<Int>(0)
+    private let fsyncs = ManagedAtomic<Int>(0)
     private let stopped = ManagedAtomic<Bool>(false)
     private let logger: Logger
 
@@ -80,6 +81,9 @@ public final class MeterWriter: Sendable {
 
     /// Records waiting to be written.
     public var queuedCount: Int { queued.load(ordering: .relaxed) }
+
+    /// `fsync(2)` calls made so far (what `fsync:` promises is observable, and tested).
+    public var fsyncCount: Int { fsyncs.load(ordering: .relaxed) }
 
     /// Hands a batch over. Called on event loops; takes a lock only to append.
     public func submit(_ batch: [MeterRecord]) {
@@ -226,6 +230,7 @@ public final class MeterWriter: Sendable {
                 if let fd = f.open[path] {
                     _ = Glibc.fsync(fd)
                     syncs.increment()
+                    fsyncs.wrappingIncrement(ordering: .relaxed)
                 }
             }
             f.dirty.removeAll()
