@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import Logging
 import NIOCore
@@ -21,7 +22,11 @@ public struct DemoRunner: Service {
 
     /// The configuration `demo` runs: one dev-mode app whose app and API upstreams are
     /// both the demo server (its API lives under `/_api`, so the prefix is kept).
-    public static func configuration(listen: ListenAddress, adminListen: ListenAddress, upstream: SocketAddress, ownerKey: String) -> GatehouseConfiguration {
+    /// - Parameter stateDirectory: where the meter logs and the users database go (the
+    ///   working directory for `gatehouse demo`, so `meter report --dir ./meter` works).
+    public static func configuration(
+        listen: ListenAddress, adminListen: ListenAddress, upstream: SocketAddress, ownerKey: String, stateDirectory: String = "."
+    ) -> GatehouseConfiguration {
         let port = upstream.port ?? 0
         let url = UpstreamURL(scheme: .http, host: "127.0.0.1", port: port)
         var auth = AuthConfiguration()
@@ -32,7 +37,8 @@ public struct DemoRunner: Service {
             auth: auth
         )
         var config = GatehouseConfiguration(listen: listen, adminListen: adminListen, apps: [app])
-        config.metering.dir = "./meter"
+        config.metering.dir = stateDirectory + "/meter"
+        config.users.store = "sqlite:" + stateDirectory + "/gatehouse.db"
         config.drainTimeoutMs = 5_000
         return config
     }
@@ -53,7 +59,8 @@ public struct DemoSession: Sendable {
     public let banner: String
     private let group: MultiThreadedEventLoopGroup
 
-    public static func start(listen: ListenAddress, adminListen: ListenAddress, logger: Logger) async throws -> DemoSession {
+    public static func start(listen: ListenAddress, adminListen: ListenAddress, logger: Logger, stateDirectory: String = ".") async throws -> DemoSession {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let ownerKey = "sk_demo_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let upstream: DemoUpstream
@@ -63,7 +70,9 @@ public struct DemoSession: Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
-        let config = DemoRunner.configuration(listen: listen, adminListen: adminListen, upstream: upstream.address, ownerKey: ownerKey)
+        let config = DemoRunner.configuration(
+            listen: listen, adminListen: adminListen, upstream: upstream.address, ownerKey: ownerKey, stateDirectory: stateDirectory
+        )
         let instance: GatehouseInstance
         do {
             instance = try await GatehouseInstance.start(configuration: config, logger: logger)

@@ -14,7 +14,8 @@ import Testing
         var logger = Logger(label: "demo-browser-test")
         logger.logLevel = .critical
         let session = try await DemoSession.start(
-            listen: .init(host: "127.0.0.1", port: 0), adminListen: .init(host: "127.0.0.1", port: 0), logger: logger
+            listen: .init(host: "127.0.0.1", port: 0), adminListen: .init(host: "127.0.0.1", port: 0), logger: logger,
+            stateDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-demo-\(UUID().uuidString)").path
         )
         let port = try #require(session.instance.proxyAddress.port)
         let browser = try await WebDriverBrowser.start()

@@ -11,7 +11,8 @@ import Testing
         var logger = Logger(label: "demo-test")
         logger.logLevel = .critical
         let session = try await DemoSession.start(
-            listen: .init(host: "127.0.0.1", port: 0), adminListen: .init(host: "127.0.0.1", port: 0), logger: logger
+            listen: .init(host: "127.0.0.1", port: 0), adminListen: .init(host: "127.0.0.1", port: 0), logger: logger,
+            stateDirectory: FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-demo-\(UUID().uuidString)").path
         )
         let port = try #require(session.instance.proxyAddress.port)
         #expect(session.banner.contains("http://127.0.0.1:\(port)/_api/hello"))
