@@ -26,7 +26,7 @@ public struct CLIRun: Sendable {
     private static func runBlocking(
         binary: URL, _ arguments: [String], stdin: Data, environment: [String: String], directory: URL?
     ) throws -> CLIRun {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GATEHOUSE_") && !$0.key.hasPrefix("CLERK_") }

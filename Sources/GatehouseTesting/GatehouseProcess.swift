@@ -9,7 +9,7 @@ public struct GatehouseProcessError: Error, CustomStringConvertible {
 /// status. The caller must end it (``terminate()`` and ``waitForExit(timeout:)``, or
 /// ``kill()`` — also safe in a `defer` after a failed expectation).
 public final class GatehouseProcess {
-    public let process: Process
+    public let process: ChildProcess
     public let port: Int
     public let directory: URL
     public let logFile: URL
@@ -63,7 +63,7 @@ public final class GatehouseProcess {
         _ = fm.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
 
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = binary
         process.arguments = ["serve", "--config", config.path]
         process.currentDirectoryURL = directory
@@ -103,7 +103,7 @@ public final class GatehouseProcess {
         return nil
     }
 
-    private init(process: Process, port: Int, directory: URL, logFile: URL) {
+    private init(process: ChildProcess, port: Int, directory: URL, logFile: URL) {
         self.process = process
         self.port = port
         self.directory = directory

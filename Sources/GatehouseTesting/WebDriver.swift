@@ -15,7 +15,7 @@ public struct WebDriverError: Error, CustomStringConvertible {
 /// chromium-driver`, as `.ci/run` does). Call ``quit()`` when done (also after a failed
 /// expectation); it ends the browser and the driver and removes the profile.
 public actor WebDriverBrowser {
-    private let driver: Process
+    private let driver: ChildProcess
     private let port: Int
     private let sessionID: String
     private let profile: URL
@@ -43,7 +43,7 @@ public actor WebDriverBrowser {
         let profile = directory.appendingPathComponent("profile")
         try fm.createDirectory(at: profile, withIntermediateDirectories: true)
         let logFile = directory.appendingPathComponent("chromedriver.out")
-        let process: Process
+        let process: ChildProcess
         let port: Int
         do {
             (process, port) = try await launchDriver(chromedriver, logFile: logFile, timeout: startTimeout)
@@ -95,14 +95,14 @@ public actor WebDriverBrowser {
     /// Runs chromedriver with `--port=0` until it reports its port. Its "port 0" is a port
     /// it picks itself, which can collide with one a test server holds ("bind() failed:
     /// Address already in use"); such a start is retried, a few times.
-    private static func launchDriver(_ path: String, logFile: URL, timeout: Duration) async throws -> (Process, Int) {
+    private static func launchDriver(_ path: String, logFile: URL, timeout: Duration) async throws -> (ChildProcess, Int) {
         let deadline = ContinuousClock.now + timeout
         var attempt = 0
         while true {
             attempt += 1
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let log = try FileHandle(forWritingTo: logFile)
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = ["--port=0"]
             process.standardOutput = log
@@ -136,7 +136,7 @@ public actor WebDriverBrowser {
         return Int(digits)
     }
 
-    private init(driver: Process, port: Int, sessionID: String, profile: URL, connection: RawConnection) {
+    private init(driver: ChildProcess, port: Int, sessionID: String, profile: URL, connection: RawConnection) {
         self.driver = driver
         self.port = port
         self.sessionID = sessionID
