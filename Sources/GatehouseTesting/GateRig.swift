@@ -101,6 +101,7 @@ public struct GateRig: Sendable {
         try await GateRig.poll(timeout: timeout, condition)
     }
 
+    @discardableResult
     public static func poll(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -111,6 +111,13 @@ public final class GatehouseProcess {
     }
 
     public var pid: Int32 { process.processIdentifier }
+    /// The file `serve --config` reads; rewrite it and send SIGHUP to reload.
+    public var configFile: URL { directory.appendingPathComponent("gatehouse.yaml") }
+
+    /// Sends `signal` (e.g. `SIGHUP`) to the process.
+    public func signal(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     /// A `VmHWM` / `VmRSS` style field of `/proc/<pid>/status`, in bytes (Linux).

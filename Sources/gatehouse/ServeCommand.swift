@@ -2,7 +2,8 @@ import ArgumentParser
 import GatehouseApp
 import GatehouseCore
 
-/// `gatehouse serve`: run the proxy until SIGTERM/SIGINT, then drain and exit 0.
+/// `gatehouse serve`: run the proxy until SIGTERM/SIGINT, then drain and exit 0; SIGHUP
+/// re-reads the configuration file and environment.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the proxy.")
 
@@ -12,7 +13,9 @@ struct Serve: AsyncParsableCommand {
         let configuration = try options.load()
         let logger = CLILogging.bootstrap()
         do {
-            try await GatehouseService.runUntilSignalled(GatehouseService(configuration: configuration, logger: logger), logger: logger)
+            let options = self.options
+            let service = GatehouseService(configuration: configuration, logger: logger, reload: { try options.load() })
+            try await GatehouseService.runUntilSignalled(service, logger: logger)
         } catch {
             throw CLIError(description: "gatehouse: \(error)")
         }

@@ -4,6 +4,7 @@ import GatehouseMetering
 import GatehouseProxy
 import GatehouseUsers
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -12,29 +13,39 @@ import NIOPosix
 public final class GatehouseInstance: Sendable {
     public let proxyAddress: SocketAddress
     public let adminAddress: SocketAddress
-    public let runtime: ProxyRuntime
+    /// The runtime new requests are served with (replaced by ``reload(configuration:)``).
+    public var runtime: ProxyRuntime { state.withLockedValue { $0.built.runtime } }
     private let proxy: ProxyServer
     private let admin: AdminServer
-    private let providers: [JWKSProvider]
+    /// The configuration and runtime in force. Read by `/readyz` and a reload, never by
+    /// the request path (each loop holds its own reference to the runtime).
+    private let state: NIOLockedValueBox<State>
+    private let group: MultiThreadedEventLoopGroup
+    private let clock: @Sendable () -> Double
+    private let logger: Logger
     public let meterWriter: MeterWriter
     /// The user list in front of its store (`users.store`), open while serving.
     public let users: UserDirectory
-    private let group: MultiThreadedEventLoopGroup
-    private let drainTimeout: TimeAmount
 
-    private init(proxyAddress: SocketAddress, adminAddress: SocketAddress, runtime: ProxyRuntime, proxy: ProxyServer, admin: AdminServer,
-                 providers: [JWKSProvider], meterWriter: MeterWriter, users: UserDirectory, group: MultiThreadedEventLoopGroup,
-                 drainTimeout: TimeAmount) {
+    private struct State: Sendable {
+        var configuration: GatehouseConfiguration
+        var built: RuntimeBuilder.Built
+        var reloading = false
+    }
+
+    private init(proxyAddress: SocketAddress, adminAddress: SocketAddress, proxy: ProxyServer, admin: AdminServer,
+                 state: NIOLockedValueBox<State>, meterWriter: MeterWriter, users: UserDirectory, group: MultiThreadedEventLoopGroup,
+                 clock: @escaping @Sendable () -> Double, logger: Logger) {
         self.proxyAddress = proxyAddress
         self.adminAddress = adminAddress
-        self.runtime = runtime
         self.proxy = proxy
         self.admin = admin
-        self.providers = providers
+        self.state = state
         self.meterWriter = meterWriter
         self.users = users
         self.group = group
-        self.drainTimeout = drainTimeout
+        self.clock = clock
+        self.logger = logger
     }
 
     /// Starts everything; the JWKS fetches begin at once and `/readyz` says when they landed.
@@ -66,18 +77,17 @@ public final class GatehouseInstance: Sendable {
                 listen: configuration.listen, runtime: built.runtime, settings: settings, group: group, logger: logger,
                 meterWriter: meterWriter, meterFlushInterval: flushEvery
             )
-            let providers = built.providers
+            let state = NIOLockedValueBox(State(configuration: configuration, built: built))
             let admin = AdminServer(listen: configuration.adminListen, group: group, probes: .init(
-                isReady: { providers.allSatisfy { $0.isReady } && store.isOpen },
+                isReady: { state.withLockedValue { $0.built.providers }.allSatisfy { $0.isReady } && store.isOpen },
                 renderMetrics: { registry.emitToString() }
             ))
             let adminAddress = try await admin.start()
             let proxyAddress = try await proxy.start()
             users.start()
             return GatehouseInstance(
-                proxyAddress: proxyAddress, adminAddress: adminAddress, runtime: built.runtime, proxy: proxy, admin: admin,
-                providers: providers, meterWriter: meterWriter, users: users, group: group,
-                drainTimeout: .milliseconds(Int64(configuration.drainTimeoutMs))
+                proxyAddress: proxyAddress, adminAddress: adminAddress, proxy: proxy, admin: admin,
+                state: state, meterWriter: meterWriter, users: users, group: group, clock: clock, logger: logger
             )
         } catch {
             await openedStore?.close()
@@ -87,12 +97,68 @@ public final class GatehouseInstance: Sendable {
     }
 
     /// Whether every JWKS has loaded and the user store is open (what `/readyz` reports).
-    public var isReady: Bool { providers.allSatisfy { $0.isReady } && users.store.isOpen }
+    public var isReady: Bool {
+        state.withLockedValue { $0.built.providers }.allSatisfy { $0.isReady } && users.store.isOpen
+    }
+
+    /// SIGHUP: serves every request that starts from now on with `configuration`, without
+    /// closing a connection or failing a request. In-flight exchanges finish on the old
+    /// snapshot; kept-alive connections switch at their next request.
+    ///
+    /// The new configuration is built completely before anything changes, so one that
+    /// cannot be used (unreadable key file, bad publishable key) throws and the old one
+    /// keeps serving. Settings bound at start — listeners, event loops, metering, the user
+    /// store — keep their running values; the result names the ones that differ, which
+    /// take effect at the next restart.
+    @discardableResult
+    public func reload(configuration new: GatehouseConfiguration) async throws -> ReloadOutcome {
+        let (old, previous) = try state.withLockedValue { state -> (GatehouseConfiguration, RuntimeBuilder.Built) in
+            guard !state.reloading else { throw ReloadError(description: "a reload is already in progress") }
+            state.reloading = true
+            return (state.configuration, state.built)
+        }
+        defer { state.withLockedValue { $0.reloading = false } }
+        var effective = new
+        let pinned = Self.keepStartBoundSettings(of: old, in: &effective)
+        let built = try RuntimeBuilder(
+            configuration: effective, group: group, clock: clock, logger: logger, users: users, previous: previous.carried
+        ).build()
+        let kept = Set(previous.providers.map(ObjectIdentifier.init))
+        for provider in built.providers where !kept.contains(ObjectIdentifier(provider)) { provider.start() }
+        await proxy.install(runtime: built.runtime, settings: ProxySettings(configuration: effective, clock: clock))
+        state.withLockedValue {
+            $0.configuration = effective
+            $0.built = built
+        }
+        let inUse = Set(built.providers.map(ObjectIdentifier.init))
+        for provider in previous.providers where !inUse.contains(ObjectIdentifier(provider)) { provider.stop() }
+        return ReloadOutcome(apps: built.runtime.apps.map(\.config.id), needsRestart: pinned)
+    }
+
+    /// Puts back into `new` the settings the running process cannot change (see
+    /// ``reload(configuration:)``); returns their names where they differed.
+    static func keepStartBoundSettings(of old: GatehouseConfiguration, in new: inout GatehouseConfiguration) -> [String] {
+        var differing: [String] = []
+        func pin<Value: Equatable>(_ name: String, _ path: WritableKeyPath<GatehouseConfiguration, Value>) {
+            if new[keyPath: path] != old[keyPath: path] {
+                differing.append(name)
+                new[keyPath: path] = old[keyPath: path]
+            }
+        }
+        pin("listen", \.listen)
+        pin("admin_listen", \.adminListen)
+        pin("event_loops", \.eventLoops)
+        pin("metering", \.metering)
+        pin("users.store", \.users)
+        pin("limits.idle_timeout_ms", \.limits.idleTimeoutMs)
+        return differing
+    }
 
     /// SIGTERM behaviour: stop accepting, drain in-flight requests (bounded by the drain
     /// timeout), then stop the admin listener, the refresh timers and the loops.
     public func shutdown() async {
-        await proxy.drain(timeout: drainTimeout)
+        let (drainTimeoutMs, providers) = state.withLockedValue { ($0.configuration.drainTimeoutMs, $0.built.providers) }
+        await proxy.drain(timeout: .milliseconds(Int64(drainTimeoutMs)))
         // Every exchange has ended and every loop has handed over its records.
         await meterWriter.shutdown()
         // Users seen up to the last drained request are written, then the store closes.
@@ -102,6 +168,24 @@ public final class GatehouseInstance: Sendable {
         for provider in providers { provider.stop() }
         try? await group.shutdownGracefully()
     }
+}
+
+/// What a reload applied.
+public struct ReloadOutcome: Sendable, Equatable {
+    /// The app ids now served.
+    public var apps: [String]
+    /// Changed settings that keep their running value until a restart.
+    public var needsRestart: [String]
+
+    public init(apps: [String], needsRestart: [String]) {
+        self.apps = apps
+        self.needsRestart = needsRestart
+    }
+}
+
+/// A reload that was refused; the running configuration is unchanged.
+public struct ReloadError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// Wall-clock seconds since 1970.

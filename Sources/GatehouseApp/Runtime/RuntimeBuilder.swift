@@ -8,12 +8,34 @@ import Logging
 import NIOCore
 
 /// Turns the configuration snapshot into the immutable runtime every loop shares:
-/// per-app key sources, dev issuers and upstream endpoints. Runs once at start, off
-/// the event loops (it may read key files).
+/// per-app key sources, dev issuers and upstream endpoints. Runs at start and on each
+/// reload, off the event loops (it may read key files).
 struct RuntimeBuilder {
-    struct Built {
+    struct Built: Sendable {
         let runtime: ProxyRuntime
         let providers: [JWKSProvider]
+        /// State a reload keeps when the part of the configuration it depends on is unchanged.
+        let carried: CarriedState
+    }
+
+    /// What a reload takes over from the runtime it replaces, so that a reload is
+    /// invisible to clients: JWKS providers keep their keys (no refetch, no `/readyz` dip),
+    /// a generated dev key keeps signing (issued dev tokens stay valid), rate-limit
+    /// buckets keep their counts, and the monthly org counter keeps the calls of this
+    /// process that are not in the logs yet.
+    struct CarriedState: Sendable {
+        /// By ``providerKey(app:url:timeoutMs:)``.
+        var providers: [String: JWKSProvider] = [:]
+        /// Generated dev issuers (no `dev_key_file`) by app id.
+        var devIssuers: [String: DevIssuer] = [:]
+        /// By org.
+        var monthCounters: [String: OrgMonthCounter] = [:]
+        /// By app id, with the quotas they were built for.
+        var quotas: [String: (config: QuotasConfiguration, org: String, guard: QuotaGuard)] = [:]
+
+        static func providerKey(app: String, url: String, timeoutMs: Int) -> String {
+            "\(app)\n\(url)\n\(timeoutMs)"
+        }
     }
 
     let configuration: GatehouseConfiguration
@@ -22,14 +44,25 @@ struct RuntimeBuilder {
     let logger: Logger
     /// Where users seen by the gate and `/_auth/me` go; `nil` records nobody.
     var users: UserDirectory? = nil
+    /// The state of the runtime this build replaces (reload); empty at start.
+    var previous = CarriedState()
 
+    /// Builds the runtime. New JWKS providers are returned unstarted; carried-over ones
+    /// are already running.
     func build() throws -> Built {
         var apps: [AppRuntime] = []
         var providers: [JWKSProvider] = []
+        var carried = CarriedState()
         var monthCounters: [String: OrgMonthCounter] = [:]
         for (index, app) in configuration.apps.enumerated() {
             var app = app
-            let devIssuer = try makeDevIssuer(app)
+            let devIssuer: DevIssuer?
+            if app.auth.mode == .dev, app.auth.devKeyFile == nil, let kept = previous.devIssuers[app.id] {
+                devIssuer = kept
+            } else {
+                devIssuer = try makeDevIssuer(app)
+            }
+            if app.auth.mode == .dev, app.auth.devKeyFile == nil { carried.devIssuers[app.id] = devIssuer }
             let keySource: KeySource?
             if let devIssuer {
                 keySource = StaticKeySource(keys: devIssuer.keySet)
@@ -37,11 +70,14 @@ struct RuntimeBuilder {
                 _ = try jwksURL(&app)  // clerk: the issuer still derives from the publishable key
                 keySource = StaticKeySource(keys: try Self.pemKeySet(pem, app: app.id))
             } else if let url = try jwksURL(&app) {
-                let provider = try JWKSProvider(
+                let timeoutMs = configuration.limits.upstreamConnectTimeoutMs
+                let key = CarriedState.providerKey(app: app.id, url: url, timeoutMs: timeoutMs)
+                let provider = try previous.providers[key] ?? JWKSProvider(
                     appID: app.id, jwksURL: url, eventLoop: group.next(),
-                    fetchTimeout: .milliseconds(Int64(configuration.limits.upstreamConnectTimeoutMs)),
+                    fetchTimeout: .milliseconds(Int64(timeoutMs)),
                     clock: clock, logger: logger
                 )
+                carried.providers[key] = provider
                 providers.append(provider)
                 keySource = provider
             } else {
@@ -49,8 +85,9 @@ struct RuntimeBuilder {
             }
             var month: OrgMonthCounter?
             if app.quotas.orgRequestsPerMonth > 0 {
-                if let existing = monthCounters[app.org] {
+                if let existing = monthCounters[app.org] ?? previous.monthCounters[app.org] {
                     month = existing
+                    monthCounters[app.org] = existing
                 } else {
                     // Seeded from this month's logs of every instance: the count survives a restart.
                     let nowMs = Int64(clock() * 1000)
@@ -60,11 +97,18 @@ struct RuntimeBuilder {
                     month = counter
                 }
             }
-            let quota = QuotaGuard(app.quotas, month: month)
+            let quota: QuotaGuard
+            if let kept = previous.quotas[app.id], kept.config == app.quotas, kept.org == app.org {
+                quota = kept.guard
+            } else {
+                quota = QuotaGuard(app.quotas, month: month)
+            }
+            carried.quotas[app.id] = (app.quotas, app.org, quota)
             let appUsers = try users.map { AppUsers(appID: app.id, directory: $0, lookup: try Self.profileLookup(app)) }
             apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota, users: appUsers))
         }
-        return Built(runtime: ProxyRuntime(apps: apps), providers: providers)
+        carried.monthCounters = monthCounters
+        return Built(runtime: ProxyRuntime(apps: apps), providers: providers, carried: carried)
     }
 
     /// The JWKS URL: `jwks_url`, else (clerk) derived from the publishable key, which

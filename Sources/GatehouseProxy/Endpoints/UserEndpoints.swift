@@ -126,12 +126,12 @@ enum UserEndpoints {
         let loop = context.loop
         let eventLoop = context.eventLoop
         let now = context.now
-        let step = APIGate.evaluate(app: app, headers: context.head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: eventLoop)
+        let step = loop.withTokenCache(for: app) { APIGate.evaluate(app: app, headers: context.head.headers, cache: &$0, now: now, eventLoop: eventLoop) }
         guard case .waitForKeys(let keys, let credential) = step else {
             return eventLoop.makeSucceededFuture(admission(step))
         }
         return keys.hop(to: eventLoop).assumeIsolated().map { _ in
-            admission(APIGate.afterRefetch(app: app, credential: credential, cache: &loop.tokenCaches[app.index], now: now, eventLoop: eventLoop))
+            admission(loop.withTokenCache(for: app) { APIGate.afterRefetch(app: app, credential: credential, cache: &$0, now: now, eventLoop: eventLoop) })
         }.nonisolated().recover { _ in .rejected(.authUnavailable(retryAfter: 1)) }
     }
 

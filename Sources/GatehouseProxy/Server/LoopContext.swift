@@ -2,13 +2,21 @@ import GatehouseAuth
 import GatehouseMetering
 import NIOCore
 
-/// What one event loop keeps for itself: upstream pools and verified-token caches.
-/// Touched only on its loop, so none of it needs a lock (STYLE habit 4).
+/// What one event loop keeps for itself: the runtime snapshot it serves, upstream pools
+/// and verified-token caches. Touched only on its loop, so none of it needs a lock
+/// (STYLE habit 4); a configuration reload replaces the snapshot by a task on the loop.
 final class LoopContext {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
-    /// One cache per app, indexed by ``AppRuntime/index`` (keys belong to one app).
-    var tokenCaches: [VerifiedTokenCache]
+    /// The configuration this loop serves new requests with. A connection reads it at each
+    /// request head, so a reload reaches kept-alive connections at their next request while
+    /// in-flight exchanges finish on the snapshot they started with.
+    private(set) var runtime: ProxyRuntime
+    private(set) var settings: ProxySettings
+    /// One cache per app of ``runtime``, indexed by ``AppRuntime/index`` (keys belong to
+    /// one app). Replaced with the runtime: a token verified under the old keys or policy
+    /// is verified again.
+    private var tokenCaches: [VerifiedTokenCache]
     private var random = SystemRandomNumberGenerator()
     /// Meter records of exchanges that ended on this loop, handed to the writer in
     /// batches (at ``meterBatchSize`` or on the loop's flush timer), so the request
@@ -17,12 +25,32 @@ final class LoopContext {
     let meterWriter: MeterWriter?
     static let meterBatchSize = 256
 
-    init(eventLoop: EventLoop, appCount: Int, idleTimeout: TimeAmount, meterWriter: MeterWriter? = nil) {
+    init(eventLoop: EventLoop, runtime: ProxyRuntime, settings: ProxySettings, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: idleTimeout)
-        self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: appCount)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: settings.idleTimeout)
+        self.runtime = runtime
+        self.settings = settings
+        self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
         self.meterWriter = meterWriter
         meterBuffer.reserveCapacity(Self.meterBatchSize)
+    }
+
+    /// Serves later requests with a reloaded configuration.
+    func install(runtime: ProxyRuntime, settings: ProxySettings) {
+        self.runtime = runtime
+        self.settings = settings
+        tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
+    }
+
+    /// The verified-token cache of `app`. An app of a snapshot replaced meanwhile (a request
+    /// that waited for a JWKS refetch across a reload) gets a throwaway cache, never
+    /// another app's.
+    func withTokenCache<Result>(for app: AppRuntime, _ body: (inout VerifiedTokenCache) -> Result) -> Result {
+        guard app.index < tokenCaches.count, runtime.apps[app.index] === app else {
+            var scratch = VerifiedTokenCache()
+            return body(&scratch)
+        }
+        return body(&tokenCaches[app.index])
     }
 
     func record(_ record: MeterRecord) {

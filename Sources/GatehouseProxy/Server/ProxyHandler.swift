@@ -32,8 +32,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closed
     }
 
-    let runtime: ProxyRuntime
-    let settings: ProxySettings
+    /// The loop's snapshot as of the current request's head (see ``LoopContext/runtime``).
+    var runtime: ProxyRuntime
+    var settings: ProxySettings
     let loop: LoopContext
     let timeouts: HeadTimeoutHandler
     let endpoints: LocalEndpoints
@@ -60,9 +61,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestID: String?
     }
 
-    init(runtime: ProxyRuntime, settings: ProxySettings, loop: LoopContext, timeouts: HeadTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
-        self.runtime = runtime
-        self.settings = settings
+    init(loop: LoopContext, timeouts: HeadTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
+        self.runtime = loop.runtime
+        self.settings = loop.settings
         self.loop = loop
         self.timeouts = timeouts
         self.endpoints = endpoints
@@ -183,6 +184,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Routing
 
     func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        // Idle between requests: nothing of the previous exchange is left, so the request
+        // may start on a newer snapshot (SIGHUP reload).
+        runtime = loop.runtime
+        settings = loop.settings
         currentRequestIsHead = head.method == .HEAD
         let hasBody = RequestHeadValidator.declaredLength(head) != 0
         var keepAlive = head.isKeepAlive
@@ -234,7 +239,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
             let now = settings.clock()
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
-            let step = APIGate.evaluate(app: app, headers: head.headers, cache: &loop.tokenCaches[app.index], now: now, eventLoop: context.eventLoop)
+            let step = loop.withTokenCache(for: app) { APIGate.evaluate(app: app, headers: head.headers, cache: &$0, now: now, eventLoop: context.eventLoop) }
             switch step {
             case .accept(let identity, let token):
                 if let token { app.users?.saw(token, now: now, on: context.eventLoop) }
@@ -248,7 +253,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 holdReads()
                 future.assumeIsolated().whenComplete { [weak self] _ in
                     guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
-                    let step = APIGate.afterRefetch(app: app, credential: credential, cache: &self.loop.tokenCaches[app.index], now: self.settings.clock(), eventLoop: context.eventLoop)
+                    let now = self.settings.clock()
+                    let step = self.loop.withTokenCache(for: app) { APIGate.afterRefetch(app: app, credential: credential, cache: &$0, now: now, eventLoop: context.eventLoop) }
                     switch step {
                     case .accept(let identity, let token):
                         if let token { app.users?.saw(token, now: self.settings.clock(), on: context.eventLoop) }

@@ -21,8 +21,6 @@ import NIOPosix
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ HTTP client codec ─▶ UpstreamHandler
 /// ```
 public final class ProxyServer: Sendable {
-    private let runtime: ProxyRuntime
-    private let settings: ProxySettings
     private let group: EventLoopGroup
     private let logger: Logger
     /// Released in ``drain(timeout:)``: its deinit completes a promise on the group's
@@ -40,18 +38,14 @@ public final class ProxyServer: Sendable {
         meterWriter: MeterWriter? = nil, meterFlushInterval: TimeAmount = .milliseconds(100)
     ) async throws {
         self.listen = listen
-        self.runtime = runtime
-        self.settings = settings
         self.group = group
         self.logger = logger
         self.quiesce = NIOLockedValueBox(ServerQuiescingHelper(group: group))
         var loops: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var timers: [RepeatedTask] = []
-        let appCount = runtime.apps.count
-        let idle = settings.idleTimeout
         for loop in group.makeIterator() {
             let bound = try await loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, appCount: appCount, idleTimeout: idle, meterWriter: meterWriter), eventLoop: loop)
+                NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, settings: settings, meterWriter: meterWriter), eventLoop: loop)
             }.get()
             loops[ObjectIdentifier(loop)] = bound
             if meterWriter != nil {
@@ -67,18 +61,9 @@ public final class ProxyServer: Sendable {
 
     /// Binds and starts accepting; returns the bound address (port 0 picks a free one).
     public func start() async throws -> SocketAddress {
-        let runtime = self.runtime
-        let settings = self.settings
         let loops = self.loops
         let logger = self.logger
         guard let quiesce = self.quiesce.withLockedValue({ $0 }) else { throw ProxyServerError(description: "server already stopped") }
-        let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderListSize = settings.maxHeaderBytes
-            limits.maxHeaderFieldSize = settings.maxHeaderBytes
-            limits.maxHeaderFieldCount = 1000
-            return limits
-        }()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -94,6 +79,12 @@ public final class ProxyServer: Sendable {
                     guard let loop = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
                         throw ProxyServerError(description: "connection on an unknown event loop")
                     }
+                    // Limits as of this connection's accept (a reload applies to new connections).
+                    let settings = loop.settings
+                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+                    decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
+                    decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
+                    decoderLimits.maxHeaderFieldCount = 1000
                     let sync = channel.pipeline.syncOperations
                     let timeouts = HeadTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
@@ -105,16 +96,24 @@ public final class ProxyServer: Sendable {
                         withDecoderLimitConfiguration: decoderLimits
                     )
                     try sync.addHandler(ProtocolErrorHandler())
-                    try sync.addHandler(ProxyHandler(
-                        runtime: runtime, settings: settings, loop: loop, timeouts: timeouts,
-                        endpoints: LocalEndpoints(), logger: logger
-                    ))
+                    try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }
             }
         let server = try await bootstrap.bind(host: listen.host, port: listen.port).get()
         channel.set(server)
         guard let address = server.localAddress else { throw ProxyServerError(description: "listener has no address") }
         return address
+    }
+
+    /// Serves every request that starts from now on with `runtime` and `settings` (SIGHUP
+    /// reload): each loop swaps its snapshot on its own thread, so the request path reads
+    /// it without a lock. Returns once every loop has switched.
+    public func install(runtime: ProxyRuntime, settings: ProxySettings) async {
+        for bound in loops.values {
+            try? await bound.eventLoop.submit {
+                bound.value.install(runtime: runtime, settings: settings)
+            }.get()
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish (each connection closes after its

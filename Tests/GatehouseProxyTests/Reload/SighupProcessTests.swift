@@ -1,0 +1,121 @@
+import Foundation
+import GatehouseTesting
+import NIOConcurrencyHelpers
+import Testing
+
+/// The real `gatehouse serve` binary under keep-alive load: its configuration file is
+/// rewritten and SIGHUP sent, several times, one of them with a configuration that
+/// cannot be used. No request fails, no connection drops, the bad one is refused with a
+/// log line, and each good one reaches the upstream.
+@Suite(.serialized) struct SighupProcessTests {
+    static let ownerKey = "sk_owner_reload_81f3"
+
+    static func yaml(api: String, generation: String, devKeyFile: String? = nil) -> String {
+        """
+        listen: 127.0.0.1:0
+        admin_listen: 127.0.0.1:0
+        event_loops: 2
+        users:
+          store: "sqlite::memory:"
+        metering:
+          dir: ./meter
+        apps:
+          - id: app_reload
+            org: org_reload
+            upstream: \(api)
+            api:
+              upstream: \(api)
+              owner_key: \(ownerKey)
+              extra_headers: {X-Config-Generation: "\(generation)"}
+            auth:
+              mode: dev
+        \(devKeyFile.map { "      dev_key_file: \($0)" } ?? "")
+        """
+    }
+
+    static func occurrences(of text: String, in log: String) -> Int {
+        log.components(separatedBy: text).count - 1
+    }
+
+    @Test func sighupReloadsUnderLoadWithoutAFailedRequest() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(headers: [("Content-Type", "application/json")], body: #"{"ok":true}"#) }
+        let gatehouse = try await GatehouseProcess.start(yaml: Self.yaml(api: api.url, generation: "0"), binary: GatehouseProcess.locateBinary())
+        defer { gatehouse.kill() }
+        let port = gatehouse.port
+
+        // A dev token from the process itself; the generated dev key must outlive reloads.
+        let minted = try await RawConnection.connect(port: port)
+        let body = #"{"email":"reload@example.com","name":"Reload"}"#
+        try await minted.send("POST /_auth/dev/token HTTP/1.1\r\nHost: g.test\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let tokenResponse = try await minted.readResponse()
+        await minted.close()
+        #expect(tokenResponse.status == 200)
+        let tokenJSON = try #require(try JSONSerialization.jsonObject(with: Data(tokenResponse.body)) as? [String: Any])
+        let token = try #require(tokenJSON["token"] as? String)
+
+        let stop = NIOLockedValueBox(false)
+        let outcomes = NIOLockedValueBox((ok: 0, failed: [String]()))
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        do {
+                            let connection = try await RawConnection.connect(port: port)
+                            var i = 0
+                            while !stop.withLockedValue({ $0 }) {
+                                try await connection.send("GET /_api/w\(worker)/\(i) HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                                let response = try await connection.readResponse()
+                                i += 1
+                                outcomes.withLockedValue {
+                                    if response.status == 200 { $0.ok += 1 } else { $0.failed.append("status \(response.status): \(response.text)") }
+                                }
+                            }
+                            await connection.close()
+                        } catch {
+                            outcomes.withLockedValue { $0.failed.append("worker \(worker): \(error)") }
+                        }
+                    }
+                }
+            }
+        }
+
+        let steps: [(generation: String, valid: Bool)] = [("1", true), ("bad", false), ("2", true), ("3", true)]
+        var reloaded = 0
+        var rejected = 0
+        for step in steps {
+            let before = outcomes.withLockedValue { $0.ok }
+            try await GateRig.poll { outcomes.withLockedValue { $0.ok } >= before + 100 }
+            let yaml = step.valid
+                ? Self.yaml(api: api.url, generation: step.generation)
+                : Self.yaml(api: api.url, generation: step.generation, devKeyFile: "/nonexistent/dev-key.pem")
+            try yaml.write(to: gatehouse.configFile, atomically: true, encoding: .utf8)
+            gatehouse.signal(SIGHUP)
+            if step.valid { reloaded += 1 } else { rejected += 1 }
+            let (wantReloaded, wantRejected) = (reloaded, rejected)
+            let logFile = gatehouse.logFile
+            try await GateRig.poll {
+                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                return Self.occurrences(of: "configuration reloaded", in: log) == wantReloaded
+                    && Self.occurrences(of: "configuration reload rejected", in: log) == wantRejected
+            }
+            if step.valid {
+                try await GateRig.poll { api.requests.last?.values("X-Config-Generation") == [step.generation] }
+            }
+        }
+        stop.withLockedValue { $0 = true }
+        await load.value
+
+        let result = outcomes.withLockedValue { $0 }
+        #expect(result.failed.isEmpty, "\(result.failed.prefix(5))")
+        #expect(result.ok >= 400)
+        let seen = Set(api.requests.compactMap { $0.values("X-Config-Generation").first })
+        #expect(seen == ["0", "1", "2", "3"], "the refused configuration never served a request")
+        let log = gatehouse.log
+        #expect(log.contains("dev_key_file"), "the refusal names the field: \(log)")
+        #expect(gatehouse.process.isRunning)
+
+        gatehouse.terminate()
+        #expect(await gatehouse.waitForExit() == 0)
+        await api.stop()
+    }
+}
