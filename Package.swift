@@ -128,7 +128,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore"]),
+        .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "GatehouseMeteringTests", dependencies: ["GatehouseMetering", "GatehouseCore"]),
         .testTarget(name: "GatehouseUsersTests", dependencies: ["GatehouseUsers", "GatehouseCore"]),
         .testTarget(name: "GatehouseAuthTests", dependencies: ["GatehouseAuth", "GatehouseTesting"]),

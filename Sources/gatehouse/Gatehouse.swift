@@ -11,7 +11,7 @@ struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse-proxy auth sidecar: gates /_api with bearer tokens and forwards with the owner's key.",
-        subcommands: [Serve.self, Demo.self, Check.self, Meter.self, Keys.self, Token.self, Users.self, DemoUpstreamCommand.self]
+        subcommands: [Serve.self, Demo.self, Check.self, Meter.self, Keys.self, Token.self, Users.self, DemoUpstreamCommand.self, ConfigReference.self]
     )
 
     /// Every failure before anything starts is one stderr line and exit status 2

@@ -33,3 +33,14 @@ struct Check: ParsableCommand {
         print(ConfigurationPrinter.yaml(configuration), terminator: "")
     }
 }
+
+/// `gatehouse config-reference`: the configuration reference the README carries, rendered
+/// from the same key list the loader accepts (a test compares the two).
+struct ConfigReference: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config-reference", abstract: "Print every configuration key as a Markdown table.")
+
+    func run() throws {
+        print(ConfigurationSchema.markdownReference(), terminator: "")
+    }
+}

@@ -1,7 +1,7 @@
 /// Reads one `apps[]` entry (SPEC "Configuration") and checks each of its values where its
 /// field is known; rules across apps live in ``ConfigurationValidation``.
 extension AppConfiguration {
-    static let yamlKeys = ["id", "org", "hosts", "upstream", "api", "auth", "policy", "quotas", "inject"]
+    static let yamlKeys = ConfigurationSchema.children(of: "apps[]")
 
     /// - Parameter isOnlyApp: "is required" errors then hint at the `GATEHOUSE_*` variable.
     init(decoding node: ConfigurationNode, path: String, isOnlyApp: Bool,
@@ -33,7 +33,7 @@ extension AppConfiguration {
         let policy = try PolicyConfiguration(decoding: app.mapping("policy", allowed: PolicyConfiguration.yamlKeys))
         let quotas = try QuotasConfiguration(decoding: app.mapping("quotas", allowed: QuotasConfiguration.yamlKeys))
         var inject = InjectConfiguration()
-        let injectReader = try app.mapping("inject", allowed: ["enabled"])
+        let injectReader = try app.mapping("inject", allowed: ConfigurationSchema.children(of: "apps[].inject"))
         if let enabled = try injectReader.bool("enabled") { inject.enabled = enabled }
         self.init(id: id, org: org, hosts: hosts, upstream: upstream, api: api, auth: auth,
                   policy: policy, quotas: quotas, inject: inject)
@@ -41,7 +41,7 @@ extension AppConfiguration {
 }
 
 extension APIConfiguration {
-    static let yamlKeys = ["upstream", "prefix", "strip_prefix", "extra_headers", "owner_key", "owner_key_file", "ca_file"]
+    static let yamlKeys = ConfigurationSchema.children(of: "apps[].api")
 
     init(decoding api: ConfigurationReader, hint: (String...) -> String?) throws(ConfigurationError) {
         guard let upstream = try api.parsed("upstream", as: "http://, https:// or unix: URL", UpstreamURL.init(parsing:)) else {
@@ -75,7 +75,7 @@ extension APIConfiguration {
 }
 
 extension PolicyConfiguration {
-    static let yamlKeys = ["allow_emails", "allow_email_domains", "require_claims"]
+    static let yamlKeys = ConfigurationSchema.children(of: "apps[].policy")
 
     init(decoding policy: ConfigurationReader) throws(ConfigurationError) {
         self.init()
@@ -92,7 +92,7 @@ extension PolicyConfiguration {
 }
 
 extension QuotasConfiguration {
-    static let yamlKeys = ["user_requests_per_minute", "org_requests_per_month"]
+    static let yamlKeys = ConfigurationSchema.children(of: "apps[].quotas")
 
     init(decoding quotas: ConfigurationReader) throws(ConfigurationError) {
         self.init()

@@ -1,10 +1,6 @@
 /// Reads `apps[].auth` (SPEC "Configuration"): the issuer an app trusts and its api keys.
 extension AuthConfiguration {
-    static let yamlKeys = [
-        "mode", "publishable_key", "publishable_key_file", "secret_key", "secret_key_file", "jwks_url",
-        "dev_key_file", "jwt_key", "jwt_key_file", "issuer", "audience", "authorized_parties", "clock_skew_s",
-        "allowed_providers", "clerk_allowed_providers", "api_keys", "clerk_js_url", "clerk_api_url",
-    ]
+    static let yamlKeys = ConfigurationSchema.children(of: "apps[].auth")
 
     init(decoding auth: ConfigurationReader) throws(ConfigurationError) {
         self.init()
@@ -38,7 +34,7 @@ extension AuthConfiguration {
         let providersKey = auth.node("allowed_providers") != nil ? "allowed_providers" : "clerk_allowed_providers"
         allowedProviders = try auth.stringList(providersKey) ?? []
         for item in try auth.sequence("api_keys") ?? [] {
-            let reader = try ConfigurationReader(item.node, path: item.path, allowed: ["name", "sha256", "admin"],
+            let reader = try ConfigurationReader(item.node, path: item.path, allowed: ConfigurationSchema.children(of: "apps[].auth.api_keys[]"),
                                                  context: auth.context)
             apiKeys.append(try APIKeyConfiguration(decoding: reader))
         }

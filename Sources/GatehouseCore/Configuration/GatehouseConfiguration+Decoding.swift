@@ -1,10 +1,7 @@
 /// Reads the top level of the YAML tree (SPEC "Configuration") into a ``GatehouseConfiguration``;
 /// what a key leaves out keeps the type's default.
 extension GatehouseConfiguration {
-    static let yamlKeys = [
-        "listen", "admin_listen", "event_loops", "trusted_proxies", "limits", "drain_timeout_ms",
-        "metering", "users", "apps", "access_log",
-    ]
+    static let yamlKeys = ConfigurationSchema.children(of: "")
 
     init(decoding root: ConfigurationNode, context: ConfigurationReader.Context) throws(ConfigurationError) {
         self.init()
@@ -35,7 +32,7 @@ extension GatehouseConfiguration {
         limits = try LimitsConfiguration(decoding: top.mapping("limits", allowed: LimitsConfiguration.yamlKeys))
         metering = try MeteringConfiguration(decoding: top.mapping("metering", allowed: MeteringConfiguration.yamlKeys))
         users = try UsersConfiguration(decoding: top.mapping("users", allowed: UsersConfiguration.yamlKeys))
-        let access = try top.mapping("access_log", allowed: ["enabled", "sample_percent"])
+        let access = try top.mapping("access_log", allowed: ConfigurationSchema.children(of: "access_log"))
         if let enabled = try access.bool("enabled") { accessLog.enabled = enabled }
         if let percent = try access.int("sample_percent", minimum: 1) {
             guard percent <= 100 else { throw access.invalid("sample_percent", "expected 1 to 100") }
@@ -50,10 +47,7 @@ extension GatehouseConfiguration {
 }
 
 extension LimitsConfiguration {
-    static let yamlKeys = [
-        "max_header_bytes", "max_api_body_bytes", "client_header_timeout_ms",
-        "upstream_connect_timeout_ms", "upstream_response_timeout_ms", "idle_timeout_ms",
-    ]
+    static let yamlKeys = ConfigurationSchema.children(of: "limits")
 
     init(decoding reader: ConfigurationReader) throws(ConfigurationError) {
         self.init()
@@ -67,7 +61,7 @@ extension LimitsConfiguration {
 }
 
 extension MeteringConfiguration {
-    static let yamlKeys = ["dir", "fsync", "flush_interval_ms", "instance"]
+    static let yamlKeys = ConfigurationSchema.children(of: "metering")
 
     init(decoding reader: ConfigurationReader) throws(ConfigurationError) {
         self.init()
@@ -90,7 +84,7 @@ extension MeteringConfiguration {
 }
 
 extension UsersConfiguration {
-    static let yamlKeys = ["store", "store_file"]
+    static let yamlKeys = ConfigurationSchema.children(of: "users")
 
     init(decoding reader: ConfigurationReader) throws(ConfigurationError) {
         self.init()
