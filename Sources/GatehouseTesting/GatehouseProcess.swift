@@ -53,7 +53,7 @@ public final class GatehouseProcess {
     /// Writes `yaml` (which must say `listen: 127.0.0.1:0` or a fixed port and
     /// `admin_listen: 127.0.0.1:0`) to a fresh temporary directory and runs
     /// `gatehouse serve --config` there; returns once the log says where it listens.
-    public static func start(yaml: String, binary: URL, startTimeout: Duration = .seconds(30)) async throws -> GatehouseProcess {
+    public static func start(yaml: String, binary: URL, arguments: [String] = [], startTimeout: Duration = .seconds(30)) async throws -> GatehouseProcess {
         let fm = FileManager.default
         let directory = fm.temporaryDirectory.appendingPathComponent("gatehouse-proc-\(UUID().uuidString)")
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -65,7 +65,7 @@ public final class GatehouseProcess {
 
         let process = ChildProcess()
         process.executableURL = binary
-        process.arguments = ["serve", "--config", config.path]
+        process.arguments = ["serve", "--config", config.path] + arguments
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GATEHOUSE_") }
         environment["GATEHOUSE_LOG_LEVEL"] = "info"

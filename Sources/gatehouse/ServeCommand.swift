@@ -9,12 +9,20 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigurationOptions
 
+    @Flag(name: .customLong("watch-config"), help: "Reload when the --config file changes, as on SIGHUP.")
+    var watchConfig = false
+
     func run() async throws {
         let configuration = try options.load()
+        var watch: GatehouseService.Watch?
+        if watchConfig {
+            guard let path = options.config else { throw CLIError(description: "gatehouse: --watch-config needs --config FILE") }
+            watch = GatehouseService.Watch(path: path)
+        }
         let logger = CLILogging.bootstrap()
         do {
             let options = self.options
-            let service = GatehouseService(configuration: configuration, logger: logger, reload: { try options.load() })
+            let service = GatehouseService(configuration: configuration, logger: logger, reload: { try options.load() }, watch: watch)
             try await GatehouseService.runUntilSignalled(service, logger: logger)
         } catch {
             throw CLIError(description: "gatehouse: \(error)")

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import GatehouseCore
 import Logging
 import ServiceLifecycle
@@ -13,15 +18,29 @@ public struct GatehouseService: Service {
     let onStart: @Sendable (GatehouseInstance) -> Void
     /// Reads the configuration again (file, environment, flags); `nil`: SIGHUP is ignored.
     let reload: (@Sendable () throws -> GatehouseConfiguration)?
+    /// A file whose changes trigger a reload like SIGHUP (`serve --watch-config`), polled
+    /// every `interval`: a Kubernetes ConfigMap volume updates by swapping a symlink, which
+    /// inotify on the file itself misses, while `stat` through the link sees it.
+    public struct Watch: Sendable {
+        public var path: String
+        public var interval: Duration
+        public init(path: String, interval: Duration = .seconds(2)) {
+            self.path = path
+            self.interval = interval
+        }
+    }
+    let watch: Watch?
 
     public init(
         configuration: GatehouseConfiguration, logger: Logger,
         reload: (@Sendable () throws -> GatehouseConfiguration)? = nil,
+        watch: Watch? = nil,
         onStart: @escaping @Sendable (GatehouseInstance) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.reload = reload
+        self.watch = watch
         self.onStart = onStart
     }
 
@@ -35,11 +54,32 @@ public struct GatehouseService: Service {
         ])
         onStart(instance)
         if let hangups, let reload {
-            await withGracefulShutdownHandler {
-                for await _ in hangups.cancelOnGracefulShutdown() {
-                    await Self.reload(instance, from: reload, logger: logger)
+            // Triggers are handled one at a time; any that arrive during a reload collapse
+            // into one more reload, which reads the newest file.
+            let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+            let watch = self.watch
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await _ in hangups { trigger.yield("SIGHUP") }
                 }
-            } onGracefulShutdown: {}
+                if let watch {
+                    group.addTask {
+                        var last = FileStamp(path: watch.path)
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: watch.interval)
+                            let now = FileStamp(path: watch.path)
+                            if now != last, now != nil {
+                                last = now
+                                trigger.yield("configuration file changed")
+                            }
+                        }
+                    }
+                }
+                for await reason in triggers.cancelOnGracefulShutdown() {
+                    await Self.reload(instance, from: reload, reason: reason, logger: logger)
+                }
+                group.cancelAll()
+            }
         } else {
             try? await gracefulShutdown()
         }
@@ -50,8 +90,10 @@ public struct GatehouseService: Service {
 
     /// One SIGHUP: a configuration that does not load or build is refused with one log
     /// line and the running one keeps serving.
-    static func reload(_ instance: GatehouseInstance, from source: @Sendable () throws -> GatehouseConfiguration, logger: Logger) async {
-        logger.info("SIGHUP: reloading configuration")
+    static func reload(
+        _ instance: GatehouseInstance, from source: @Sendable () throws -> GatehouseConfiguration, reason: String, logger: Logger
+    ) async {
+        logger.info("\(reason): reloading configuration")
         do {
             let configuration = try source()
             let outcome = try await instance.reload(configuration: configuration)
@@ -74,5 +116,24 @@ public struct GatehouseService: Service {
             logger: logger
         )
         try await group.run()
+    }
+}
+
+/// What tells a changed file: modification time, size and inode (an atomic rename or a
+/// ConfigMap symlink swap changes the inode even within one second).
+struct FileStamp: Equatable {
+    var seconds: Int
+    var nanoseconds: Int
+    var size: Int
+    var inode: UInt64
+
+    /// `nil` while the file cannot be read (a swap in progress): no reload then.
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        seconds = Int(info.st_mtim.tv_sec)
+        nanoseconds = Int(info.st_mtim.tv_nsec)
+        size = Int(info.st_size)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -118,4 +118,29 @@ import Testing
         #expect(await gatehouse.waitForExit() == 0)
         await api.stop()
     }
+
+    /// `serve --watch-config`: a rewritten file is picked up without a signal (the
+    /// Kubernetes ConfigMap case), a broken one is refused and the old one kept.
+    @Test func watchConfigReloadsAChangedFile() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
+        let gatehouse = try await GatehouseProcess.start(
+            yaml: Self.yaml(api: api.url, generation: "0"), binary: GatehouseProcess.locateBinary(), arguments: ["--watch-config"])
+        defer { gatehouse.kill() }
+        let logFile = gatehouse.logFile
+
+        try "apps: [".write(to: gatehouse.configFile, atomically: true, encoding: .utf8)
+        try await GateRig.poll {
+            ((try? String(contentsOf: logFile, encoding: .utf8)) ?? "").contains("configuration reload rejected")
+        }
+        try Self.yaml(api: api.url, generation: "1").replacingOccurrences(of: "app_reload", with: "app_watched")
+            .write(to: gatehouse.configFile, atomically: true, encoding: .utf8)
+        try await GateRig.poll {
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            return log.contains("configuration file changed: reloading configuration") && log.contains("apps=app_watched")
+        }
+        #expect(gatehouse.process.isRunning)
+        gatehouse.terminate()
+        #expect(await gatehouse.waitForExit() == 0)
+        await api.stop()
+    }
 }
