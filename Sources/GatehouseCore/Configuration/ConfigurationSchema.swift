@@ -54,7 +54,7 @@ public enum ConfigurationSchema {
         Key("apps[].api.owner_key", "secret", "— (required)", "Sent upstream as `Authorization: Bearer <owner_key>`; never logged."),
         Key("apps[].api.owner_key_file", "path", "—", "File holding `owner_key` (Docker/Kubernetes secrets)."),
         Key("apps[].api.ca_file", "path", "—", "PEM CA bundle for an `https` API upstream (default: system roots)."),
-        Key("apps[].auth.mode", "`clerk`, `jwt`, `dev` or `none`", "— (required)", "Who issues the app's tokens."),
+        Key("apps[].auth.mode", "`clerk`, `jwt`, `dev` or `none`", "jwt", "Who issues the app's tokens (`CLERK_PUBLISHABLE_KEY` in the environment implies `clerk`)."),
         Key("apps[].auth.publishable_key", "string", "—", "clerk: frontend API host, issuer and JWKS URL derive from it."),
         Key("apps[].auth.publishable_key_file", "path", "—", "File holding `publishable_key`."),
         Key("apps[].auth.secret_key", "secret", "—", "clerk: Backend API key for user profile look-ups."),
