@@ -152,7 +152,7 @@ import Yams
         let start = try #require(readme.range(of: begin), "README has the reference markers")
         let stop = try #require(readme.range(of: end, range: start.upperBound..<readme.endIndex))
         #expect(String(readme[start.upperBound..<stop.lowerBound]) == ConfigurationSchema.markdownReference(),
-                "README's configuration reference is stale: run `swift run gatehouse config-reference` and paste it")
+                "README's configuration reference is stale: run scripts/update-config-reference.sh")
     }
 
     @Test func environmentVariablesAreDocumentedOnTheirKeys() {
