@@ -75,7 +75,7 @@ final class ZlibInflater {
         var consumed = 0
         var produced = 0
         let stream = self.stream
-        input.withUnsafeReadableBytes { inBytes in
+        _ = input.withUnsafeReadableBytes { inBytes in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: limit) { outBytes in
                 stream.pointee.next_in = UnsafeMutablePointer(mutating: inBytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
                 stream.pointee.avail_in = UInt32(clamping: inBytes.count)
