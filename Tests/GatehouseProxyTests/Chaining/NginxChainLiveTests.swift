@@ -198,4 +198,31 @@ import Testing
         await connection.close()
         await chain.stop()
     }
+
+    @Test func aWebSocketUpgradesThroughNginxAndGatehouse() async throws {
+        // The example's `map $http_upgrade` and `Upgrade`/`Connection` headers: nginx
+        // passes the handshake on, Gatehouse tunnels after the app's 101.
+        let echo = try await WebSocketEchoServer.start()
+        let gatehouse = try await TransportRig.start(app: echo.url, api: echo.url)
+        let nginx: NginxProcess
+        do {
+            nginx = try await ChainRig.startNginx(gatehousePort: gatehouse.port)
+        } catch {
+            await gatehouse.stop()
+            await echo.stop()
+            throw error
+        }
+        let connection = try await RawConnection.connect(port: nginx.port)
+        try await connection.send(WebSocketLiveTests.handshake("/socket"))
+        let switched = try await connection.readResponse(headRequest: true)
+        #expect(switched.status == 101)
+        #expect(switched.header("upgrade")?.lowercased() == "websocket")
+        #expect(switched.header("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        try await connection.send(WebSocketTestFrame.maskedText("through nginx and gatehouse"))
+        #expect(try await connection.readFrame() == "through nginx and gatehouse")
+        await connection.close()
+        await nginx.stop()
+        await gatehouse.stop()
+        await echo.stop()
+    }
 }
