@@ -10,8 +10,9 @@ import NIOHTTP1
 /// The response head is withheld until the state machine decides, because the decision
 /// changes it: injected, it gets a corrected `Content-Length` (or none, and is sent
 /// chunked, when the re-encoded length is not known up front), a weak `ETag` (the bytes
-/// differ from the upstream's), no `Accept-Ranges`, and a fresh nonce in a script-limiting
-/// `Content-Security-Policy`; left alone, it goes out exactly as the upstream sent it,
+/// differ from the upstream's), no `Accept-Ranges`, a fresh nonce in a script-limiting
+/// `Content-Security-Policy`, and the mark `X-Gatehouse-Injected: 1` (so a Gatehouse in
+/// front of this one leaves it alone, see ``HTMLInjectionDecision``); left alone, it goes out exactly as the upstream sent it,
 /// and so do the upstream's (still compressed) body bytes. Before the decision at most
 /// 64 KiB of decoded body plus a chunk, and the compressed bytes they came from, are held;
 /// after it every chunk is passed (or re-encoded) as it comes.
@@ -91,15 +92,14 @@ final class HTMLResponseRewriter {
 
     /// The head the client would get. Returns `true` when the response is injectable and
     /// the rewriter takes it over (the head then comes back in a later ``Output``);
-    /// `false` when it passes unchanged: not `200`, not `text/html`, a range, or an
-    /// encoding that cannot be decoded.
+    /// `false` when it passes unchanged (``HTMLInjectionDecision``): not `200`, not
+    /// `text/html`, a range, an encoding that cannot be decoded, or already injected by a
+    /// Gatehouse behind this one.
     func responseHead(_ head: HTTPResponseHead) -> Bool {
+        let decision = HTMLInjectionDecision(head)
         // An interim response (`103 Early Hints`) is not the one that counts.
-        if head.status.code < 200 { return false }
-        guard case .idle = state, head.status == .ok, Self.isHTML(head.headers), !head.headers.contains(name: "content-range"),
-              head.headers[canonicalForm: "content-encoding"].count <= 1,
-              case .some(let coding) = HTTPContentCoding.parse(head.headers.first(name: "content-encoding"))
-        else {
+        if decision == .pass(.interim) { return false }
+        guard case .idle = state, case .rewrite(let coding) = decision else {
             state = .passing
             return false
         }
@@ -260,6 +260,8 @@ final class HTMLResponseRewriter {
         }
         headers.remove(name: "accept-ranges")
         headers.remove(name: "content-md5")
+        // So that a Gatehouse in front of this one passes the page on untouched.
+        headers.replaceOrAdd(name: HTMLInjectionDecision.markerField, value: "1")
         return (HTTPResponseHead(version: head.version, status: head.status, headers: headers), tags)
     }
 
@@ -287,11 +289,5 @@ final class HTMLResponseRewriter {
             if progress != .outputFull { break }
         }
         try deflater.deflate(ByteBuffer(), flush: flush, into: &out)
-    }
-
-    private static func isHTML(_ headers: HTTPHeaders) -> Bool {
-        guard let value = headers.first(name: "content-type") else { return false }
-        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
-        return type == "text/html"
     }
 }

@@ -1,0 +1,83 @@
+import NIOHTTP1
+
+/// Whether an app-upstream response is one the injector takes over, decided from its
+/// head alone (SPEC "HTML injection": `200`, `text/html`, not a range, an encoding
+/// Gatehouse decodes, not already injected). A pure function of the head: no body byte
+/// is needed, so a response it passes is written exactly as it came.
+///
+/// **The mark.** A Gatehouse that injects adds `X-Gatehouse-Injected: 1` to the response;
+/// a Gatehouse that receives a response carrying the field (any value) from its app
+/// upstream leaves it alone. So in a chain (outer → inner → app) the innermost Gatehouse
+/// injects — it is the one the page came through first — and every one in front of it
+/// passes the page on byte for byte: no second snippet, no second nonce in the
+/// `Content-Security-Policy`, `Content-Length` and `ETag` as the inner one sent them.
+///
+/// Why a response header, when the `data-gatehouse` attribute on the tags already marks
+/// an injected document (and still does, for apps that carry the snippet themselves, or
+/// an older Gatehouse behind a newer one):
+/// - the attribute is only found by decoding and scanning the body, and only within the
+///   injector's 64 KiB window: a page whose `<head>` ends just inside the window gets its
+///   snippet at the window's edge, where the next Gatehouse's scan stops before it has read
+///   `<script data-gatehouse` — and injects again. The head is seen whole, first.
+/// - it is cheaper: the outer one no longer inflates, holds and re-scans up to 64 KiB of
+///   every page (nor holds its head back) only to pass it on unchanged.
+/// - a request header from the outer one ("leave it to me") would not do: the inner one
+///   drops every client-sent `X-Gatehouse-*` (SPEC), and would need to trust its peer.
+///   The response comes from the app upstream, which Gatehouse already trusts with the
+///   page itself.
+///
+/// An app upstream can send the field to keep its pages uninjected, as it can with the
+/// attribute; that is no hole: injection only helps the page sign in, the `/_api` gate
+/// does not depend on it. The field is passed on to the client (a third Gatehouse in a
+/// row sees it too); it is only added by a Gatehouse that injected, never because a body
+/// marker was found.
+enum HTMLInjectionDecision: Equatable {
+    /// Injectable: the body is in this coding (`nil`: identity).
+    case rewrite(HTTPContentCoding?)
+    /// Passes unchanged.
+    case pass(PassReason)
+
+    enum PassReason: Equatable {
+        /// `1xx` (`103 Early Hints`): not the response that counts.
+        case interim
+        /// Not `200` (`206`, `304`, errors…).
+        case notOK
+        case notHTML
+        /// Carries `Content-Range`.
+        case range
+        /// A `Content-Encoding` other than `gzip`/`deflate`/`identity`, or several.
+        case undecodableCoding
+        /// Carries ``HTMLInjectionDecision/markerField``: a Gatehouse behind this one
+        /// injected already.
+        case alreadyInjected
+    }
+
+    /// The response field a Gatehouse that injected adds.
+    static let markerField = "X-Gatehouse-Injected"
+
+    init(_ head: HTTPResponseHead) {
+        let headers = head.headers
+        if head.status.code < 200 {
+            self = .pass(.interim)
+        } else if head.status != .ok {
+            self = .pass(.notOK)
+        } else if headers.contains(name: Self.markerField) {
+            self = .pass(.alreadyInjected)
+        } else if !Self.isHTML(headers) {
+            self = .pass(.notHTML)
+        } else if headers.contains(name: "content-range") {
+            self = .pass(.range)
+        } else if headers[canonicalForm: "content-encoding"].count <= 1,
+                  case .some(let coding) = HTTPContentCoding.parse(headers.first(name: "content-encoding")) {
+            self = .rewrite(coding)
+        } else {
+            self = .pass(.undecodableCoding)
+        }
+    }
+
+    private static func isHTML(_ headers: HTTPHeaders) -> Bool {
+        guard let value = headers.first(name: "content-type") else { return false }
+        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
+        return type == "text/html"
+    }
+}
