@@ -73,7 +73,7 @@ enum PostgresSchema {
             group.addTask { try await work() }
             group.addTask {
                 try await Task.sleep(for: .seconds(seconds))
-                throw UserStoreError.connectFailed(endpoint, "no answer within \(seconds) s")
+                throw UserStoreError.connectFailed(endpoint, "timed out after \(seconds) s without an answer")
             }
             defer { group.cancelAll() }
             _ = try await group.next()
@@ -101,7 +101,9 @@ enum PostgresErrorReason {
         case let error as IOError:
             return String(cString: strerror(error.errnoCode))
         case let error as ChannelError:
-            if case .connectTimeout = error { return "the TCP connection timed out" }
+            if case .connectTimeout(let after) = error {
+                return "timed out after \(after.nanoseconds / 1_000_000_000) s connecting"
+            }
             return "\(error)"
         case is CancellationError:
             return "cancelled"

@@ -124,7 +124,31 @@ public final class PostgresUserStore: UserStore {
         }
         guard wasOpen else { return }
         runTask.cancel()
-        await runTask.value
+        // Bounded: a pool that does not wind down must not hold up a shutdown.
+        let stopped = await Self.waitForTask(runTask, seconds: 5)
+        if !stopped { logger.warning("PostgreSQL pool did not stop within 5 s after close") }
+    }
+
+    /// Whether `task` finished within `seconds` (its result is not waited for after).
+    private static func waitForTask(_ task: Task<Void, Never>, seconds: Int) async -> Bool {
+        let once = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(nil)
+        return await withCheckedContinuation { continuation in
+            once.withLockedValue { $0 = continuation }
+            let finish: @Sendable (Bool) -> Void = { value in
+                once.withLockedValue { pending in
+                    pending?.resume(returning: value)
+                    pending = nil
+                }
+            }
+            Task {
+                await task.value
+                finish(true)
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                finish(false)
+            }
+        }
     }
 
     // MARK: Statements

@@ -147,7 +147,8 @@ struct PostgresUserStoreTests {
         let port = try #require(silent.localAddress?.port)
         let started = ContinuousClock.now
         let text = await StoreFixture.openFailure("postgres://gh:hunter2@127.0.0.1:\(port)/gatehouse?connect_timeout=1")
-        #expect(text == "users.store: cannot connect to PostgreSQL at 127.0.0.1:\(port): no answer within 1 s")
+        // Either the TCP connect or the start-up exchange ran out of time, depending on load.
+        #expect(text?.hasPrefix("users.store: cannot connect to PostgreSQL at 127.0.0.1:\(port): timed out after 1 s") == true)
         #expect(ContinuousClock.now - started < .seconds(3))
         try await silent.close()
     }
