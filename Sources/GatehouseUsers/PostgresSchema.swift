@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PostgresNIO
@@ -65,18 +66,38 @@ enum PostgresSchema {
         try await connection.query(PostgresQuery(unsafeSQL: check), logger: logger)
     }
 
-    /// `work`, or a ``UserStoreError`` once `seconds` passed (`work` is then cancelled).
+    /// `work`, or a ``UserStoreError`` once `seconds` passed. On time-out `work` is
+    /// cancelled and not waited for (a connect that ignores cancellation cannot hold the
+    /// open up); it closes whatever it opened itself.
     static func withDeadline(
         seconds: Int, endpoint: String, _ work: @escaping @Sendable () async throws -> Void
     ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                throw UserStoreError.connectFailed(endpoint, "timed out after \(seconds) s without an answer")
+        let pending = NIOLockedValueBox<CheckedContinuation<Void, Error>?>(nil)
+        let finish: @Sendable (Result<Void, Error>) -> Void = { result in
+            pending.withLockedValue { continuation in
+                continuation?.resume(with: result)
+                continuation = nil
             }
-            defer { group.cancelAll() }
-            _ = try await group.next()
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            pending.withLockedValue { $0 = continuation }
+            let timer = Task {
+                try await Task.sleep(for: .seconds(seconds))
+                finish(.failure(UserStoreError.connectFailed(endpoint, "timed out after \(seconds) s without an answer")))
+            }
+            let task = Task {
+                do {
+                    try await work()
+                    finish(.success(()))
+                } catch {
+                    finish(.failure(error))
+                }
+                timer.cancel()
+            }
+            Task {
+                _ = await timer.result
+                task.cancel()
+            }
         }
     }
 }

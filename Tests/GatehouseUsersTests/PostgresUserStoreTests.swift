@@ -38,7 +38,10 @@ struct PostgresUserStoreTests {
         try await StoreFixture.withLocation(.postgres) { location in
             let stores = try await withThrowingTaskGroup(of: (any UserStore).self) { group in
                 for _ in 0..<8 {
-                    group.addTask { try await UserStores.open(location, eventLoop: MultiThreadedEventLoopGroup.singleton.next()) }
+                    // A generous timeout: eight opens at once on a loaded CI machine.
+                    group.addTask {
+                        try await UserStores.open(location + "?connect_timeout=30", eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+                    }
                 }
                 var stores: [any UserStore] = []
                 for try await store in group { stores.append(store) }
