@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -55,6 +56,8 @@ let package = Package(
                 "GatehouseCore",
                 "GatehouseAuth",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -118,6 +121,8 @@ let package = Package(
                 "GatehouseAuth",
                 "GatehouseProxy",
                 "GatehouseApp",
+                "GatehouseUsers",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -130,7 +135,7 @@ let package = Package(
         ),
         .testTarget(name: "GatehouseCoreTests", dependencies: ["GatehouseCore", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "GatehouseMeteringTests", dependencies: ["GatehouseMetering", "GatehouseCore"]),
-        .testTarget(name: "GatehouseUsersTests", dependencies: ["GatehouseUsers", "GatehouseCore"]),
+        .testTarget(name: "GatehouseUsersTests", dependencies: ["GatehouseUsers", "GatehouseCore", "GatehouseTesting"]),
         .testTarget(name: "GatehouseAuthTests", dependencies: ["GatehouseAuth", "GatehouseTesting"]),
         .testTarget(
             name: "GatehouseProxyTests",

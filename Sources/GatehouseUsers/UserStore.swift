@@ -40,17 +40,17 @@ public protocol UserStore: Sendable {
 public enum UserStoreLocation: Sendable, Equatable {
     case sqliteFile(String)
     case sqliteMemory
-    case postgres
+    case postgres(PostgresStoreURL)
 
-    /// `sqlite:PATH`, `sqlite::memory:` or a `postgres://` URL (already validated by the
-    /// configuration loader; anything else is an error here too).
+    /// `sqlite:PATH`, `sqlite::memory:` or a `postgres://` URL (the configuration loader
+    /// checked the prefix; the URL itself is parsed here).
     public init(_ store: String) throws(UserStoreError) {
         if store.hasPrefix("sqlite:") {
             let path = String(store.dropFirst("sqlite:".count))
             guard !path.isEmpty else { throw .badLocation("sqlite: needs a file path") }
             self = path == ":memory:" ? .sqliteMemory : .sqliteFile(path)
         } else if store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") {
-            self = .postgres
+            self = .postgres(try PostgresStoreURL(store))
         } else {
             throw .badLocation("expected sqlite:PATH or a postgres:// URL")
         }
@@ -59,16 +59,17 @@ public enum UserStoreLocation: Sendable, Equatable {
 
 /// Opens the store `users.store` names.
 public enum UserStores {
-    /// - Throws: ``UserStoreError`` when the store cannot be opened, or is PostgreSQL
-    ///   (not supported by this build yet).
+    /// - Throws: ``UserStoreError`` (one line, never the password) when the store cannot
+    ///   be opened: a bad location, a file that cannot be opened, a PostgreSQL server
+    ///   that cannot be reached in time or refuses the login.
     public static func open(_ store: String, eventLoop: EventLoop) async throws -> any UserStore {
         switch try UserStoreLocation(store) {
         case .sqliteFile(let path):
             return try await SQLiteUserStore.open(path: path, eventLoop: eventLoop)
         case .sqliteMemory:
             return try await SQLiteUserStore.open(path: nil, eventLoop: eventLoop)
-        case .postgres:
-            throw UserStoreError.unsupported("PostgreSQL is not supported yet; use sqlite:PATH")
+        case .postgres(let url):
+            return try await PostgresUserStore.open(url, eventLoop: eventLoop)
         }
     }
 }
