@@ -87,7 +87,7 @@ inside() {
   # The gate. Gatehouse strips /_api (strip_prefix: true) and the API upstream URL's base
   # path /_api puts it back, which is where the demo upstream serves its API.
   local url=http://127.0.0.1:8080/_api/hello out body code
-  out=$(curl -s -D - -w '\n%{http_code}' "$url")
+  out=$(curl -s -D - -w '\n%{http_code}' "$url") || fail "no token: $url: no HTTP answer (curl exit $?)"
   code=${out##*$'\n'}
   body=$(printf '%s' "$out" | sed -n '/^\r$/,$p' | sed '1d;$d')
   [[ "$code" == 401 ]] || fail "no token: status $code, expected 401"
@@ -95,22 +95,22 @@ inside() {
   printf '%s' "$out" | grep -qi '^www-authenticate: Bearer realm="gatehouse"' || fail "no token: no WWW-Authenticate header"
   note "no token -> 401 $body"
 
-  body=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $SMOKE_BAD_TOKEN" "$url")
+  body=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $SMOKE_BAD_TOKEN" "$url") || fail "foreign-key token: no HTTP answer (curl exit $?)"
   [[ "$body" == $'{"error":"unauthenticated","reason":"bad_signature"}\n401' ]] || fail "foreign-key token: got '$body'"
   note "token signed by another key -> 401 bad_signature"
 
-  body=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $SMOKE_TOKEN" "$url")
+  body=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $SMOKE_TOKEN" "$url") || fail "valid token: no HTTP answer (curl exit $?)"
   [[ "${body##*$'\n'}" == 200 ]] || fail "valid token: got '$body', expected 200"
   [[ "$body" == *'"user":"user_smoke"'* && "$body" == *'"owner_key_received":true'* ]] \
     || fail "valid token: upstream did not see the user and the owner key: '$body'"
   note "valid token -> 200 ${body%$'\n'*}"
 
-  body=$(curl -s -w '\n%{http_code}' http://127.0.0.1:8080/)
+  body=$(curl -s -w '\n%{http_code}' http://127.0.0.1:8080/) || fail "app route: no HTTP answer (curl exit $?)"
   [[ "${body##*$'\n'}" == 200 && "$body" == *'<script data-gatehouse src="/_auth/sdk.js">'* ]] \
     || fail "app route: no 200 with the injected SDK tag"
   note "app route / -> 200 with the SDK injected"
 
-  body=$(curl -s http://127.0.0.1:9090/metrics)
+  body=$(curl -s http://127.0.0.1:9090/metrics) || fail "/metrics: no HTTP answer (curl exit $?)"
   [[ "$body" == *'gatehouse_gate_decisions_total'* ]] || fail "/metrics has no gatehouse_gate_decisions_total"
 
   # Metering: one record in <volume>/meter/<org>/<UTC day>.<instance = host name>.jsonl.
@@ -133,7 +133,8 @@ inside() {
   note "meter record ${file#/var/lib/gatehouse/}: $record"
 
   local report
-  report=$("$bin" meter report --dir /var/lib/gatehouse/meter --org org_smoke --by user --format json)
+  report=$("$bin" meter report --dir /var/lib/gatehouse/meter --org org_smoke --by user --format json) \
+    || fail "gatehouse meter report exited $?"
   [[ "$report" == *'"key":"user_smoke"'* && "$report" == *'"calls":1'* && "$report" == *'"errors":0'* ]] \
     || fail "meter report: $report"
   note "meter report --by user --format json: $report"
