@@ -72,7 +72,9 @@ public final class ProxyServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // .tcpOption, not .socketOption: at SOL_SOCKET level option 1 is SO_DEBUG, which
+            // needs CAP_NET_ADMIN, so a non-root Gatehouse closed every accepted connection.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
