@@ -53,7 +53,11 @@ public final class GatehouseProcess {
     /// Writes `yaml` (which must say `listen: 127.0.0.1:0` or a fixed port and
     /// `admin_listen: 127.0.0.1:0`) to a fresh temporary directory and runs
     /// `gatehouse serve --config` there; returns once the log says where it listens.
-    public static func start(yaml: String, binary: URL, arguments: [String] = [], startTimeout: Duration = .seconds(30)) async throws -> GatehouseProcess {
+    /// - Parameter launcher: a command that runs the binary (e.g. `setpriv --reuid …`),
+    ///   given the binary's path and arguments after its own.
+    public static func start(
+        yaml: String, binary: URL, arguments: [String] = [], launcher: [String] = [], startTimeout: Duration = .seconds(30)
+    ) async throws -> GatehouseProcess {
         let fm = FileManager.default
         let directory = fm.temporaryDirectory.appendingPathComponent("gatehouse-proc-\(UUID().uuidString)")
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -64,8 +68,14 @@ public final class GatehouseProcess {
         let log = try FileHandle(forWritingTo: logFile)
 
         let process = ChildProcess()
-        process.executableURL = binary
-        process.arguments = ["serve", "--config", config.path] + arguments
+        let serve = ["serve", "--config", config.path] + arguments
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [binary.path] + serve
+        } else {
+            process.executableURL = binary
+            process.arguments = serve
+        }
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("GATEHOUSE_") }
         environment["GATEHOUSE_LOG_LEVEL"] = "info"
