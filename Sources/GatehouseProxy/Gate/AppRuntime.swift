@@ -11,6 +11,8 @@ public final class AppRuntime: Sendable {
     public let index: Int
     let appEndpoint: UpstreamEndpoint
     let apiEndpoint: UpstreamEndpoint
+    /// The API upstream's `Host` value, built once.
+    let apiHostHeader: String
     /// `Bearer <owner_key>`, built once; never logged (see ``Secret``).
     let ownerAuthorization: String
     let verifier: TokenVerifier
@@ -37,6 +39,7 @@ public final class AppRuntime: Sendable {
         self.index = index
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
         self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
+        self.apiHostHeader = config.api.upstream.hostHeader
         self.ownerAuthorization = "Bearer " + config.api.ownerKey.value
         let auth = config.auth
         var policy = TokenVerificationPolicy(

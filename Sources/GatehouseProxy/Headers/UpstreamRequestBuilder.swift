@@ -69,18 +69,20 @@ public enum UpstreamRequestBuilder {
         return HTTPRequestHead(version: .http1_1, method: inbound.head.method, uri: uri, headers: headers)
     }
 
-    /// The API route after the gate accepted `user`.
+    /// The API route after the gate accepted `user`. `hostHeader`: the API upstream's
+    /// `Host` value, when the caller has it built already.
     public static func apiRequest(
         _ inbound: Inbound,
         app: AppConfiguration,
         ownerAuthorization: String,
         extraHeaders: [(String, String)],
-        user: String
+        user: String,
+        hostHeader: String? = nil
     ) -> HTTPRequestHead {
         var headers = commonHeaders(inbound)
         headers.replaceOrAdd(name: "Authorization", value: ownerAuthorization)
         HeaderHygiene.removeCredentialCookies(&headers)
-        headers.replaceOrAdd(name: "Host", value: app.api.upstream.hostHeader)
+        headers.replaceOrAdd(name: "Host", value: hostHeader ?? app.api.upstream.hostHeader)
         for (name, value) in extraHeaders where !HeaderHygiene.isGatehouseReserved(name) {
             headers.replaceOrAdd(name: name, value: value)
         }

@@ -17,7 +17,6 @@ final class LoopContext {
     /// one app). Replaced with the runtime: a token verified under the old keys or policy
     /// is verified again.
     private var tokenCaches: [VerifiedTokenCache]
-    private var random = SystemRandomNumberGenerator()
     /// Meter records of exchanges that ended on this loop, handed to the writer in
     /// batches (at ``meterBatchSize`` or on the loop's flush timer), so the request
     /// path never touches the writer's lock per call.
@@ -76,15 +75,31 @@ final class LoopContext {
         return accessLogTick < percent
     }
 
-    /// A fresh 128-bit request id as 32 lowercase hex digits.
+    /// The high 64 bits of this loop's request ids: random per loop and process, so ids
+    /// from replicas and loops never collide.
+    private let requestIDPrefix = UInt64.random(in: .min ... .max)
+    /// The low 64 bits: a per-loop sequence starting at a random point.
+    private var requestIDSequence = UInt64.random(in: .min ... .max)
+
+    /// A fresh 128-bit request id as 32 lowercase hex digits: unique, not secret (it is
+    /// a correlation id that also appears in logs and upstream headers). A sequence, not
+    /// a random draw per request: drawing from the system generator is a `getrandom(2)`
+    /// system call on every request.
     func makeRequestID() -> String {
-        let a = random.next() as UInt64
-        let b = random.next() as UInt64
-        return Self.hex(a) + Self.hex(b)
+        requestIDSequence &+= 1
+        return Self.hex(requestIDPrefix, requestIDSequence)
     }
 
-    private static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.utf8.count) + s
+    static func hex(_ high: UInt64, _ low: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            digits.withUTF8Buffer { digits in
+                for i in 0..<16 {
+                    buffer[i] = digits[Int((high >> UInt64(60 - 4 * i)) & 0xF)]
+                    buffer[16 + i] = digits[Int((low >> UInt64(60 - 4 * i)) & 0xF)]
+                }
+            }
+            return 32
+        }
     }
 }

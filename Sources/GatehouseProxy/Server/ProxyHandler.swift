@@ -41,6 +41,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let logger: Logger
 
     var state = State.idle
+    /// See ``connectionPeer(_:)``.
+    var peer: Peer?
+
+    struct Peer {
+        var ip: String?
+        var bytes: [UInt8]?
+    }
     var context: ChannelHandlerContext?
     var holdingReads = false
     var pendingRead = false
@@ -181,6 +188,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// The client's address, read and formatted once per connection (the channel's
+    /// address cache takes a lock, and formatting allocates).
+    func connectionPeer(_ context: ChannelHandlerContext) -> Peer {
+        if let peer { return peer }
+        let address = context.channel.remoteAddress
+        let peer = Peer(ip: address?.ipAddress, bytes: address?.ipBytes)
+        self.peer = peer
+        return peer
+    }
+
     // MARK: - Routing
 
     func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -227,12 +244,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
 
-        let peer = context.channel.remoteAddress
-        let trusted = settings.isTrusted(peer)
+        let peer = connectionPeer(context)
+        let trusted = settings.isTrusted(ipBytes: peer.bytes)
         let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
         let webSocket = UpstreamRequestBuilder.isWebSocketUpgrade(head)
         let inbound = UpstreamRequestBuilder.Inbound(
-            head: head, target: target, peer: peer?.ipAddress, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket
+            head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket
         )
         let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
 
@@ -337,11 +354,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
         }
         let upstreamHead = UpstreamRequestBuilder.apiRequest(
-            inbound, app: app.config, ownerAuthorization: app.ownerAuthorization, extraHeaders: app.extraHeaders, user: identity.id
+            inbound, app: app.config, ownerAuthorization: app.ownerAuthorization, extraHeaders: app.extraHeaders, user: identity.id,
+            hostHeader: app.apiHostHeader
         )
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
-        let upstreamPath = upstreamHead.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? upstreamHead.uri
+        let upstreamPath = upstreamHead.uri.firstIndex(of: "?").map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
         accessEntry?.route = "api"
         accessEntry?.user = identity.id
         accessEntry?.requestID = inbound.requestID

@@ -30,7 +30,11 @@ public struct ProxySettings: Sendable {
     }
 
     func isTrusted(_ address: SocketAddress?) -> Bool {
-        guard let address, !trustedProxies.isEmpty, let bytes = address.ipBytes else { return false }
+        isTrusted(ipBytes: address?.ipBytes)
+    }
+
+    func isTrusted(ipBytes bytes: [UInt8]?) -> Bool {
+        guard let bytes, !trustedProxies.isEmpty else { return false }
         return trustedProxies.contains { $0.contains(bytes) }
     }
 }

@@ -19,13 +19,20 @@ final class UpstreamConnectionPool {
     private struct Idle {
         let channel: Channel
         let handler: UpstreamHandler
-        let timer: Scheduled<Void>
+        /// When it was returned; it closes once idle for `idleTimeout`.
+        let since: NIODeadline
     }
 
     private let eventLoop: EventLoop
     private let idleTimeout: TimeAmount
     private let maxIdlePerUpstream: Int
+    /// Per upstream, oldest first; `acquire` takes the newest (the least likely to have
+    /// been closed by the upstream meanwhile), so expired ones collect at the front.
     private var idle: [ObjectIdentifier: [Idle]] = [:]
+    /// One sweep per loop closes expired connections, rather than a timer scheduled on
+    /// every release and cancelled on every acquire (two timer-heap operations and an
+    /// allocation per request).
+    private var sweeper: Scheduled<Void>?
 
     init(eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 64) {
         self.eventLoop = eventLoop
@@ -37,9 +44,8 @@ final class UpstreamConnectionPool {
     /// Runs on the pool's loop; `completion` runs there too.
     func acquire(_ endpoint: UpstreamEndpoint, connectTimeout: TimeAmount, completion: @escaping (Result<Lease, Error>) -> Void) {
         let key = ObjectIdentifier(endpoint)
-        while var list = idle[key], let candidate = list.popLast() {
-            idle[key] = list
-            candidate.timer.cancel()
+        // Popped in place: copying the list out of the dictionary would copy its storage.
+        while let candidate = idle[key]?.popLast() {
             if candidate.channel.isActive && candidate.handler.isUsable {
                 completion(.success(Lease(channel: candidate.channel, handler: candidate.handler, reused: true)))
                 return
@@ -73,25 +79,40 @@ final class UpstreamConnectionPool {
             lease.channel.close(promise: nil)
             return
         }
-        let channel = lease.channel
-        let timer = eventLoop.assumeIsolated().scheduleTask(in: idleTimeout) { [weak self] in
-            self?.drop(channel, key: key)
-            channel.close(promise: nil)
-        }
-        idle[key, default: []].append(Idle(channel: channel, handler: lease.handler, timer: timer))
+        idle[key, default: []].append(Idle(channel: lease.channel, handler: lease.handler, since: .now()))
+        if sweeper == nil { startSweeping() }
     }
 
-    private func drop(_ channel: Channel, key: ObjectIdentifier) {
-        idle[key]?.removeAll { $0.channel === channel }
+    /// Every quarter of the idle timeout (at most 1 s) while anything is idle, closes what
+    /// has been idle for the whole timeout: a connection closes between `idleTimeout` and
+    /// 1.25 × it.
+    private func startSweeping() {
+        let period = min(TimeAmount.seconds(1), TimeAmount.nanoseconds(max(idleTimeout.nanoseconds / 4, 1_000_000)))
+        sweeper = eventLoop.assumeIsolated().scheduleTask(in: period) { [weak self] in
+            guard let self else { return }
+            self.sweeper = nil
+            self.closeExpired(now: .now())
+            if !self.idle.isEmpty { self.startSweeping() }
+        }
+    }
+
+    private func closeExpired(now: NIODeadline) {
+        let limit = now - idleTimeout
+        for key in Array(idle.keys) {
+            guard let first = idle[key]?.first, first.since <= limit else { continue }
+            let expired = idle[key]?.prefix { $0.since <= limit }.count ?? 0
+            for entry in idle[key]?.prefix(expired) ?? [] { entry.channel.close(promise: nil) }
+            idle[key]?.removeFirst(expired)
+            if idle[key]?.isEmpty == true { idle[key] = nil }
+        }
     }
 
     /// Closes every idle connection (shutdown).
     func closeAll() {
+        sweeper?.cancel()
+        sweeper = nil
         for (_, list) in idle {
-            for entry in list {
-                entry.timer.cancel()
-                entry.channel.close(promise: nil)
-            }
+            for entry in list { entry.channel.close(promise: nil) }
         }
         idle.removeAll()
     }

@@ -31,6 +31,44 @@ import Testing
         await api.stop()
     }
 
+    /// `limits.idle_timeout_ms` holds for pooled upstream connections too: the loop's
+    /// sweep closes one that sat idle for the timeout, and the next request opens anew.
+    @Test func idlePooledConnectionClosesAfterTheIdleTimeout() async throws {
+        let api = try await TestHTTPServer.start { r in .fixed(body: "hello " + r.path) }
+        let gatehouse = try await TransportRig.start(api: api.url) {
+            $0.eventLoops = 1
+            $0.limits.idleTimeoutMs = 200
+        }
+        let client = try await RawConnection.connect(port: gatehouse.port)
+        #expect(try await Self.send(client, "/_api/first").status == 200)
+        #expect(api.connectionCount == 1)
+        try await GateRig.poll { api.closedConnectionCount == 1 }
+        let again = try await RawConnection.connect(port: gatehouse.port)
+        #expect(try await Self.send(again, "/_api/second").status == 200)
+        #expect(api.connectionCount == 2)
+        await again.close()
+        await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// Request ids are 32 lowercase hex digits and never repeat.
+    @Test func requestIDsAreUniqueHex() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 2 }
+        for _ in 0..<2 {
+            let client = try await RawConnection.connect(port: gatehouse.port)
+            for i in 0..<50 { #expect(try await Self.send(client, "/_api/\(i)").status == 200) }
+            await client.close()
+        }
+        let ids = api.requests.compactMap { $0.values("X-Request-Id").first }
+        #expect(ids.count == 100)
+        #expect(Set(ids).count == 100)
+        #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
+        await gatehouse.stop()
+        await api.stop()
+    }
+
     @Test func upstreamConnectionCloseIsNotReused() async throws {
         let api = try await TestHTTPServer.start { _ in .fixed(headers: [("Connection", "close")], body: "once") }
         let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
