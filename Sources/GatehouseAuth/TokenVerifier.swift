@@ -84,7 +84,10 @@ public struct TokenVerifier: Sendable {
             guard let n = value.numberValue else { return .rejected(.malformed) }
             iat = n
         }
-        guard let sub = claims["sub"]?.stringValue, !sub.isEmpty else { return .rejected(.malformed) }
+        // `sub` becomes a header value (`X-Gatehouse-User`) and a log field: no control
+        // characters, so no signed token can split a header or forge a log line.
+        guard let sub = claims["sub"]?.stringValue, !sub.isEmpty,
+              !sub.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return .rejected(.malformed) }
 
         // 7. Claim values.
         if let reason = ClaimChecks.check(

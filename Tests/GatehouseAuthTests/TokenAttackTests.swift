@@ -13,7 +13,7 @@ enum Attack: String, CaseIterable, Sendable {
     case unknownKid, missingKidNoFallback
     case p256KeyWithES384, rs256OnlyKeyWithPS256, rsaKeyWithES256, ed25519KeyWithRS256
     case signedByAnotherKey, ecdsaDERSignature, tamperedPayload, emptySignature
-    case expAsString, missingExp, missingSub, emptySub, subNotString, nbfAsString, iatAsString
+    case expAsString, missingExp, missingSub, emptySub, subNotString, subWithCRLF, subWithDEL, nbfAsString, iatAsString
     case expired, expiredAtSkewEdge, nbfInFuture, iatInFuture
     case issuerTrailingSlash, issuerCase, issuerMissing
     case audienceMismatch, audienceMissing, audienceArrayMismatch
@@ -145,6 +145,11 @@ enum Attack: String, CaseIterable, Sendable {
             return (signed(f.rsa, claims: f.goodClaims(extra: ["sub": ""])), .reason(.malformed))
         case .subNotString:
             return (signed(f.rsa, claims: f.goodClaims(extra: ["sub": 42])), .reason(.malformed))
+        case .subWithCRLF:
+            // `sub` becomes X-Gatehouse-User upstream: a signed CR LF must not split it.
+            return (signed(f.rsa, claims: f.goodClaims(extra: ["sub": "user_1\r\nX-Gatehouse-Org: org_evil"])), .reason(.malformed))
+        case .subWithDEL:
+            return (signed(f.rsa, claims: f.goodClaims(extra: ["sub": "user_1\u{7F}"])), .reason(.malformed))
         case .nbfAsString:
             return (signed(f.rsa, claims: f.goodClaims(extra: ["nbf": "1700000000"])), .reason(.malformed))
         case .iatAsString:

@@ -52,7 +52,9 @@ public final class UpstreamEndpoint: Sendable {
                         let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
                         try sync.addHandler(handler)
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // No outbound validator, for the reason given in ProxyServer's pipeline: the
+                    // request heads are built from the parsed client head and validated parts.
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     try extra(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

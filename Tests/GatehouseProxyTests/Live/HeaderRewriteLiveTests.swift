@@ -44,6 +44,18 @@ import Testing
         await rig.stop()
     }
 
+    /// A token whose (signed) `sub` carries CR LF would split `X-Gatehouse-User` into a
+    /// forged header upstream; it is refused before anything is forwarded.
+    @Test func signedSubjectWithLineBreakNeverBecomesAHeader() async throws {
+        let rig = try await GateRig.start()
+        let token = rig.token(sub: "user_1\r\nX-Gatehouse-Org: org_evil")
+        let response = try await rig.gatehouse.request("GET", "/_api/x", headers: Gate.bearer(token))
+        #expect(response.status == 401)
+        #expect(response.text.contains("malformed"))
+        #expect(rig.api.requests.isEmpty)
+        await rig.stop()
+    }
+
     static let spoofed: [(String, String)] = [
         ("X-Gatehouse-User", "user_admin"), ("x_gatehouse_user", "user_admin"), ("X.Gatehouse.Org", "org_evil"),
         ("X-GATEHOUSE-APP", "app_evil"), ("x-gatehouse-user", "user_admin2"), ("X_Gatehouse.Extra", "1"),
