@@ -7,6 +7,11 @@ let package = Package(
     products: [
         .executable(name: "gatehouse", targets: ["gatehouse"]),
         .library(name: "GatehouseApp", targets: ["GatehouseApp"]),
+        // For the separate Benchmarks/ package (which reaches internals through @_spi(Benchmarks)).
+        .library(name: "GatehouseCore", targets: ["GatehouseCore"]),
+        .library(name: "GatehouseAuth", targets: ["GatehouseAuth"]),
+        .library(name: "GatehouseMetering", targets: ["GatehouseMetering"]),
+        .library(name: "GatehouseProxy", targets: ["GatehouseProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -5,15 +5,15 @@ import NIOHTTP1
 /// The `/_api` gate (SPEC "The /_api gate"): credential → api key or JWT → policy.
 /// Synchronous on the event loop; the only wait is the rare JWKS refetch for an unknown
 /// `kid`, returned as ``Step/waitForKeys(_:_:)``. Fails closed: anything unexpected rejects.
-enum APIGate {
-    enum Step {
+@_spi(Benchmarks) public enum APIGate {
+    public enum Step {
         case accept(GateIdentity, VerifiedToken?)
         case reject(GateRejection)
         /// Verify `credential` again with the keys the future yields (``afterRefetch``).
         case waitForKeys(EventLoopFuture<KeySnapshot>, Credential)
     }
 
-    static func evaluate(
+    public static func evaluate(
         app: AppRuntime,
         headers: HTTPHeaders,
         cache: inout VerifiedTokenCache,

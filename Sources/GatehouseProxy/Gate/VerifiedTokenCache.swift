@@ -5,11 +5,11 @@ import GatehouseAuth
 ///
 /// One per app per event loop, touched only on that loop: no lock. Bounded: at capacity
 /// it first drops expired entries, then everything (cheap, and only a cache).
-struct VerifiedTokenCache {
+@_spi(Benchmarks) public struct VerifiedTokenCache {
     private var entries: [String: VerifiedToken] = [:]
     let capacity: Int
 
-    init(capacity: Int = 10_000) {
+    public init(capacity: Int = 10_000) {
         self.capacity = capacity
     }
 
@@ -31,5 +31,5 @@ struct VerifiedTokenCache {
         entries[token] = verified
     }
 
-    var count: Int { entries.count }
+    public var count: Int { entries.count }
 }

@@ -20,7 +20,7 @@ import NIOHTTP1
 /// A zip bomb is bounded twice: before the decision by the 64 KiB the state machine
 /// looks at (the body is then passed on compressed, untouched); after it by a ratio limit,
 /// since inflating is then paid for in CPU only. Runs on the connection's event loop.
-final class HTMLResponseRewriter {
+@_spi(Benchmarks) public final class HTMLResponseRewriter {
     /// Decoded bytes handed on at a time.
     static let pieceSize = 16 * 1024
     /// An injected body may inflate to `maxInflationRatio` times its compressed size,
@@ -30,10 +30,10 @@ final class HTMLResponseRewriter {
     static let inflationAllowance = 8 << 20
 
     /// What to write to the client after an event, in this order.
-    struct Output {
+    public struct Output {
         /// The response head, once it is decided.
-        var head: HTTPResponseHead?
-        var body: ByteBuffer?
+        public var head: HTTPResponseHead?
+        public var body: ByteBuffer?
     }
 
     private enum State {
@@ -84,7 +84,12 @@ final class HTMLResponseRewriter {
     private var received = 0
     private var inflated = 0
 
-    init(app: AppConfiguration, searchLimit: Int = HTMLInjectionStateMachine.defaultSearchLimit) {
+    /// With the state machine's default search limit (64 KiB).
+    public convenience init(app: AppConfiguration) {
+        self.init(app: app, searchLimit: HTMLInjectionStateMachine.defaultSearchLimit)
+    }
+
+    init(app: AppConfiguration, searchLimit: Int) {
         self.app = app
         self.searchLimit = searchLimit
         self.machine = HTMLInjectionStateMachine(searchLimit: searchLimit)
@@ -95,7 +100,7 @@ final class HTMLResponseRewriter {
     /// `false` when it passes unchanged (``HTMLInjectionDecision``): not `200`, not
     /// `text/html`, a range, an encoding that cannot be decoded, or already injected by a
     /// Gatehouse behind this one.
-    func responseHead(_ head: HTTPResponseHead) -> Bool {
+    public func responseHead(_ head: HTTPResponseHead) -> Bool {
         let decision = HTMLInjectionDecision(head)
         // An interim response (`103 Early Hints`) is not the one that counts.
         if decision == .pass(.interim) { return false }
@@ -112,7 +117,7 @@ final class HTMLResponseRewriter {
     }
 
     /// A chunk of the upstream's body (still encoded).
-    func bodyReceived(_ buffer: ByteBuffer) throws -> Output {
+    public func bodyReceived(_ buffer: ByteBuffer) throws -> Output {
         received += buffer.readableBytes
         switch state {
         case .idle, .passing:
@@ -148,7 +153,7 @@ final class HTMLResponseRewriter {
     }
 
     /// The upstream's body ended.
-    func bodyEnded() throws -> Output {
+    public func bodyEnded() throws -> Output {
         switch state {
         case .idle, .passing, .finished:
             return Output()

@@ -1,6 +1,6 @@
 import CZlib
 import GatehouseCore
-@testable import GatehouseProxy
+@_spi(Benchmarks) @testable import GatehouseProxy
 import NIOCore
 import NIOHTTP1
 import Testing

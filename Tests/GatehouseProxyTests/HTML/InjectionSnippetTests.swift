@@ -1,6 +1,6 @@
 import Foundation
 import GatehouseCore
-@testable import GatehouseProxy
+@_spi(Benchmarks) @testable import GatehouseProxy
 import NIOHTTP1
 import Testing
 

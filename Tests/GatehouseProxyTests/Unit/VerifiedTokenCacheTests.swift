@@ -1,6 +1,6 @@
 import GatehouseAuth
 import Testing
-@testable import GatehouseProxy
+@_spi(Benchmarks) @testable import GatehouseProxy
 
 /// Tier 1: the per-loop verified-token cache — hits until `exp` + skew, and bounded.
 @Suite struct VerifiedTokenCacheTests {
