@@ -137,26 +137,26 @@ public final class MeterWriter: Sendable {
             return q.batches
         }
         guard !batches.isEmpty else { return }
-        var byFile: [String: (org: String, bytes: [UInt8], count: Int)] = [:]
+        // Grouped by org and UTC day; each group's lines are appended in place (a copy of
+        // the entry out of the dictionary would copy its bytes once per record) and its
+        // path is built once per group, not once per record.
+        var byFile: [FileKey: (bytes: [UInt8], count: Int)] = [:]
         for batch in batches {
             for record in batch {
-                let path = layout.path(org: record.org, day: UTCTimestamp.day(milliseconds: record.timestampMs))
-                var entry = byFile[path] ?? (record.org, [], 0)
-                record.appendJSONLine(to: &entry.bytes)
-                entry.count += 1
-                byFile[path] = entry
+                let key = FileKey(record)
+                record.appendJSONLine(to: &byFile[key, default: ([], 0)].bytes)
+                byFile[key, default: ([], 0)].count += 1
             }
         }
         var failed: [MeterRecord] = []
-        for (path, entry) in byFile {
-            if append(entry.bytes, to: path, org: entry.org) {
+        for (key, entry) in byFile {
+            let path = layout.path(org: key.org, day: UTCTimestamp.day(milliseconds: key.day * FileKey.dayMs))
+            if append(entry.bytes, to: path, org: key.org) {
                 written.increment(by: Int64(entry.count))
                 queued.wrappingDecrement(by: entry.count, ordering: .relaxed)
             } else {
                 writeErrors.increment()
-                failed.append(contentsOf: batches.joined().filter {
-                    layout.path(org: $0.org, day: UTCTimestamp.day(milliseconds: $0.timestampMs)) == path
-                })
+                failed.append(contentsOf: batches.joined().filter { FileKey($0) == key })
             }
         }
         if !failed.isEmpty {
@@ -165,6 +165,20 @@ public final class MeterWriter: Sendable {
             pending.withLockedValue { $0.batches.insert(failed, at: 0) }
         }
         if fsync == .always { syncDirty() }
+    }
+
+    /// The file a record goes to: its org and the UTC day of its `ts`.
+    private struct FileKey: Hashable {
+        static let dayMs: Int64 = 86_400_000
+        let org: String
+        /// Days since 1970 (floored, so a negative timestamp stays on its own day).
+        let day: Int64
+
+        init(_ record: MeterRecord) {
+            org = record.org
+            let ms = record.timestampMs
+            day = ms >= 0 ? ms / Self.dayMs : (ms - Self.dayMs + 1) / Self.dayMs
+        }
     }
 
     private func append(_ bytes: [UInt8], to path: String, org: String) -> Bool {
