@@ -93,6 +93,9 @@ public enum HeaderHygiene {
         guard headers.contains(name: "cookie") else { return }
         // Not `canonicalForm`: cookies are separated by ";", and a "," inside one is data.
         let values = headers["cookie"]
+        // Every credential cookie name starts with "__": without one, nothing to rewrite
+        // (the usual API call), so no splitting, joining or header edits.
+        guard values.contains(where: hasDoubleUnderscore) else { return }
         var kept: [Substring] = []
         for value in values {
             for pair in value.split(separator: ";") {
@@ -104,6 +107,15 @@ public enum HeaderHygiene {
         }
         headers.remove(name: "cookie")
         if !kept.isEmpty { headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
+    }
+
+    private static func hasDoubleUnderscore(_ value: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: "_") && previous == UInt8(ascii: "_") { return true }
+            previous = byte
+        }
+        return false
     }
 
     static func isCredentialCookie(_ name: Substring) -> Bool {
