@@ -7,6 +7,7 @@
 #   scripts/bench.sh                 # 1 round (~8 min)
 #   ROUNDS=3 scripts/bench.sh        # medians and ranges over 3 rounds
 #   NO_README=1 scripts/bench.sh     # print only
+#   SUMMARY=/tmp/gatehouse-bench/run-…/summary.md scripts/bench.sh   # README from an earlier run
 #
 # Needs: apt-get install wrk nginx haproxy curl; python3 with `cryptography`.
 # scripts/bench-quick.sh is the short loop (Gatehouse vs its demo upstream only).
@@ -20,24 +21,29 @@ for tool in wrk nginx haproxy curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool missing (apt-get install wrk nginx haproxy curl)" >&2; exit 1; }
 done
 
-echo "== swift build -c release --scratch-path .build-release --product gatehouse" >&2
-swift build -c release --scratch-path .build-release --product gatehouse >&2
-BIN="$ROOT/.build-release/release/gatehouse"
-for var in $(compgen -e | grep '^GATEHOUSE_' || true); do unset "$var"; done
+if [[ -z "${SUMMARY:-}" ]]; then
+  echo "== swift build -c release --scratch-path .build-release --product gatehouse" >&2
+  swift build -c release --scratch-path .build-release --product gatehouse >&2
+  BIN="$ROOT/.build-release/release/gatehouse"
+  for var in $(compgen -e | grep '^GATEHOUSE_' || true); do unset "$var"; done
 
-export CANDIDATE_NAME=gatehouse
-# The harness sets CANDIDATE_PORT/UPSTREAM_URL/JWKS… (see its README); the single-app
-# environment variables are the whole configuration. One event loop: the proxy's core.
-export CANDIDATE_CMD="GATEHOUSE_EVENT_LOOPS=\${PROXY_CORES:-1} GATEHOUSE_USERS_STORE=sqlite:\$CANDIDATE_DIR/users.db exec $BIN serve"
-export ROUNDS=${ROUNDS:-1}
-LOG=$(mktemp)
-(cd "$(dirname "$ANCHORS")" && ./anchors.sh) | tee "$LOG"
-RUN_DIR=$(grep -o '/[^ ]*/gatehouse-bench/run-[^/]*' "$LOG" | tail -1)
-SUMMARY="$RUN_DIR/summary.md"
+  export CANDIDATE_NAME=gatehouse
+  # The harness sets CANDIDATE_PORT/UPSTREAM_URL/JWKS… (see its README); the single-app
+  # environment variables are the whole configuration. One event loop: the proxy's core.
+  export CANDIDATE_CMD="GATEHOUSE_EVENT_LOOPS=\${PROXY_CORES:-1} GATEHOUSE_USERS_STORE=sqlite:\$CANDIDATE_DIR/users.db exec $BIN serve"
+  export ROUNDS=${ROUNDS:-1}
+  LOG=$(mktemp)
+  # Its exit status says whether an anchor misbehaved; the summary says what ran.
+  status=0
+  (cd "$(dirname "$ANCHORS")" && ./anchors.sh) | tee "$LOG" || status=$?
+  RUN_DIR=$(grep -o '/[^ ]*/gatehouse-bench/run-[^/]*' "$LOG" | tail -1)
+  SUMMARY="$RUN_DIR/summary.md"
+  [[ $status -eq 0 ]] || echo "bench: anchors.sh exited with $status; see $RUN_DIR" >&2
+fi
 [[ -f "$SUMMARY" ]] || { echo "bench: no summary at $SUMMARY" >&2; exit 1; }
 [[ -n "${NO_README:-}" ]] && exit 0
 
-python3 - "$SUMMARY" "$ROUNDS" <<'PY'
+python3 - "$SUMMARY" "${ROUNDS:-1}" <<'PY'
 import re, sys
 summary, rounds = open(sys.argv[1]).read(), sys.argv[2]
 def field(name):
@@ -56,7 +62,7 @@ exec .build-release/release/gatehouse serve' ../shared/bench/anchors.sh`). Noise
 {disturbed} Correctness: {checks}
 
 {header}
-{"|".join(["|---"] * (header.count("|") - 1))}|
+|{"|".join(["---"] * (header.count("|") - 1))}|
 """ + "\n".join(results) + "\n\n| candidate ratio | formula | value |\n|---|---|---:|\n" + "\n".join(ratios) + "\n"
 readme = open("README.md").read()
 begin, end = "<!-- bench:begin (scripts/bench.sh writes this) -->\n", "<!-- bench:end -->"

@@ -237,3 +237,26 @@ enum HTTPResponseParser {
         return nil
     }
 }
+
+extension RawConnection {
+    /// One request on a fresh connection to 127.0.0.1:`port`; the response as read.
+    public static func request(
+        port: Int, _ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        host: String = "gatehouse.test"
+    ) async throws -> TestHTTPResponse {
+        let connection = try await RawConnection.connect(port: port)
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        do {
+            try await connection.send(Array(head.utf8) + (body ?? []))
+            let response = try await connection.readResponse(headRequest: method == "HEAD")
+            await connection.close()
+            return response
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+}

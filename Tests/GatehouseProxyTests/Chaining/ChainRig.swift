@@ -48,20 +48,7 @@ enum ChainRig {
         port: Int, _ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         host: String = "gatehouse.test"
     ) async throws -> TestHTTPResponse {
-        let connection = try await RawConnection.connect(port: port)
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        if let body { head += "Content-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        do {
-            try await connection.send(Array(head.utf8) + (body ?? []))
-            let response = try await connection.readResponse(headRequest: method == "HEAD")
-            await connection.close()
-            return response
-        } catch {
-            await connection.close()
-            throw error
-        }
+        try await RawConnection.request(port: port, method, target, headers: headers, body: body, host: host)
     }
 
     /// Every header of a recorded request as `name: value` lines (for "never contains").

@@ -156,42 +156,17 @@ import Testing
     @Test func noRequestFailsAcrossReloadsUnderLoad() async throws {
         let rig = try await GateRig.start { config in config = Self.generation(config, "0") }
         let token = rig.token()
-        let port = rig.gatehouse.port
-        let stop = NIOLockedValueBox(false)
-        let outcomes = NIOLockedValueBox((ok: 0, failed: [String]()))
-        let load = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        do {
-                            let connection = try await RawConnection.connect(port: port)
-                            var i = 0
-                            while !stop.withLockedValue({ $0 }) {
-                                let response = try await Self.request(connection, "/_api/w\(worker)/\(i)", token: token)
-                                i += 1
-                                outcomes.withLockedValue {
-                                    if response.status == 200 { $0.ok += 1 } else { $0.failed.append("status \(response.status)") }
-                                }
-                            }
-                            await connection.close()
-                        } catch {
-                            outcomes.withLockedValue { $0.failed.append("worker \(worker): \(error)") }
-                        }
-                    }
-                }
-            }
+        let load = KeepAliveLoad(port: rig.gatehouse.port) { worker, i in
+            "GET /_api/w\(worker)/\(i) HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n"
         }
         for generation in 1...10 {
-            let before = outcomes.withLockedValue { $0.ok }
-            // Wait for traffic between reloads so each one happens under load.
-            try await rig.waitUntil { outcomes.withLockedValue { $0.ok } >= before + 50 }
+            // Traffic between reloads, so that each one happens under load.
+            try await load.waitForTraffic(50)
             try await rig.gatehouse.instance.reload(configuration: Self.generation(rig.gatehouse.configuration, "\(generation)"))
         }
         try await rig.waitUntil { rig.api.requests.last?.values("X-Config-Generation") == ["10"] }
-        stop.withLockedValue { $0 = true }
-        await load.value
-        let result = outcomes.withLockedValue { $0 }
-        #expect(result.failed.isEmpty, "\(result.failed.prefix(5))")
+        let result = await load.stop()
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")
         #expect(result.ok >= 500)
         let seen = Set(rig.api.requests.compactMap { $0.values("X-Config-Generation").first })
         #expect(seen.isSuperset(of: ["0", "5", "10"]))

@@ -53,38 +53,15 @@ import Testing
         let tokenJSON = try #require(try JSONSerialization.jsonObject(with: Data(tokenResponse.body)) as? [String: Any])
         let token = try #require(tokenJSON["token"] as? String)
 
-        let stop = NIOLockedValueBox(false)
-        let outcomes = NIOLockedValueBox((ok: 0, failed: [String]()))
-        let load = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for worker in 0..<8 {
-                    group.addTask {
-                        do {
-                            let connection = try await RawConnection.connect(port: port)
-                            var i = 0
-                            while !stop.withLockedValue({ $0 }) {
-                                try await connection.send("GET /_api/w\(worker)/\(i) HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
-                                let response = try await connection.readResponse()
-                                i += 1
-                                outcomes.withLockedValue {
-                                    if response.status == 200 { $0.ok += 1 } else { $0.failed.append("status \(response.status): \(response.text)") }
-                                }
-                            }
-                            await connection.close()
-                        } catch {
-                            outcomes.withLockedValue { $0.failed.append("worker \(worker): \(error)") }
-                        }
-                    }
-                }
-            }
+        let load = KeepAliveLoad(port: port) { worker, i in
+            "GET /_api/w\(worker)/\(i) HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n"
         }
 
         let steps: [(generation: String, valid: Bool)] = [("1", true), ("bad", false), ("2", true), ("3", true)]
         var reloaded = 0
         var rejected = 0
         for step in steps {
-            let before = outcomes.withLockedValue { $0.ok }
-            try await GateRig.poll { outcomes.withLockedValue { $0.ok } >= before + 100 }
+            try await load.waitForTraffic(100)
             let yaml = step.valid
                 ? Self.yaml(api: api.url, generation: step.generation)
                 : Self.yaml(api: api.url, generation: step.generation, devKeyFile: "/nonexistent/dev-key.pem")
@@ -102,11 +79,8 @@ import Testing
                 try await GateRig.poll { api.requests.last?.values("X-Config-Generation") == [step.generation] }
             }
         }
-        stop.withLockedValue { $0 = true }
-        await load.value
-
-        let result = outcomes.withLockedValue { $0 }
-        #expect(result.failed.isEmpty, "\(result.failed.prefix(5))")
+        let result = await load.stop()
+        #expect(result.failures.isEmpty, "\(result.failures.prefix(5))")
         #expect(result.ok >= 400)
         let seen = Set(api.requests.compactMap { $0.values("X-Config-Generation").first })
         #expect(seen == ["0", "1", "2", "3"], "the refused configuration never served a request")
