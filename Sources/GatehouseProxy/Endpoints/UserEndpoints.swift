@@ -137,7 +137,7 @@ enum UserEndpoints {
 
     private static func admission(_ step: APIGate.Step) -> Admission {
         switch step {
-        case .accept(let identity, let token):
+        case .accept(let identity, let token, _):
             switch identity.kind {
             case .user:
                 guard let token else { return .rejected(.unauthenticated(.malformed)) }

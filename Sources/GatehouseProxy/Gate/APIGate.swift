@@ -7,7 +7,9 @@ import NIOHTTP1
 /// `kid`, returned as ``Step/waitForKeys(_:_:)``. Fails closed: anything unexpected rejects.
 @_spi(Benchmarks) public enum APIGate {
     public enum Step {
-        case accept(GateIdentity, VerifiedToken?)
+        /// Accepted; with the token for a user, and whether that user is due to be
+        /// reported as seen (``VerifiedTokenCache/sightingDue(_:now:)``).
+        case accept(GateIdentity, VerifiedToken?, sightingDue: Bool)
         case reject(GateRejection)
         /// Verify `credential` again with the keys the future yields (``afterRefetch``).
         case waitForKeys(EventLoopFuture<KeySnapshot>, Credential)
@@ -26,7 +28,7 @@ import NIOHTTP1
         )
         switch extraction {
         case .none:
-            if app.config.auth.mode == .none { return .accept(.anonymous, nil) }
+            if app.config.auth.mode == .none { return .accept(.anonymous, nil, sightingDue: false) }
             return .reject(.unauthenticated(.missingToken))
         case .malformedHeader:
             return .reject(.unauthenticated(.malformed))
@@ -35,7 +37,7 @@ import NIOHTTP1
                 guard credential.source == .authorizationHeader, let service = app.apiKeys.lookup(credential.token) else {
                     return .reject(.unauthenticated(.unknownKey))
                 }
-                return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil)
+                return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil, sightingDue: false)
             }
             return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
         }
@@ -57,14 +59,15 @@ import NIOHTTP1
         refetch eventLoop: EventLoop?
     ) -> Step {
         if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
-            return admit(app: app, token: hit, credential: credential)
+            let due = cache.sightingDue(credential.token, now: now)
+            return admit(app: app, token: hit, credential: credential, sightingDue: due)
         }
         guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }
         let snapshot = source.currentKeys()
         switch app.verifier.verify(credential.token, keys: snapshot.keys, now: now) {
         case .verified(let token):
             cache.insert(credential.token, token, now: now, clockSkew: app.clockSkew)
-            return admit(app: app, token: token, credential: credential)
+            return admit(app: app, token: token, credential: credential, sightingDue: true)
         case .rejected(let reason):
             return .reject(.unauthenticated(reason))
         case .unknownKid:
@@ -81,11 +84,11 @@ import NIOHTTP1
 
     /// Checks that depend on the request, not the token alone: Clerk's `__client_uat`
     /// (a cookie token older than the client's last sign-in change is stale) and `policy`.
-    private static func admit(app: AppRuntime, token: VerifiedToken, credential: Credential) -> Step {
+    private static func admit(app: AppRuntime, token: VerifiedToken, credential: Credential, sightingDue: Bool) -> Step {
         if credential.source == .sessionCookie, let uat = credential.clientUAT, let iat = token.issuedAt, iat < Double(uat) {
             return .reject(.unauthenticated(.expired))
         }
         guard app.policy.isOpen || app.policy.allows(token) else { return .reject(.forbidden) }
-        return .accept(GateIdentity(id: token.subject, kind: .user), token)
+        return .accept(GateIdentity(id: token.subject, kind: .user), token, sightingDue: sightingDue)
     }
 }

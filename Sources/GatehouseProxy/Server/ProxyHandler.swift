@@ -258,8 +258,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
             let step = loop.withTokenCache(for: app) { APIGate.evaluate(app: app, headers: head.headers, cache: &$0, now: now, eventLoop: context.eventLoop) }
             switch step {
-            case .accept(let identity, let token):
-                if let token { app.users?.saw(token, now: now, on: context.eventLoop) }
+            case .accept(let identity, let token, let sightingDue):
+                if let token, sightingDue { app.users?.saw(token, now: now, on: context.eventLoop) }
                 startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
                 self.runtime.metrics.gateRejected(app: app.index, rejection)
@@ -273,8 +273,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     let now = self.settings.clock()
                     let step = self.loop.withTokenCache(for: app) { APIGate.afterRefetch(app: app, credential: credential, cache: &$0, now: now, eventLoop: context.eventLoop) }
                     switch step {
-                    case .accept(let identity, let token):
-                        if let token { app.users?.saw(token, now: self.settings.clock(), on: context.eventLoop) }
+                    case .accept(let identity, let token, let sightingDue):
+                        if let token, sightingDue { app.users?.saw(token, now: self.settings.clock(), on: context.eventLoop) }
                         self.state = .idle
                         self.startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
                     case .reject(let rejection):

@@ -20,6 +20,18 @@ import Testing
         #expect(cache.lookup("other", now: 60, clockSkew: 5) == nil)
     }
 
+    /// A cached token's user is reported as seen at most once per second per loop (the
+    /// store keeps `last_seen` to 60 s anyway); the verification itself counts as one.
+    @Test func sightingsOfOneTokenAreThrottled() {
+        var cache = VerifiedTokenCache(capacity: 10)
+        cache.insert("t1", Self.verified("u1", exp: 1000), now: 100, clockSkew: 5)
+        let due = [100.5, 101.0, 101.9, 102.1, 50].map { cache.sightingDue("t1", now: $0) }
+        // A clock that went back (50) reports at once.
+        #expect(due == [false, true, false, true, true])
+        let unknown = cache.sightingDue("unknown", now: 102.2)
+        #expect(unknown)
+    }
+
     @Test func keyIsTheWholeTokenText() {
         var cache = VerifiedTokenCache(capacity: 10)
         cache.insert("a.b.c", Self.verified("u1", exp: 100), now: 0, clockSkew: 0)
