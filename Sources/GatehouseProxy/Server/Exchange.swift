@@ -32,7 +32,9 @@ final class Exchange {
     var upstreamNeedsFlush = false
     var lease: UpstreamConnectionPool.Lease?
     var endpoint: UpstreamEndpoint?
-    var responseTimer: Scheduled<Void>?
+    /// When the upstream's response head is due (`upstream_response_timeout_ms`); the
+    /// connection's timer checks it (``ProxyHandler/armResponseTimer(_:context:)``).
+    var responseDeadline: NIODeadline?
     /// `max_api_body_bytes` for `/_api`, `nil` for the app route.
     var bodyLimit: Int?
     /// When the request head went upstream (upstream latency).
@@ -72,8 +74,7 @@ final class Exchange {
     func finish(_ outcome: Outcome, status answered: UInt? = nil) {
         guard self.outcome == nil else { return }
         self.outcome = outcome
-        responseTimer?.cancel()
-        responseTimer = nil
+        responseDeadline = nil
         guard let meter else { return }
         let finalStatus: UInt
         if let answered {

@@ -96,11 +96,30 @@ extension ProxyHandler {
         }
     }
 
+    /// Starts the `upstream_response_timeout_ms` clock for `exchange`. The connection keeps
+    /// one timer for all its exchanges (lazily moved to the current deadline when it fires
+    /// early), rather than scheduling and cancelling a task for every request.
     func armResponseTimer(_ exchange: Exchange, context: ChannelHandlerContext) {
-        guard !exchange.responseStarted, exchange.responseTimer == nil else { return }
-        exchange.responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: settings.upstreamResponseTimeout) { [weak self] in
-            guard let self, let context = self.context, case .forwarding(let current) = self.state, current === exchange,
-                  !exchange.responseStarted else { return }
+        guard !exchange.responseStarted, exchange.responseDeadline == nil else { return }
+        let deadline = NIODeadline.now() + settings.upstreamResponseTimeout
+        exchange.responseDeadline = deadline
+        if let scheduledAt = responseTimerAt, scheduledAt <= deadline { return }
+        responseTimer?.cancel()
+        scheduleResponseTimer(at: deadline, context: context)
+    }
+
+    private func scheduleResponseTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        responseTimerAt = deadline
+        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.responseTimer = nil
+            self.responseTimerAt = nil
+            guard let context = self.context, case .forwarding(let exchange) = self.state, !exchange.responseStarted,
+                  let due = exchange.responseDeadline else { return }
+            if due > .now() {
+                self.scheduleResponseTimer(at: due, context: context)
+                return
+            }
             // Detach first: closing fires `upstreamClosed`, which would answer 502 before
             // this 504 — two responses to one request (HTTPServerPipelineHandler traps).
             exchange.lease?.handler.owner = nil
@@ -118,7 +137,7 @@ extension ProxyHandler {
     /// write, and that request must find this handler idle (or closed), not still
     /// forwarding the last one.
     func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
-        exchange.responseTimer?.cancel()
+        exchange.responseDeadline = nil
         guard case .forwarding(let current) = state, current === exchange else {
             if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
             return
@@ -156,8 +175,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             if let sentAt = exchange.sentAt {
                 runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
             }
-            exchange.responseTimer?.cancel()
-            exchange.responseTimer = nil
+            exchange.responseDeadline = nil
             exchange.responseStarted = true
             exchange.status = upstreamHead.status.code
             exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
@@ -254,7 +272,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     }
 
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
-        exchange.responseTimer?.cancel()
+        exchange.responseDeadline = nil
         exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil

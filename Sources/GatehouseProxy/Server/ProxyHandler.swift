@@ -43,6 +43,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var state = State.idle
     /// See ``connectionPeer(_:)``.
     var peer: Peer?
+    /// The connection's one response-timeout timer and when it fires (see
+    /// ``armResponseTimer(_:context:)``).
+    var responseTimer: Scheduled<Void>?
+    var responseTimerAt: NIODeadline?
 
     struct Peer {
         var ip: String?
@@ -132,6 +136,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        responseTimer?.cancel()
+        responseTimer = nil
         runtime.metrics.connectionClosed()
         abandonExchange()
         context.fireChannelInactive()

@@ -37,4 +37,25 @@ import Testing
         await gatehouse.stop()
         await api.stop()
     }
+
+    /// One timer serves a kept-alive connection's exchanges: answered requests leave it
+    /// armed for their (earlier) deadlines, and a later request that hangs still gets its
+    /// 504 when its own deadline passes.
+    @Test func aLaterRequestOnAKeptAliveConnectionStillTimesOut() async throws {
+        let api = try await TestHTTPServer.start { r in r.path.hasSuffix("/slow") ? .hang : .fixed(body: "fast") }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.upstreamResponseTimeoutMs = 400 }
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        let bearer = TransportRig.bearer.map { "\($0.0): \($0.1)\r\n" }.joined()
+        for i in 0..<5 {
+            try await connection.send("GET /_api/fast/\(i) HTTP/1.1\r\nHost: g.test\r\n\(bearer)\r\n")
+            #expect(try await connection.readResponse().status == 200)
+        }
+        try await connection.send("GET /_api/slow HTTP/1.1\r\nHost: g.test\r\n\(bearer)\r\n")
+        let response = try await connection.readResponse()
+        #expect(response.status == 504)
+        #expect(response.text == #"{"error":"gateway_timeout"}"#)
+        await connection.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
 }
