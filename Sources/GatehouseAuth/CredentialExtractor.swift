@@ -52,20 +52,28 @@ public enum CredentialExtractor {
     /// The token of `Bearer <token>` (RFC 6750 §2.1): scheme in any case, one or more spaces,
     /// then visible ASCII with no spaces. Surrounding optional white space is ignored.
     static func bearerToken(_ value: String) -> String? {
-        let bytes = Array(value.utf8)
-        var start = 0
-        var end = bytes.count
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        let scheme = Array("bearer".utf8)
-        guard end - start > scheme.count + 1 else { return nil }
-        for i in 0..<scheme.count where bytes[start + i] | 0x20 != scheme[i] { return nil }
-        var i = start + scheme.count
-        guard bytes[i] == 0x20 else { return nil }
-        while i < end, bytes[i] == 0x20 { i += 1 }
-        guard i < end else { return nil }
-        for c in bytes[i..<end] where c < 0x21 || c > 0x7E { return nil }
-        return String(decoding: bytes[i..<end], as: UTF8.self)
+        var value = value
+        // Read in place (no byte array): this runs on every gated request.
+        return value.withUTF8 { bytes -> String? in
+            var start = 0
+            var end = bytes.count
+            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+            let scheme: StaticString = "bearer"
+            let schemeCount = scheme.utf8CodeUnitCount
+            guard end - start > schemeCount + 1 else { return nil }
+            let matches = scheme.withUTF8Buffer { scheme in
+                (0..<schemeCount).allSatisfy { bytes[start + $0] | 0x20 == scheme[$0] }
+            }
+            guard matches else { return nil }
+            var i = start + schemeCount
+            guard bytes[i] == 0x20 else { return nil }
+            while i < end, bytes[i] == 0x20 { i += 1 }
+            guard i < end else { return nil }
+            let token = UnsafeBufferPointer(rebasing: bytes[i..<end])
+            for c in token where c < 0x21 || c > 0x7E { return nil }
+            return String(decoding: token, as: UTF8.self)
+        }
     }
 
     /// `__session` wins over `__session_<suffix>`; the matching `__client_uat` is attached.

@@ -16,8 +16,11 @@ public enum HeaderHygiene {
         if headers.contains(name: "connection") {
             var named: [String] = []
             for value in headers[canonicalForm: "connection"] {
-                let token = value.trimmingASCIISpaces().lowercased()
-                if !token.isEmpty { named.append(token) }
+                let trimmed = value.trimmingASCIISpaces()
+                // The usual tokens name no other field (`keep-alive` goes with the
+                // hop-by-hop pass below): nothing to lower-case or look for.
+                if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
+                named.append(trimmed.lowercased())
             }
             for name in named where name != "content-length" && name != "transfer-encoding" && name != "host" {
                 headers.remove(name: name)

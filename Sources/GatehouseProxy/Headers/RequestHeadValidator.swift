@@ -41,7 +41,7 @@ public enum RequestHeadValidator {
     }
 }
 
-extension String {
+extension StringProtocol {
     func caseInsensitiveEquals(_ lowercase: String) -> Bool {
         guard utf8.count == lowercase.utf8.count else { return false }
         for (a, b) in zip(utf8, lowercase.utf8) {
