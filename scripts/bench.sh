@@ -35,8 +35,9 @@ if [[ -z "${SUMMARY:-}" ]]; then
   LOG=$(mktemp)
   # Its exit status says whether an anchor misbehaved; the summary says what ran.
   status=0
-  (cd "$(dirname "$ANCHORS")" && ./anchors.sh) | tee "$LOG" || status=$?
-  RUN_DIR=$(grep -o '/[^ ]*/gatehouse-bench/run-[^/]*' "$LOG" | tail -1)
+  (cd "$(dirname "$ANCHORS")" && ./anchors.sh) 2>&1 | tee "$LOG" || status=$?
+  # The harness names its run directory on its progress output.
+  RUN_DIR=$(grep -o '/[^ ]*/gatehouse-bench/run-[^/]*' "$LOG" | tail -1 || true)
   SUMMARY="$RUN_DIR/summary.md"
   [[ $status -eq 0 ]] || echo "bench: anchors.sh exited with $status; see $RUN_DIR" >&2
 fi
