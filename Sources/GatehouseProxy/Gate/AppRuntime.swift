@@ -13,6 +13,8 @@ public final class AppRuntime: Sendable {
     let apiEndpoint: UpstreamEndpoint
     /// The API upstream's `Host` value, built once.
     let apiHostHeader: String
+    /// The SDK tags injected into the app's HTML, built once.
+    let injectionSnippet: InjectionSnippet
     /// `Bearer <owner_key>`, built once; never logged (see ``Secret``).
     let ownerAuthorization: String
     let verifier: TokenVerifier
@@ -40,6 +42,7 @@ public final class AppRuntime: Sendable {
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
         self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
         self.apiHostHeader = config.api.upstream.hostHeader
+        self.injectionSnippet = InjectionSnippet(app: config)
         self.ownerAuthorization = "Bearer " + config.api.ownerKey.value
         let auth = config.auth
         var policy = TokenVerificationPolicy(

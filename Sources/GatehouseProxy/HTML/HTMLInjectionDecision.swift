@@ -77,7 +77,9 @@ enum HTMLInjectionDecision: Equatable {
 
     private static func isHTML(_ headers: HTTPHeaders) -> Bool {
         guard let value = headers.first(name: "content-type") else { return false }
-        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
-        return type == "text/html"
+        // The media type before any parameter, case-insensitively (no allocation: every
+        // app response passes here).
+        let mediaType = value.prefix { $0 != ";" }.trimmingASCIISpaces()
+        return mediaType.caseInsensitiveEquals("text/html")
     }
 }

@@ -71,6 +71,7 @@ import NIOHTTP1
     }
 
     private let app: AppConfiguration
+    private let snippet: InjectionSnippet
     private var state = State.idle
     private var machine: HTMLInjectionStateMachine
     private let searchLimit: Int
@@ -89,8 +90,11 @@ import NIOHTTP1
         self.init(app: app, searchLimit: HTMLInjectionStateMachine.defaultSearchLimit)
     }
 
-    init(app: AppConfiguration, searchLimit: Int) {
+    /// - Parameter snippet: the app's snippet when the caller keeps one built (per app,
+    ///   not per response).
+    init(app: AppConfiguration, searchLimit: Int = HTMLInjectionStateMachine.defaultSearchLimit, snippet: InjectionSnippet? = nil) {
         self.app = app
+        self.snippet = snippet ?? InjectionSnippet(app: app)
         self.searchLimit = searchLimit
         self.machine = HTMLInjectionStateMachine(searchLimit: searchLimit)
     }
@@ -252,7 +256,7 @@ import NIOHTTP1
                 for value in values { headers.add(name: name, value: value) }
             }
         }
-        let tags = InjectionSnippet(app: app).tags(nonce: nonce)
+        let tags = snippet.tags(nonce: nonce)
         if let originalLength {
             headers.replaceOrAdd(name: "Content-Length", value: String(originalLength + tags.utf8.count))
             headers.remove(name: "transfer-encoding")

@@ -15,13 +15,20 @@ import GatehouseCore
 struct InjectionSnippet: Sendable, Equatable {
     /// The JSON object, already escaped for an inline script.
     let configJSON: String
+    /// ``tags(nonce:)`` without a nonce, the usual case, built once.
+    private let plainTags: String
 
     init(app: AppConfiguration) {
         configJSON = Self.configJSON(app)
+        plainTags = Self.tags(configJSON: configJSON, nonce: nil)
     }
 
     /// Both tags; with `nonce` (a `Content-Security-Policy` asked for one) on each.
     func tags(nonce: String?) -> String {
+        nonce == nil ? plainTags : Self.tags(configJSON: configJSON, nonce: nonce)
+    }
+
+    private static func tags(configJSON: String, nonce: String?) -> String {
         let attributes = nonce.map { "data-gatehouse nonce=\"\($0)\"" } ?? "data-gatehouse"
         return "<script \(attributes)>window.__MIXPEEK__=\(configJSON)</script><script \(attributes) src=\"/_auth/sdk.js\"></script>"
     }

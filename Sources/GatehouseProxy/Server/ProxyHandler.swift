@@ -302,7 +302,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         if !webSocket, HTMLResponseRewriter.mayInject(method: head.method, app: app.config) {
             // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
-            exchange.htmlRewriter = HTMLResponseRewriter(app: app.config)
+            exchange.htmlRewriter = HTMLResponseRewriter(app: app.config, snippet: app.injectionSnippet)
             HTMLResponseRewriter.narrowAcceptEncoding(&upstreamHead.headers)
         }
         connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
