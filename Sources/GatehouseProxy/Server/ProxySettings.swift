@@ -29,10 +29,6 @@ public struct ProxySettings: Sendable {
         self.clock = clock
     }
 
-    func isTrusted(_ address: SocketAddress?) -> Bool {
-        isTrusted(ipBytes: address?.ipBytes)
-    }
-
     func isTrusted(ipBytes bytes: [UInt8]?) -> Bool {
         guard let bytes, !trustedProxies.isEmpty else { return false }
         return trustedProxies.contains { $0.contains(bytes) }

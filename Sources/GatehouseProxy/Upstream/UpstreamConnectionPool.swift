@@ -99,11 +99,12 @@ final class UpstreamConnectionPool {
     private func closeExpired(now: NIODeadline) {
         let limit = now - idleTimeout
         for key in Array(idle.keys) {
-            guard let first = idle[key]?.first, first.since <= limit else { continue }
-            let expired = idle[key]?.prefix { $0.since <= limit }.count ?? 0
-            for entry in idle[key]?.prefix(expired) ?? [] { entry.channel.close(promise: nil) }
-            idle[key]?.removeFirst(expired)
-            if idle[key]?.isEmpty == true { idle[key] = nil }
+            // Taken out and put back: edited in place, not copied.
+            guard var list = idle.removeValue(forKey: key) else { continue }
+            let expired = list.prefix { $0.since <= limit }.count
+            for entry in list.prefix(expired) { entry.channel.close(promise: nil) }
+            list.removeFirst(expired)
+            if !list.isEmpty { idle[key] = list }
         }
     }
 
