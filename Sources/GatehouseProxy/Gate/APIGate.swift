@@ -8,7 +8,7 @@ import NIOHTTP1
 @_spi(Benchmarks) public enum APIGate {
     public enum Step {
         /// Accepted; with the token for a user, and whether that user is due to be
-        /// reported as seen (``VerifiedTokenCache/sightingDue(_:now:)``).
+        /// reported as seen (``VerifiedTokenCache/Hit/sightingDue``).
         case accept(GateIdentity, VerifiedToken?, sightingDue: Bool)
         case reject(GateRejection)
         /// Verify `credential` again with the keys the future yields (``afterRefetch``).
@@ -59,8 +59,7 @@ import NIOHTTP1
         refetch eventLoop: EventLoop?
     ) -> Step {
         if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
-            let due = cache.sightingDue(credential.token, now: now)
-            return admit(app: app, token: hit, credential: credential, sightingDue: due)
+            return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
         }
         guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }
         let snapshot = source.currentKeys()

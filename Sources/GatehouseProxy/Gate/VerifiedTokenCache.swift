@@ -8,7 +8,7 @@ import GatehouseAuth
 @_spi(Benchmarks) public struct VerifiedTokenCache {
     private struct Entry {
         var verified: VerifiedToken
-        /// When the gate last reported this token's user as seen (see ``sightingDue``).
+        /// When the gate last reported this token's user as seen (see ``Hit/sightingDue``).
         var sightedAt: Double
     }
 
@@ -22,23 +22,26 @@ import GatehouseAuth
         self.capacity = capacity
     }
 
-    /// The cached verification, if the token has not expired (`exp` + skew) by `now`.
-    mutating func lookup(_ token: String, now: Double, clockSkew: Double) -> VerifiedToken? {
-        guard let hit = entries[token] else { return nil }
-        if now >= hit.verified.expiresAt + clockSkew {
-            entries[token] = nil
-            return nil
-        }
-        return hit.verified
+    /// A cached verification, and whether its user is due to be reported as seen.
+    struct Hit {
+        var verified: VerifiedToken
+        /// At most once per ``sightingInterval`` per token and loop (and at once if the
+        /// clock went back); the verification that filled the entry counts as one.
+        var sightingDue: Bool
     }
 
-    /// Whether the user of a cached `token` is due to be reported as seen at `now` (and if
-    /// so, marks it reported). A token not in the cache is always due.
-    mutating func sightingDue(_ token: String, now: Double) -> Bool {
-        guard let sightedAt = entries[token]?.sightedAt else { return true }
-        guard now - sightedAt >= Self.sightingInterval || now < sightedAt else { return false }
-        entries[token]?.sightedAt = now
-        return true
+    /// The cached verification, if the token has not expired (`exp` + skew) by `now`; marks
+    /// a due sighting as reported. One hash of the token per request.
+    mutating func lookup(_ token: String, now: Double, clockSkew: Double) -> Hit? {
+        guard let index = entries.index(forKey: token) else { return nil }
+        let entry = entries.values[index]
+        if now >= entry.verified.expiresAt + clockSkew {
+            entries.remove(at: index)
+            return nil
+        }
+        let due = now - entry.sightedAt >= Self.sightingInterval || now < entry.sightedAt
+        if due { entries.values[index].sightedAt = now }
+        return Hit(verified: entry.verified, sightingDue: due)
     }
 
     mutating func insert(_ token: String, _ verified: VerifiedToken, now: Double, clockSkew: Double) {

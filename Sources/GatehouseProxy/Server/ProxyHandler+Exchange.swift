@@ -121,7 +121,7 @@ extension ProxyHandler {
                 return
             }
             // Detach first: closing fires `upstreamClosed`, which would answer 502 before
-            // this 504 — two responses to one request (HTTPServerPipelineHandler traps).
+            // this 504 — two responses to one request.
             exchange.lease?.handler.owner = nil
             exchange.lease?.channel.close(promise: nil)
             exchange.lease = nil
@@ -133,7 +133,7 @@ extension ProxyHandler {
     /// Ends the exchange and, when given, writes the response's last part.
     ///
     /// The state settles *before* that write: writing a response's `.end` makes
-    /// `HTTPServerPipelineHandler` hand over the next pipelined request from inside the
+    /// `RequestSequencer` hand over the next pipelined request from inside the
     /// write, and that request must find this handler idle (or closed), not still
     /// forwarding the last one.
     func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {

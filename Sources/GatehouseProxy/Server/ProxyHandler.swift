@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// One client connection's requests, one at a time (`HTTPServerPipelineHandler` before it
+/// One client connection's requests, one at a time (`RequestSequencer` before it
 /// holds pipelined requests back): route, gate, then either answer locally or stream the
 /// exchange to an upstream connection taken from this loop's pool.
 ///

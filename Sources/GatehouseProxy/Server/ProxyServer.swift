@@ -14,7 +14,7 @@ import NIOPosix
 ///  socket ─▶ HeadTimeoutHandler        408 / idle close on raw bytes
 ///         ─▶ HTTPResponseEncoder ◀─┐
 ///         ─▶ HTTPRequestDecoder    │   llhttp, strict; head size capped (431)
-///         ─▶ HTTPServerPipelineHandler  one request at a time; quiescing on SIGTERM
+///         ─▶ RequestSequencer      one request at a time, pipelined ones held; drain
 ///         ─▶ ProtocolErrorHandler  400/431 for framing errors, then close
 ///         ─▶ ProxyHandler ─────────┘   route, gate, local answer or upstream exchange
 ///                 │
@@ -91,7 +91,7 @@ public final class ProxyServer: Sendable {
                     let timeouts = HeadTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
+                        withPipeliningAssistance: false,
                         withErrorHandling: false,
                         // Off: every header written here is either parsed by llhttp
                         // (which admits no CR/LF in a name or value) or one Gatehouse
@@ -103,6 +103,7 @@ public final class ProxyServer: Sendable {
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
+                    try sync.addHandler(RequestSequencer())
                     try sync.addHandler(ProtocolErrorHandler())
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }

@@ -106,7 +106,7 @@ enum TunnelSwitch {
         let (clientGlue, upstreamGlue) = TunnelGlueHandler.matchedPair()
         let clientOps = client.pipeline.syncOperations
         let upstreamOps = upstream.pipeline.syncOperations
-        remove(HTTPServerPipelineHandler.self, from: clientOps)
+        remove(RequestSequencer.self, from: clientOps)
         remove(NIOHTTPResponseHeadersValidator.self, from: clientOps)
         remove(ProtocolErrorHandler.self, from: clientOps)
         remove(HTTPResponseEncoder.self, from: clientOps)

@@ -11,8 +11,8 @@ import Testing
     @Test func hitUntilExpiryPlusSkewThenGone() {
         var cache = VerifiedTokenCache(capacity: 10)
         cache.insert("t1", Self.verified("u1", exp: 100), now: 50, clockSkew: 5)
-        #expect(cache.lookup("t1", now: 60, clockSkew: 5)?.subject == "u1")
-        #expect(cache.lookup("t1", now: 104.9, clockSkew: 5)?.subject == "u1")
+        #expect(cache.lookup("t1", now: 60, clockSkew: 5)?.verified.subject == "u1")
+        #expect(cache.lookup("t1", now: 104.9, clockSkew: 5)?.verified.subject == "u1")
         #expect(cache.lookup("t1", now: 105, clockSkew: 5) == nil)
         #expect(cache.count == 0)
         // Once dropped it stays dropped, whatever the clock says later.
@@ -25,11 +25,9 @@ import Testing
     @Test func sightingsOfOneTokenAreThrottled() {
         var cache = VerifiedTokenCache(capacity: 10)
         cache.insert("t1", Self.verified("u1", exp: 1000), now: 100, clockSkew: 5)
-        let due = [100.5, 101.0, 101.9, 102.1, 50].map { cache.sightingDue("t1", now: $0) }
+        let due = [100.5, 101.0, 101.9, 102.1, 50].map { cache.lookup("t1", now: $0, clockSkew: 5)?.sightingDue }
         // A clock that went back (50) reports at once.
         #expect(due == [false, true, false, true, true])
-        let unknown = cache.sightingDue("unknown", now: 102.2)
-        #expect(unknown)
     }
 
     @Test func keyIsTheWholeTokenText() {
@@ -59,6 +57,6 @@ import Testing
             #expect(cache.count <= 8)
         }
         // The newest entry is always kept.
-        #expect(cache.lookup("token-999", now: 1, clockSkew: 5)?.subject == "u999")
+        #expect(cache.lookup("token-999", now: 1, clockSkew: 5)?.verified.subject == "u999")
     }
 }

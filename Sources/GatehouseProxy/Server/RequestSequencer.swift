@@ -1,0 +1,134 @@
+import NIOCore
+import NIOHTTP1
+
+/// Hands the client's requests on one at a time and in order, holding pipelined ones
+/// back; closes after the current response on a drain. The rules
+/// are ``RequestSequence``'s; this handler only runs them. Sits right after the server
+/// codec, in place of NIO's `HTTPServerPipelineHandler` (which stops reading for the whole
+/// of every response). Runs on the connection's event loop.
+final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum Held {
+        case part(NIOAny)
+        case error(Error)
+    }
+
+    private var sequence = RequestSequence<Held>()
+    /// Handing held events on can write a response's end, which hands the next ones on:
+    /// one drain loop at a time.
+    private var delivering = false
+    /// While held events are handed on: the last response end written (not yet flushed),
+    /// which a close they cause must wait for.
+    private var lastEndWritten: EventLoopFuture<Void>?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let kind: RequestSequence<Held>.Kind
+        switch unwrapInboundIn(data) {
+        case .head: kind = .head
+        case .body: kind = .body
+        case .end: kind = .end
+        }
+        run(sequence.received(kind, .part(data)), .part(data), context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        run(sequence.received(.parseError, .error(error)), .error(error), context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            if sequence.quiesce() { context.close(promise: nil) }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if sequence.readRequested() { context.read() }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where sequence.responsesMustClose && head.status.code >= 200:
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .head, .body:
+            context.write(data, promise: promise)
+        case .end:
+            switch sequence.responseEnded() {
+            case .write where sequence.isHolding || delivering:
+                // Rare (a pipelining client): held requests are handed on inside this
+                // write, before its flush, so any close they cause waits for the write.
+                let written = context.write(data)
+                written.cascade(to: promise)
+                lastEndWritten = written
+                deliverHeld(context: context)
+            case .write:
+                context.write(data, promise: promise)
+            case .writeThenClose:
+                let written = context.write(data)
+                written.cascade(to: promise)
+                close(context: context, after: written)
+            }
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // Leaving for a tunnel: whatever was held goes on in order, and a withheld read too.
+        for held in sequence.takeAllHeld() { fire(held, context: context) }
+        if sequence.takeWithheldRead() { context.read() }
+    }
+
+    private func run(_ action: RequestSequence<Held>.InboundAction, _ event: Held, context: ChannelHandlerContext) {
+        switch action {
+        case .deliver:
+            fire(event, context: context)
+        case .deliverThenClose:
+            fire(event, context: context)
+            close(context: context, after: lastEndWritten)
+        case .none:
+            break
+        }
+    }
+
+    /// Closes once `written` (a response's last part, not yet flushed) is out.
+    private func close(context: ChannelHandlerContext, after written: EventLoopFuture<Void>?) {
+        guard let written else { return context.close(promise: nil) }
+        let bound = context.loopBound
+        written.assumeIsolated().whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    private func fire(_ event: Held, context: ChannelHandlerContext) {
+        switch event {
+        case .part(let data): context.fireChannelRead(data)
+        case .error(let error): context.fireErrorCaught(error)
+        }
+    }
+
+    /// Hands on what the client pipelined behind the response that just ended, up to the
+    /// end of the next request, then lets a withheld read through.
+    private func deliverHeld(context: ChannelHandlerContext) {
+        guard !delivering else { return }
+        delivering = true
+        defer {
+            delivering = false
+            lastEndWritten = nil
+        }
+        var delivered = false
+        while let (event, action) = sequence.nextHeld() {
+            delivered = true
+            run(action, event, context: context)
+        }
+        if delivered { context.fireChannelReadComplete() }
+        if sequence.takeWithheldRead() { context.read() }
+    }
+}

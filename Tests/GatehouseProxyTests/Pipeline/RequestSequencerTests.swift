@@ -1,0 +1,128 @@
+import GatehouseTesting
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import GatehouseProxy
+
+/// ``RequestSequencer`` in a channel: reads stay on while a response is pending (unless
+/// the client pipelines), pipelined requests keep their order, a drain finishes the
+/// current exchange — on an `EmbeddedChannel` and against the real server.
+@Suite struct RequestSequencerTests {
+    /// Counts `read()` calls that reach the socket side.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = NIOAny
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    static func head(_ uri: String) -> HTTPServerRequestPart {
+        .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: ["host": "g.test"]))
+    }
+
+    static func uris(_ channel: EmbeddedChannel) throws -> [String] {
+        var seen: [String] = []
+        while let part = try channel.readInbound(as: HTTPServerRequestPart.self) {
+            switch part {
+            case .head(let head): seen.append(head.uri)
+            case .body: seen.append("body")
+            case .end: seen.append("end")
+            }
+        }
+        return seen
+    }
+
+    static func respond(_ channel: EmbeddedChannel, connection: String? = nil) throws -> HTTPResponseHead? {
+        try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
+        try channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        guard case .head(let head) = try channel.readOutbound(as: HTTPServerResponsePart.self) else { return nil }
+        _ = try channel.readOutbound(as: HTTPServerResponsePart.self)
+        return head
+    }
+
+    @Test func readsStayOnWhileTheResponseIsPendingUntilTheClientPipelines() throws {
+        let counter = ReadCounter()
+        let channel = EmbeddedChannel(handlers: [counter, RequestSequencer()])
+        try channel.writeInbound(Self.head("/one"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        #expect(try Self.uris(channel) == ["/one", "end"])
+
+        // Waiting for the upstream: the read goes to the socket (NIO's pipeline handler
+        // would keep it, costing an epoll_ctl now and another after the response).
+        channel.read()
+        #expect(counter.reads == 1)
+
+        // The client pipelines: held, and reads stop until the response ends.
+        try channel.writeInbound(Self.head("/two"))
+        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        #expect(try Self.uris(channel) == [])
+        channel.read()
+        #expect(counter.reads == 1)
+
+        _ = try Self.respond(channel)
+        #expect(try Self.uris(channel) == ["/two", "end"])
+        #expect(counter.reads == 2, "the withheld read went out once nothing was held")
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test func aDrainBetweenRequestsClosesAtOnceAndDuringOneAfterIt() throws {
+        let idle = EmbeddedChannel(handlers: [RequestSequencer()])
+        try idle.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        idle.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(!idle.isActive)
+
+        let busy = EmbeddedChannel(handlers: [RequestSequencer()])
+        try busy.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try busy.writeInbound(Self.head("/one"))
+        try busy.writeInbound(HTTPServerRequestPart.end(nil))
+        try busy.writeInbound(Self.head("/pipelined"))
+        busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(busy.isActive)
+        let head = try Self.respond(busy)
+        #expect(head?.headers["connection"] == ["close"])
+        busy.embeddedEventLoop.run()
+        #expect(!busy.isActive)
+        #expect(try Self.uris(busy) == ["/one", "end"], "the pipelined request was dropped, not served")
+    }
+
+    // MARK: - Real server
+
+    @Test func aClientLeavingWhileItsResponseIsPendingAbortsTheExchange() async throws {
+        // Reads stay on while the upstream works, so the client's FIN is seen at once:
+        // the upstream connection is closed and nothing is kept for a client that left.
+        let gate = TestGate()
+        let rig = try await GateRig.start(apiResponder: { _ in .gated(gate, then: .fixed(body: #"{"late":true}"#)) })
+        let connection = try await rig.gatehouse.raw("GET /_api/slow HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(rig.token())\r\n\r\n")
+        #expect(try await GateRig.poll { rig.api.requests.count == 1 })
+        await connection.close()
+        #expect(try await GateRig.poll { rig.api.closedConnectionCount == 1 })
+        gate.open()
+        await rig.stop()
+    }
+
+    @Test func afterAPipelinedBurstTheConnectionReadsAgain() async throws {
+        let rig = try await GateRig.start()
+        let token = rig.token()
+        let connection = try await rig.gatehouse.raw(
+            "GET /_api/one HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            + "GET /two HTTP/1.1\r\nHost: g.test\r\n\r\n"
+            + "GET /_api/three HTTP/1.1\r\nHost: g.test\r\n\r\n"
+            + "GET /_api/four HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        #expect(try await connection.readResponse().text == #"{"api":"/one"}"#)
+        #expect(try await connection.readResponse().text == "app /two")
+        Gate.expectMissing(try await connection.readResponse())
+        let fourth = try await connection.readResponse()
+        #expect(fourth.text == #"{"api":"/four"}"#)
+        #expect(fourth.header("connection") != "close")
+        // The read withheld while requests were held was let through: the next one is read.
+        try await connection.send("GET /_api/five HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
+        #expect(try await connection.readResponse().text == #"{"api":"/five"}"#)
+        await connection.close()
+        #expect(rig.api.requests.map(\.path) == ["/one", "/four", "/five"])
+        #expect(rig.app.requests.map(\.path) == ["/two"])
+        await rig.stop()
+    }
+}
