@@ -147,11 +147,6 @@ public final class RawConnection: Sendable {
         try await channel.writeAndFlush(buffer)
     }
 
-    /// Half-closes: sends FIN (`shutdown(SHUT_WR)`) and keeps reading.
-    public func closeOutput() async throws {
-        try await channel.close(mode: .output)
-    }
-
     /// Reads one complete response (by `Content-Length`, chunked, or until close).
     /// `headRequest`: the response has no body.
     public func readResponse(timeout: Duration = .seconds(10), headRequest: Bool = false) async throws -> TestHTTPResponse {

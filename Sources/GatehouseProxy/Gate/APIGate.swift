@@ -33,13 +33,17 @@ import NIOHTTP1
         case .malformedHeader:
             return .reject(.unauthenticated(.malformed))
         case .credential(let credential):
+            // Only verified JWTs are cached: a hit needs no shape check (~1 KB scanned).
+            if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
+                return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
+            }
             if !TokenShape.looksLikeJWT(credential.token) {
                 guard credential.source == .authorizationHeader, let service = app.apiKeys.lookup(credential.token) else {
                     return .reject(.unauthenticated(.unknownKey))
                 }
                 return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil, sightingDue: false)
             }
-            return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
+            return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop, cacheChecked: true)
         }
     }
 
@@ -56,9 +60,10 @@ import NIOHTTP1
         credential: Credential,
         cache: inout VerifiedTokenCache,
         now: Double,
-        refetch eventLoop: EventLoop?
+        refetch eventLoop: EventLoop?,
+        cacheChecked: Bool = false
     ) -> Step {
-        if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
+        if !cacheChecked, let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
             return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
         }
         guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }

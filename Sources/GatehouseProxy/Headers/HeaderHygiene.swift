@@ -13,39 +13,48 @@ public enum HeaderHygiene {
 
     /// Removes hop-by-hop fields and every field named in `Connection`.
     public static func removeHopByHop(_ headers: inout HTTPHeaders) {
-        if headers.contains(name: "connection") {
-            var named: [String] = []
-            for value in headers[canonicalForm: "connection"] {
-                let trimmed = value.trimmingASCIISpaces()
-                // The usual tokens name no other field (`keep-alive` goes with the
-                // hop-by-hop pass below): nothing to lower-case or look for.
-                if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
-                named.append(trimmed.lowercased())
-            }
-            for name in named where name != "content-length" && name != "transfer-encoding" && name != "host" {
-                headers.remove(name: name)
+        // One pass notes which hop-by-hop fields are there (on a response usually just
+        // `Connection: keep-alive`) and what `Connection` names beyond keep-alive/close;
+        // only those are then removed, each `remove` being a scan of its own.
+        var present: UInt16 = 0
+        var named: [Substring] = []
+        for (name, value) in headers {
+            guard let index = hopByHopIndex(name) else { continue }
+            present |= 1 << index
+            if index == 0 { collectNamedFields(value, into: &named) }
+        }
+        guard present != 0 else { return }
+        for name in named {
+            let lowered = name.lowercased()
+            if lowered != "content-length" && lowered != "transfer-encoding" && lowered != "host" {
+                headers.remove(name: lowered)
             }
         }
-        // One pass to see whether any hop-by-hop field is there at all (usually none is).
-        var present = false
-        for (name, _) in headers where isHopByHop(name) {
-            present = true
-            break
-        }
-        if present {
-            for name in hopByHop { headers.remove(name: name) }
+        for (index, name) in hopByHop.enumerated() where present & (1 << index) != 0 {
+            headers.remove(name: name)
         }
     }
 
-    static func isHopByHop(_ name: String) -> Bool {
+    /// The field names one `Connection` value lists, other than `keep-alive` and `close`
+    /// (which name no field).
+    private static func collectNamedFields(_ value: String, into named: inout [Substring]) {
+        for token in value.split(separator: ",", omittingEmptySubsequences: true) {
+            let trimmed = token.trimmingASCIISpaces()
+            if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
+            named.append(trimmed)
+        }
+    }
+
+    /// The field's index in ``hopByHop``, or `nil`.
+    static func hopByHopIndex(_ name: String) -> Int? {
         switch name.utf8.count {
-        case 2: return name.caseInsensitiveEquals("te")
-        case 7: return name.caseInsensitiveEquals("trailer") || name.caseInsensitiveEquals("upgrade")
-        case 10: return name.caseInsensitiveEquals("connection") || name.caseInsensitiveEquals("keep-alive")
-        case 16: return name.caseInsensitiveEquals("proxy-connection")
-        case 18: return name.caseInsensitiveEquals("proxy-authenticate")
-        case 19: return name.caseInsensitiveEquals("proxy-authorization")
-        default: return false
+        case 2: return name.caseInsensitiveEquals("te") ? 3 : nil
+        case 7: return name.caseInsensitiveEquals("trailer") ? 4 : name.caseInsensitiveEquals("upgrade") ? 5 : nil
+        case 10: return name.caseInsensitiveEquals("connection") ? 0 : name.caseInsensitiveEquals("keep-alive") ? 1 : nil
+        case 16: return name.caseInsensitiveEquals("proxy-connection") ? 2 : nil
+        case 18: return name.caseInsensitiveEquals("proxy-authenticate") ? 6 : nil
+        case 19: return name.caseInsensitiveEquals("proxy-authorization") ? 7 : nil
+        default: return nil
         }
     }
 
