@@ -13,8 +13,12 @@ extension ProxyHandler {
         exchange.endpoint = endpoint
         exchange.upgradeRequested = head.headers.contains(name: "upgrade")
         state = .pending(exchange)
+        if let lease = loop.pool.takeIdle(endpoint) {
+            attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
+            return
+        }
         holdReads()
-        loop.pool.acquire(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
+        loop.pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
             guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else {
                 if case .success(let lease) = result { lease.channel.close(promise: nil) }
                 return

@@ -26,11 +26,11 @@ final class UpstreamConnectionPool {
     private let eventLoop: EventLoop
     private let idleTimeout: TimeAmount
     private let maxIdlePerUpstream: Int
-    /// Per upstream, oldest first; `acquire` takes the newest (the least likely to have
+    /// Per upstream, oldest first; ``takeIdle(_:)`` takes the newest (the least likely to have
     /// been closed by the upstream meanwhile), so expired ones collect at the front.
     private var idle: [ObjectIdentifier: [Idle]] = [:]
     /// One sweep per loop closes expired connections, rather than a timer scheduled on
-    /// every release and cancelled on every acquire (two timer-heap operations and an
+    /// every release and cancelled on every take (two timer-heap operations and an
     /// allocation per request).
     private var sweeper: Scheduled<Void>?
 
@@ -40,18 +40,23 @@ final class UpstreamConnectionPool {
         self.maxIdlePerUpstream = maxIdlePerUpstream
     }
 
-    /// A pooled connection if one is alive (answered synchronously), else a new one.
-    /// Runs on the pool's loop; `completion` runs there too.
-    func acquire(_ endpoint: UpstreamEndpoint, connectTimeout: TimeAmount, completion: @escaping (Result<Lease, Error>) -> Void) {
+    /// A kept-alive connection to `endpoint`, if one is idle and still usable — the usual
+    /// case under load, taken synchronously (no completion closure to allocate).
+    func takeIdle(_ endpoint: UpstreamEndpoint) -> Lease? {
         let key = ObjectIdentifier(endpoint)
         // Popped in place: copying the list out of the dictionary would copy its storage.
         while let candidate = idle[key]?.popLast() {
             if candidate.channel.isActive && candidate.handler.isUsable {
-                completion(.success(Lease(channel: candidate.channel, handler: candidate.handler, reused: true)))
-                return
+                return Lease(channel: candidate.channel, handler: candidate.handler, reused: true)
             }
             candidate.channel.close(promise: nil)
         }
+        return nil
+    }
+
+    /// A new connection to `endpoint` (when ``takeIdle(_:)`` had none). Runs on the
+    /// pool's loop; `completion` runs there too.
+    func connect(_ endpoint: UpstreamEndpoint, connectTimeout: TimeAmount, completion: @escaping (Result<Lease, Error>) -> Void) {
         endpoint.connect(on: eventLoop, connectTimeout: connectTimeout) { channel in
             try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
         }.assumeIsolated().whenComplete { result in
