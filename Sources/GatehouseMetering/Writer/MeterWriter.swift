@@ -13,9 +13,10 @@ import Darwin
 
 /// Appends meter records to the per-org JSON Lines files, off the event loops.
 ///
-/// Event loops hand over whole batches with ``submit(_:)``: one short lock to append to
-/// the queue, never held across I/O. A serial Dispatch queue drains it, groups records
-/// by file, writes each file's lines with one `write(2)`, and syncs as `fsync` says:
+/// Event loops encode their records into a ``MeterBatch`` as requests end and hand it over
+/// with ``submit(_:)-(MeterBatch)``: one short lock to append to the queue, never held
+/// across I/O. A serial Dispatch queue drains it, writes each file's lines with one
+/// `write(2)`, and syncs as `fsync` says:
 /// `always` syncs every batch before the next is taken, `interval` every
 /// `flush_interval_ms`, `never` leaves it to the kernel (shutdown still syncs).
 ///
@@ -25,7 +26,7 @@ import Darwin
 /// 503 before forwarding them, so no call is forwarded that could not be billed.
 public final class MeterWriter: Sendable {
     private struct Queue {
-        var batches: [[MeterRecord]] = []
+        var batches: [MeterBatch] = []
         var drainScheduled = false
     }
 
@@ -85,8 +86,13 @@ public final class MeterWriter: Sendable {
     /// `fsync(2)` calls made so far (what `fsync:` promises is observable, and tested).
     public var fsyncCount: Int { fsyncs.load(ordering: .relaxed) }
 
+    /// Hands records over, encoding them on the caller's thread.
+    public func submit(_ records: [MeterRecord]) {
+        submit(MeterBatch(records))
+    }
+
     /// Hands a batch over. Called on event loops; takes a lock only to append.
-    public func submit(_ batch: [MeterRecord]) {
+    public func submit(_ batch: MeterBatch) {
         guard !batch.isEmpty else { return }
         queued.wrappingIncrement(by: batch.count, ordering: .relaxed)
         let schedule = pending.withLockedValue { q -> Bool in
@@ -131,32 +137,25 @@ public final class MeterWriter: Sendable {
     }
 
     private func drain() {
-        let batches = pending.withLockedValue { q -> [[MeterRecord]] in
+        let batches = pending.withLockedValue { q -> [MeterBatch] in
             q.drainScheduled = false
             defer { q.batches.removeAll(keepingCapacity: true) }
             return q.batches
         }
         guard !batches.isEmpty else { return }
-        // Grouped by org and UTC day; each group's lines are appended in place (a copy of
-        // the entry out of the dictionary would copy its bytes once per record) and its
-        // path is built once per group, not once per record.
-        var byFile: [FileKey: (bytes: [UInt8], count: Int)] = [:]
-        for batch in batches {
-            for record in batch {
-                let key = FileKey(record)
-                record.appendJSONLine(to: &byFile[key, default: ([], 0)].bytes)
-                byFile[key, default: ([], 0)].count += 1
-            }
-        }
-        var failed: [MeterRecord] = []
-        for (key, entry) in byFile {
-            let path = layout.path(org: key.org, day: UTCTimestamp.day(milliseconds: key.day * FileKey.dayMs))
-            if append(entry.bytes, to: path, org: key.org) {
-                written.increment(by: Int64(entry.count))
-                queued.wrappingDecrement(by: entry.count, ordering: .relaxed)
+        // Every waiting batch's lines, file by file and in order; each file's path is
+        // built once per drain, not once per record.
+        var byFile = MeterBatch()
+        for batch in batches { byFile.append(contentsOf: batch) }
+        var failed = MeterBatch()
+        for (key, group) in byFile.groups {
+            let path = layout.path(org: key.org, day: UTCTimestamp.day(milliseconds: key.day * MeterFileKey.dayMs))
+            if append(group.bytes, to: path, org: key.org) {
+                written.increment(by: Int64(group.count))
+                queued.wrappingDecrement(by: group.count, ordering: .relaxed)
             } else {
                 writeErrors.increment()
-                failed.append(contentsOf: batches.joined().filter { FileKey($0) == key })
+                failed.add(group, for: key)
             }
         }
         if !failed.isEmpty {
@@ -165,20 +164,6 @@ public final class MeterWriter: Sendable {
             pending.withLockedValue { $0.batches.insert(failed, at: 0) }
         }
         if fsync == .always { syncDirty() }
-    }
-
-    /// The file a record goes to: its org and the UTC day of its `ts`.
-    private struct FileKey: Hashable {
-        static let dayMs: Int64 = 86_400_000
-        let org: String
-        /// Days since 1970 (floored, so a negative timestamp stays on its own day).
-        let day: Int64
-
-        init(_ record: MeterRecord) {
-            org = record.org
-            let ms = record.timestampMs
-            day = ms >= 0 ? ms / Self.dayMs : (ms - Self.dayMs + 1) / Self.dayMs
-        }
     }
 
     private func append(_ bytes: [UInt8], to path: String, org: String) -> Bool {

@@ -17,10 +17,11 @@ final class LoopContext {
     /// one app). Replaced with the runtime: a token verified under the old keys or policy
     /// is verified again.
     private var tokenCaches: [VerifiedTokenCache]
-    /// Meter records of exchanges that ended on this loop, handed to the writer in
-    /// batches (at ``meterBatchSize`` or on the loop's flush timer), so the request
-    /// path never touches the writer's lock per call.
-    private var meterBuffer: [MeterRecord] = []
+    /// Meter records of exchanges that ended on this loop, encoded as they end and handed
+    /// to the writer in batches (at ``meterBatchSize`` or on the loop's flush timer), so
+    /// the request path never touches the writer's lock per call and the writer's thread
+    /// has no encoding burst to preempt this loop with.
+    private var meterBatch = MeterBatch()
     let meterWriter: MeterWriter?
     static let meterBatchSize = 256
 
@@ -31,7 +32,6 @@ final class LoopContext {
         self.settings = settings
         self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
         self.meterWriter = meterWriter
-        meterBuffer.reserveCapacity(Self.meterBatchSize)
     }
 
     /// Serves later requests with a reloaded configuration.
@@ -54,15 +54,15 @@ final class LoopContext {
 
     func record(_ record: MeterRecord) {
         guard meterWriter != nil else { return }
-        meterBuffer.append(record)
-        if meterBuffer.count >= Self.meterBatchSize { flushMeter() }
+        meterBatch.append(record)
+        if meterBatch.count >= Self.meterBatchSize { flushMeter() }
     }
 
     /// Hands the buffered records to the writer (timer, batch full, shutdown).
     func flushMeter() {
-        guard let meterWriter, !meterBuffer.isEmpty else { return }
-        meterWriter.submit(meterBuffer)
-        meterBuffer.removeAll(keepingCapacity: true)
+        guard let meterWriter, !meterBatch.isEmpty else { return }
+        meterWriter.submit(meterBatch)
+        meterBatch = MeterBatch()
     }
 
     private var accessLogTick = 0

@@ -1,0 +1,67 @@
+/// Meter records already encoded as JSON lines and grouped by the file they go to (org and
+/// UTC day of `ts`), ready for ``MeterWriter/submit(_:)-(MeterBatch)``.
+///
+/// Built where the records are made — on an event loop, one line per proxied `/_api`
+/// request as it ends — so the writer's thread only appends bytes. Encoding there instead
+/// came in bursts (a 256-record batch at a time) that took the loop's core for up to
+/// 0.6 ms whenever the writer ran, which is what the p99 of a busy connection paid.
+public struct MeterBatch: Sendable {
+    struct Group: Sendable {
+        var bytes: [UInt8] = []
+        var count = 0
+    }
+
+    private(set) var groups: [MeterFileKey: Group] = [:]
+    /// Records in the batch.
+    public private(set) var count = 0
+
+    public init() {}
+
+    public init(_ records: some Sequence<MeterRecord>) {
+        for record in records { append(record) }
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// Encodes `record` onto its file's lines.
+    public mutating func append(_ record: MeterRecord) {
+        let key = MeterFileKey(record)
+        // In place: a copy of the group out of the dictionary would copy its bytes.
+        record.appendJSONLine(to: &groups[key, default: Group()].bytes)
+        groups[key, default: Group()].count += 1
+        count += 1
+    }
+
+    /// Adds `other`'s lines after this batch's, file by file.
+    mutating func append(contentsOf other: MeterBatch) {
+        if isEmpty {
+            self = other
+            return
+        }
+        for (key, group) in other.groups {
+            groups[key, default: Group()].bytes.append(contentsOf: group.bytes)
+            groups[key, default: Group()].count += group.count
+        }
+        count += other.count
+    }
+
+    mutating func add(_ group: Group, for key: MeterFileKey) {
+        groups[key, default: Group()].bytes.append(contentsOf: group.bytes)
+        groups[key, default: Group()].count += group.count
+        count += group.count
+    }
+}
+
+/// The file a record goes to: its org and the UTC day of its `ts`.
+struct MeterFileKey: Hashable, Sendable {
+    static let dayMs: Int64 = 86_400_000
+    let org: String
+    /// Days since 1970 (floored, so a negative timestamp stays on its own day).
+    let day: Int64
+
+    init(_ record: MeterRecord) {
+        org = record.org
+        let ms = record.timestampMs
+        day = ms >= 0 ? ms / Self.dayMs : (ms - Self.dayMs + 1) / Self.dayMs
+    }
+}
