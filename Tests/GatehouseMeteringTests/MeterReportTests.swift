@@ -99,6 +99,11 @@ import Testing
 
     @Test func timestampsRoundTrip() {
         #expect(UTCTimestamp.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        // Every field zero-padded to its width, and full-width values kept whole.
+        for text in ["2026-11-24T13:45:01.123Z", "2028-02-29T09:05:07.005Z", "2000-10-10T10:10:10.100Z", "9999-12-31T23:59:59.999Z"] {
+            #expect(UTCTimestamp.rfc3339(milliseconds: UTCTimestamp.parse(text) ?? -1) == text)
+        }
+        #expect(UTCTimestamp.day(milliseconds: UTCTimestamp.parse("2026-01-02T03:04:05Z") ?? 0) == "2026-01-02")
         #expect(UTCTimestamp.parse("2026-11-24T13:45:01.123Z") == 1_795_527_901_123)
         #expect(UTCTimestamp.parse("2026-11-24T14:45:01.123+01:00") == 1_795_527_901_123)
         #expect(UTCTimestamp.parse("2026-11-24") == UTCTimestamp.parse("2026-11-24T00:00:00Z"))

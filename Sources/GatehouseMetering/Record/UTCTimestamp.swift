@@ -115,15 +115,21 @@ public enum UTCTimestamp {
         String(day(milliseconds: ms).prefix(7))
     }
 
+    /// `v` (not negative) in decimal, zero-padded to `width`; written straight into `out`
+    /// (a digits array per field was seven allocations per meter record).
     private static func appendDigits(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
-        var digits: [UInt8] = []
-        var n = v
-        repeat {
-            digits.append(UInt8(48 + n % 10))
-            n /= 10
-        } while n > 0
-        for _ in digits.count..<max(width, digits.count) { out.append(48) }
-        out.append(contentsOf: digits.reversed())
+        let n = max(v, 0)
+        var count = 1
+        var divisor = 1
+        while divisor <= n / 10 {
+            divisor *= 10
+            count += 1
+        }
+        for _ in count..<max(width, count) { out.append(48) }
+        while divisor > 0 {
+            out.append(UInt8(48 + (n / divisor) % 10))
+            divisor /= 10
+        }
     }
 
     private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
