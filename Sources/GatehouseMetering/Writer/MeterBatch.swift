@@ -26,9 +26,19 @@ public struct MeterBatch: Sendable {
     /// Encodes `record` onto its file's lines.
     public mutating func append(_ record: MeterRecord) {
         let key = MeterFileKey(record)
-        // In place: a copy of the group out of the dictionary would copy its bytes.
-        record.appendJSONLine(to: &groups[key, default: Group()].bytes)
-        groups[key, default: Group()].count += 1
+        // One look-up, then in place: a copy of the group out of the dictionary would
+        // copy its bytes.
+        let index: [MeterFileKey: Group].Index
+        if let found = groups.index(forKey: key) {
+            index = found
+        } else {
+            // Once per file and batch.
+            groups[key] = Group()
+            guard let added = groups.index(forKey: key) else { return }
+            index = added
+        }
+        record.appendJSONLine(to: &groups.values[index].bytes)
+        groups.values[index].count += 1
         count += 1
     }
 
