@@ -143,7 +143,10 @@ let benchmarks: @Sendable () -> Void = {
             precondition(rewriter.responseHead(responseHead))
             var out = 0
             do {
-                for piece in pieces { out += try rewriter.bodyReceived(piece).body?.readableBytes ?? 0 }
+                for piece in pieces {
+                    let output = try rewriter.bodyReceived(piece)
+                    out += (output.body?.readableBytes ?? 0) + (output.rest?.readableBytes ?? 0)
+                }
                 out += try rewriter.bodyEnded().body?.readableBytes ?? 0
             } catch {
                 fatalError("rewrite: \(error)")

@@ -34,6 +34,10 @@ import NIOHTTP1
         /// The response head, once it is decided.
         public var head: HTTPResponseHead?
         public var body: ByteBuffer?
+        /// More body right after ``body``, as a part of its own: the upstream's bytes after
+        /// the injection point, passed on as the slice they are rather than copied behind
+        /// the snippet (a 20 KB page was copied whole, in several growing steps).
+        public var rest: ByteBuffer?
     }
 
     private enum State {
@@ -185,12 +189,12 @@ import NIOHTTP1
         case .leaveUnchanged(let bytes):
             state = .passing
             return Output(head: head, body: bytes)
-        case .inject(var before, var after):
+        case .inject(var before, let after):
             state = .injecting
             let (newHead, tags) = injectedHead(head, originalLength: expectedLength)
+            // Only the part up to `<head>` is copied (with the tags appended).
             before.writeString(tags)
-            before.writeBuffer(&after)
-            return Output(head: newHead, body: before)
+            return Output(head: newHead, body: before, rest: after)
         }
     }
 

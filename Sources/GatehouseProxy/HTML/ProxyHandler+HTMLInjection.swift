@@ -12,5 +12,8 @@ extension ProxyHandler {
         if let body = output.body, body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
+        if let rest = output.rest, rest.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(rest))), promise: nil)
+        }
     }
 }

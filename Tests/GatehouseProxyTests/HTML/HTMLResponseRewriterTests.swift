@@ -44,7 +44,7 @@ enum Zlib {
                 #expect(written == nil, "head written twice")
                 written = h
             }
-            if let b = output.body {
+            for b in [output.body, output.rest].compactMap({ $0 }) {
                 #expect(written != nil, "body before head")
                 out += b.readableBytesView
             }
