@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 
 /// Hands the client's requests on one at a time and in order, holding pipelined ones
-/// back; closes after the current response on a drain. The rules
+/// back, and holds the next request (and reads) while the client does not take its
+/// responses; closes after the current response on a drain. The rules
 /// are ``RequestSequence``'s; this handler only runs them. Sits right after the server
 /// codec, in place of NIO's `HTTPServerPipelineHandler` (which stops reading for the whole
 /// of every response). Runs on the connection's event loop.
@@ -54,6 +55,14 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func read(context: ChannelHandlerContext) {
         if sequence.readRequested() { context.read() }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if sequence.clientWritabilityChanged(context.channel.isWritable) {
+            deliverHeld(context: context)
+            if sequence.takeWithheldRead() { context.read() }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -1,4 +1,6 @@
+import Foundation
 import GatehouseTesting
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -124,5 +126,87 @@ import Testing
         #expect(rig.api.requests.map(\.path) == ["/one", "/four", "/five"])
         #expect(rig.app.requests.map(\.path) == ["/two"])
         await rig.stop()
+    }
+
+    /// The attack: pipeline requests that are answered locally and never read the answers.
+    /// Each answer is complete at once, so before the sequencer held the next request while
+    /// the channel was not writable, every one went into the outbound buffer (300 MB of
+    /// requests grew the process to 5 GB). Now Gatehouse stops answering — and reading —
+    /// once the socket and its 64 KiB watermark are full; then every answer still arrives.
+    @Test func aClientPipeliningWithoutReadingIsNotAnsweredIntoMemory() async throws {
+        let rig = try await GateRig.start()
+        let count = 1_200
+        let request = Array("GET /_auth/sdk.js HTTP/1.1\r\nHost: g.test\r\n\r\n".utf8)
+        let socket = try BlockingClientSocket(port: rig.gatehouse.port, receiveBuffer: 16 << 10)
+        defer { socket.close() }
+        let written = NIOLockedValueBox(0)
+        let writer = Thread {
+            for _ in 0..<count {
+                guard socket.writeAll(request) else { return }
+                written.withLockedValue { $0 += 1 }
+            }
+        }
+        writer.start()
+
+        // ~20 KB per answer: the kernel's buffers take a few hundred, the process no more.
+        let answered = await Self.settled { await Self.localAnswers(rig) }
+        #expect(answered < count / 2, "\(answered) of \(count) answered while the client read nothing")
+
+        // Nothing is lost: once the client reads, every request gets its answer, in order.
+        let marker = Array("HTTP/1.1 200 OK\r\n".utf8)
+        var seen = 0
+        var carry: [UInt8] = []
+        while seen < count {
+            guard let chunk = socket.read(max: 1 << 20) else { break }
+            let bytes = carry + chunk
+            seen += Self.occurrences(of: marker, in: bytes)
+            carry = Array(bytes.suffix(marker.count - 1))
+        }
+        #expect(seen == count)
+        #expect(written.withLockedValue { $0 } == count)
+        await rig.stop()
+    }
+
+    /// Local answers so far, from the live process's counters (scraped from `/metrics`).
+    static func localAnswers(_ rig: GateRig) async -> Int {
+        let text = (try? await rig.admin("/metrics").text) ?? ""
+        var total = 0
+        for line in text.split(separator: "\n") where line.hasPrefix("gatehouse_requests_total") && line.contains("route=\"local\"") {
+            total += Int(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return total
+    }
+
+    /// Polls `value` every 50 ms until it stays the same for 300 ms (how far the flood got
+    /// once backpressure held it), at most `timeout`.
+    static func settled(timeout: Duration = .seconds(30), _ value: () async -> Int) async -> Int {
+        let deadline = ContinuousClock.now + timeout
+        var last = await value()
+        var unchanged = 0
+        while ContinuousClock.now < deadline, unchanged < 6 {
+            try? await Task.sleep(for: .milliseconds(50))
+            let now = await value()
+            unchanged = now == last ? unchanged + 1 : 0
+            last = now
+        }
+        return last
+    }
+
+    static func occurrences(of marker: [UInt8], in bytes: [UInt8]) -> Int {
+        var found = 0
+        bytes.withUnsafeBytes { haystack in
+            marker.withUnsafeBytes { needle in
+                guard let start = haystack.baseAddress, let needleBase = needle.baseAddress else { return }
+                var offset = 0
+                // memchr for the first byte, memcmp for the rest: C speed in a debug build.
+                while offset + needle.count <= haystack.count,
+                      let hit = memchr(start + offset, Int32(marker[0]), haystack.count - offset - needle.count + 1) {
+                    let at = start.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(start + at, needleBase, needle.count) == 0 { found += 1 }
+                    offset = at + 1
+                }
+            }
+        }
+        return found
     }
 }

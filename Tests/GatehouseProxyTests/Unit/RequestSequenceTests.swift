@@ -106,4 +106,33 @@ import Testing
         check(next(&s), "bad deliver")
         check(s.received(.head, "h3"), .none, "held until the error's answer ends")
     }
+
+    @Test func aClientNotTakingItsResponsesGetsNoNextRequestHandedOnOrRead() {
+        var s = Sequence()
+        check(s.received(.head, "h1"), .deliver)
+        check(s.received(.end, "e1"), .deliver)
+        check(s.responseEnded(), .write)
+        // The answer sits in the outbound buffer: the client reads nothing.
+        check(s.clientWritabilityChanged(false), false)
+        check(s.readRequested(), false, "no more requests are read")
+        check(s.received(.head, "h2"), .none, "already read: held, not answered into the pile")
+        check(s.received(.end, "e2"), .none)
+        check(next(&s), nil)
+        check(s.clientWritabilityChanged(true), true)
+        check(next(&s), "h2 deliver")
+        check(next(&s), "e2 deliver")
+        check(s.takeWithheldRead(), true, "reads resume (and stay on while the answer is pending)")
+        check(s.takeWithheldRead(), false)
+        check(s.responseEnded(), .write)
+    }
+
+    @Test func theCurrentRequestsBodyIsStillReadWhileTheClientDoesNotRead() {
+        var s = Sequence()
+        check(s.received(.head, "h1"), .deliver)
+        check(s.clientWritabilityChanged(false), false)
+        check(s.readRequested(), true, "the exchange applies its own backpressure to the body")
+        check(s.received(.body, "b1"), .deliver)
+        check(s.received(.end, "e1"), .deliver)
+        check(s.readRequested(), false)
+    }
 }
