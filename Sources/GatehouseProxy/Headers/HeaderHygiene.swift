@@ -38,7 +38,17 @@ public enum HeaderHygiene {
     /// The field names one `Connection` value lists, other than `keep-alive` and `close`
     /// (which name no field).
     private static func collectNamedFields(_ value: String, into named: inout [Substring]) {
-        for token in value.split(separator: ",", omittingEmptySubsequences: true) {
+        // Walked in place: `split` would build an array for every `Connection: keep-alive`.
+        var rest = Substring(value)
+        while !rest.isEmpty {
+            let token: Substring
+            if let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) {
+                token = rest[..<comma]
+                rest = rest[rest.utf8.index(after: comma)...]
+            } else {
+                token = rest
+                rest = rest[rest.endIndex...]
+            }
             let trimmed = token.trimmingASCIISpaces()
             if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
             named.append(trimmed)
@@ -141,10 +151,11 @@ public enum HeaderHygiene {
 }
 
 extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (RFC 9110 OWS), by UTF-8 byte.
     func trimmingASCIISpaces() -> Substring {
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        while let f = s.utf8.first, f == 0x20 || f == 0x09 { s = s[s.utf8.index(after: s.startIndex)...] }
+        while let l = s.utf8.last, l == 0x20 || l == 0x09 { s = s[..<s.utf8.index(before: s.endIndex)] }
         return s
     }
 }
