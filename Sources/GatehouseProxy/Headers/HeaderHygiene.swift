@@ -112,12 +112,11 @@ public enum HeaderHygiene {
     /// Removes Clerk's credential cookies (`__session`, `__session_*`, `__client_uat`,
     /// `__client_uat_*`) from every `Cookie` header, keeping the others in order.
     public static func removeCredentialCookies(_ headers: inout HTTPHeaders) {
-        guard headers.contains(name: "cookie") else { return }
+        // Every credential cookie name starts with "__": without one, nothing to rewrite
+        // (the usual API call), so no arrays, splitting, joining or header edits.
+        guard headers.contains(where: { $0.name.caseInsensitiveEquals("cookie") && hasDoubleUnderscore($0.value) }) else { return }
         // Not `canonicalForm`: cookies are separated by ";", and a "," inside one is data.
         let values = headers["cookie"]
-        // Every credential cookie name starts with "__": without one, nothing to rewrite
-        // (the usual API call), so no splitting, joining or header edits.
-        guard values.contains(where: hasDoubleUnderscore) else { return }
         var kept: [Substring] = []
         for value in values {
             for pair in value.split(separator: ";") {
