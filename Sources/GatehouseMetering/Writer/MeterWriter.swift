@@ -55,7 +55,17 @@ public final class MeterWriter: Sendable {
     private let writeErrors = Counter(label: "gatehouse_meter_write_errors_total")
     private let dropped = Counter(label: "gatehouse_meter_records_dropped_total")
 
-    public init(configuration: MeteringConfiguration, instance: String, highWatermark: Int = 100_000, logger: Logger) {
+    /// `write(2)`; a test replaces it to fail part-way.
+    typealias WriteCall = @Sendable (Int32, UnsafeRawPointer?, Int) -> Int
+    private let writeCall: WriteCall
+
+    public convenience init(configuration: MeteringConfiguration, instance: String, highWatermark: Int = 100_000, logger: Logger) {
+        self.init(configuration: configuration, instance: instance, highWatermark: highWatermark, logger: logger,
+                  writeCall: { fd, bytes, count in write(fd, bytes, count) })
+    }
+
+    init(configuration: MeteringConfiguration, instance: String, highWatermark: Int, logger: Logger, writeCall: @escaping WriteCall) {
+        self.writeCall = writeCall
         self.layout = MeterFileLayout(directory: configuration.dir, instance: instance)
         self.fsync = configuration.fsync
         self.flushInterval = .milliseconds(max(1, configuration.flushIntervalMs))
@@ -150,12 +160,21 @@ public final class MeterWriter: Sendable {
         var failed = MeterBatch()
         for (key, group) in byFile.groups {
             let path = layout.path(org: key.org, day: UTCTimestamp.day(milliseconds: key.day * MeterFileKey.dayMs))
-            if append(group.bytes, to: path, org: key.org) {
+            let done = append(group.bytes, to: path, org: key.org)
+            if done == group.bytes.count {
                 written.increment(by: Int64(group.count))
                 queued.wrappingDecrement(by: group.count, ordering: .relaxed)
             } else {
+                // Only what did not reach the file is kept. A write that failed part-way
+                // left a torn line at the end of the file (O_APPEND, this instance its
+                // only writer): the retry appends the rest of that line, so every record
+                // ends up there exactly once — retrying the whole group would bill the
+                // lines already written twice and bury the torn one in a garbled line.
                 writeErrors.increment()
-                failed.add(group, for: key)
+                let complete = group.bytes[..<done].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+                written.increment(by: Int64(complete))
+                queued.wrappingDecrement(by: complete, ordering: .relaxed)
+                failed.add(MeterBatch.Group(bytes: Array(group.bytes[done...]), count: group.count - complete), for: key)
             }
         }
         if !failed.isEmpty {
@@ -166,25 +185,27 @@ public final class MeterWriter: Sendable {
         if fsync == .always { syncDirty() }
     }
 
-    private func append(_ bytes: [UInt8], to path: String, org: String) -> Bool {
+    /// Appends `bytes` to the file; returns how many reached it (all of them unless a
+    /// write failed).
+    private func append(_ bytes: [UInt8], to path: String, org: String) -> Int {
         files.withLockedValue { f in
-            guard let fd = descriptor(for: path, org: org, files: &f) else { return false }
+            guard let fd = descriptor(for: path, org: org, files: &f) else { return 0 }
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { raw in
-                    write(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
+                    writeCall(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
                 }
                 if n < 0 {
                     if errno == EINTR { continue }
                     logger.error("meter write failed", metadata: ["path": "\(path)", "errno": "\(errno)"])
                     close(fd)
                     f.open[path] = nil
-                    return false
+                    return offset
                 }
                 offset += n
             }
             f.dirty.insert(path)
-            return true
+            return offset
         }
     }
 
