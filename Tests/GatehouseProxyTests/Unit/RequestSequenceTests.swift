@@ -136,3 +136,85 @@ import Testing
         check(s.readRequested(), false)
     }
 }
+
+/// ``RequestSequence`` against a model, on random interleavings of a well-formed pipelining
+/// client, a server answering whenever it likes, read requests and writability flips.
+@Suite struct RequestSequenceModelTests {
+    /// A small deterministic generator (SplitMix64), so a failure replays.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test(arguments: 0..<200)
+    func requestsGoOnOneAtATimeInOrderAndNothingIsLeftBehind(seed: Int) {
+        var random = SplitMix(state: UInt64(seed))
+        var s = RequestSequence<String>()
+        var sent: [String] = []  // the client's parts, in order
+        var delivered: [String] = []
+        var openRequest: Int?  // index of the request being sent
+        var nextRequest = 0
+        var deliveredRequestsEnded = 0  // requests whose `.end` was handed on
+        var responsesEnded = 0
+        var writable = true
+
+        func take(_ action: RequestSequence<String>.InboundAction, _ event: String) {
+            #expect(action == .deliver || action == .none, "no close without a drain (seed \(seed))")
+            if action == .deliver { hand(event) }
+        }
+        func hand(_ event: String) {
+            delivered.append(event)
+            if event.hasPrefix("h") {
+                #expect(responsesEnded == deliveredRequestsEnded, "a head while an answer is owed (seed \(seed))")
+            }
+            if event.hasPrefix("e") { deliveredRequestsEnded += 1 }
+        }
+        func drain() {
+            while let (event, action) = s.nextHeld() { take(action, event) }
+        }
+
+        for _ in 0..<300 {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0...4:  // the client sends the next part
+                if let r = openRequest {
+                    let part = Bool.random(using: &random) ? "b\(r)" : "e\(r)"
+                    if part.hasPrefix("e") { openRequest = nil }
+                    sent.append(part)
+                    take(s.received(part.hasPrefix("b") ? .body : .end, part), part)
+                } else {
+                    openRequest = nextRequest
+                    nextRequest += 1
+                    sent.append("h\(openRequest ?? 0)")
+                    take(s.received(.head, "h\(openRequest ?? 0)"), "h\(openRequest ?? 0)")
+                }
+            case 5, 6:  // the server ends the answer it owes (once the request has ended)
+                if deliveredRequestsEnded > responsesEnded {
+                    responsesEnded += 1
+                    #expect(s.responseEnded() == .write)
+                    drain()
+                }
+            case 7:
+                _ = s.readRequested()
+                _ = s.takeWithheldRead()
+            default:
+                writable.toggle()
+                if s.clientWritabilityChanged(writable) { drain() }
+            }
+        }
+        // Settle: the client takes its answers again and the server answers everything.
+        if s.clientWritabilityChanged(true) { drain() }
+        while deliveredRequestsEnded > responsesEnded {
+            responsesEnded += 1
+            _ = s.responseEnded()
+            drain()
+        }
+        #expect(delivered == sent, "everything sent was handed on, in order (seed \(seed))")
+        #expect(!s.isHolding)
+    }
+}
