@@ -103,7 +103,7 @@ public final class ProxyServer: Sendable {
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits
                     )
-                    try sync.addHandler(RequestSequencer())
+                    try sync.addHandler(RequestSequencer(timeouts: timeouts))
                     try sync.addHandler(ProtocolErrorHandler())
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }

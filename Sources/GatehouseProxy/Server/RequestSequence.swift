@@ -76,6 +76,11 @@ struct RequestSequence<Event> {
     /// Whether anything pipelined is waiting.
     var isHolding: Bool { !held.isEmpty }
 
+    /// Requests are held only because the client is not taking its answers: no exchange is
+    /// in progress. The connection is then idle from the server's side (a complete head
+    /// waits; no head is being received), which is what the head/idle timeouts must see.
+    var waitingForClient: Bool { !requestOpen && !responsePending && !held.isEmpty }
+
     /// Between the end of a request and the end of its response: a new request must wait.
     private var awaitingResponseEnd: Bool { responsePending && !requestOpen }
 

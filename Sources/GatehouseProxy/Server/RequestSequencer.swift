@@ -19,12 +19,18 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var sequence = RequestSequence<Held>()
+    /// Told when a complete head is held while no exchange runs (see ``channelRead``).
+    private let timeouts: HeadTimeoutHandler?
     /// Handing held events on can write a response's end, which hands the next ones on:
     /// one drain loop at a time.
     private var delivering = false
     /// While held events are handed on: the last response end written (not yet flushed),
     /// which a close they cause must wait for.
     private var lastEndWritten: EventLoopFuture<Void>?
+
+    init(timeouts: HeadTimeoutHandler? = nil) {
+        self.timeouts = timeouts
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let kind: RequestSequence<Held>.Kind
@@ -33,7 +39,15 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         case .body: kind = .body
         case .end: kind = .end
         }
-        run(sequence.received(kind, .part(data)), .part(data), context: context)
+        let action = sequence.received(kind, .part(data))
+        if kind == .head, action == .none, sequence.waitingForClient {
+            // The head is complete; it waits for the client to read its answers. The
+            // connection counts as idle (closed after `idle_timeout_ms` if the client never
+            // reads), not as a head still arriving, which would answer 408 in the middle
+            // of the answers already sent.
+            timeouts?.awaitingNextHead()
+        }
+        run(action, .part(data), context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
