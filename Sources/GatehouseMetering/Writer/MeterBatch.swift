@@ -48,11 +48,7 @@ public struct MeterBatch: Sendable {
             self = other
             return
         }
-        for (key, group) in other.groups {
-            groups[key, default: Group()].bytes.append(contentsOf: group.bytes)
-            groups[key, default: Group()].count += group.count
-        }
-        count += other.count
+        for (key, group) in other.groups { add(group, for: key) }
     }
 
     mutating func add(_ group: Group, for key: MeterFileKey) {

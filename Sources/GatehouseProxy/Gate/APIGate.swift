@@ -43,7 +43,7 @@ import NIOHTTP1
                 }
                 return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil, sightingDue: false)
             }
-            return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop, cacheChecked: true)
+            return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
         }
     }
 
@@ -52,7 +52,11 @@ import NIOHTTP1
     /// `kid` is unknown and the last refetch failed) and one that succeeded 401
     /// `unknown_kid`; the 30 s limit keeps that from fetching again.
     static func afterRefetch(app: AppRuntime, credential: Credential, cache: inout VerifiedTokenCache, now: Double, eventLoop: EventLoop) -> Step {
-        verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
+        // Another request on this loop may have verified the token meanwhile.
+        if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
+            return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
+        }
+        return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
     }
 
     private static func verifyJWT(
@@ -60,12 +64,8 @@ import NIOHTTP1
         credential: Credential,
         cache: inout VerifiedTokenCache,
         now: Double,
-        refetch eventLoop: EventLoop?,
-        cacheChecked: Bool = false
+        refetch eventLoop: EventLoop?
     ) -> Step {
-        if !cacheChecked, let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
-            return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
-        }
         guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }
         let snapshot = source.currentKeys()
         switch app.verifier.verify(credential.token, keys: snapshot.keys, now: now) {

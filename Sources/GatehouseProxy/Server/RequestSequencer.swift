@@ -72,10 +72,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if sequence.clientWritabilityChanged(context.channel.isWritable) {
-            deliverHeld(context: context)
-            if sequence.takeWithheldRead() { context.read() }
-        }
+        // Held requests go on, then a withheld read (both in `deliverHeld`).
+        if sequence.clientWritabilityChanged(context.channel.isWritable) { deliverHeld(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
