@@ -139,7 +139,9 @@ struct PostgresUserStoreTests {
         let started = ContinuousClock.now
         let text = await StoreFixture.openFailure("postgres://gh:hunter2@127.0.0.1:\(port)/gatehouse")
         #expect(text == "users.store: cannot connect to PostgreSQL at 127.0.0.1:\(port): Connection refused")
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Below the 5 s default connect timeout: no retry loop before failing. Not tighter:
+        // under the full suite's parallel load 4 s were seen for a refused connect.
+        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test func aServerThatNeverAnswersTimesOut() async throws {
@@ -152,7 +154,9 @@ struct PostgresUserStoreTests {
         let text = await StoreFixture.openFailure("postgres://gh:hunter2@127.0.0.1:\(port)/gatehouse?connect_timeout=1")
         // Either the TCP connect or the start-up exchange ran out of time, depending on load.
         #expect(text?.hasPrefix("users.store: cannot connect to PostgreSQL at 127.0.0.1:\(port): timed out after 1 s") == true)
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // `connect_timeout=1` honoured rather than the 5 s default (with slack for the
+        // full suite's load, under which 4.5 s were seen).
+        #expect(ContinuousClock.now - started < .seconds(5))
         try await silent.close()
     }
 

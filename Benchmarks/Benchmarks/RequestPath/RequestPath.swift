@@ -77,8 +77,7 @@ let benchmarks: @Sendable () -> Void = {
     // MARK: Header rewrite
 
     guard case .success(let target) = PathNormalizer.normalize(Fixtures.apiTarget) else { fatalError("target") }
-    let ownerAuthorization = "Bearer " + Fixtures.ownerKey
-    let extraHeaders = [("X-Namespace", "bench")]
+    let rewrite = UpstreamRequestBuilder.APIRewrite(app: app.config)
     let requestID = "4f9c2b7d1e0a83652c7b9d0e1f2a3b4c"
     let user = "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"
     let config = app.config
@@ -94,9 +93,7 @@ let benchmarks: @Sendable () -> Void = {
             let inbound = UpstreamRequestBuilder.Inbound(
                 head: apiHead, target: target, peer: "127.0.0.1", peerTrusted: false, requestID: requestID
             )
-            blackHole(UpstreamRequestBuilder.apiRequest(
-                inbound, app: config, ownerAuthorization: ownerAuthorization, extraHeaders: extraHeaders, user: user
-            ))
+            blackHole(UpstreamRequestBuilder.apiRequest(inbound, app: config, rewrite: rewrite, user: user))
         }
     }
 

@@ -120,15 +120,17 @@ public enum PathNormalizer {
 
     /// Whether `path` lies under `prefix` (`/_api` matches `/_api` and `/_api/...`, not `/_apix`).
     public static func path(_ path: String, isUnder prefix: String) -> Bool {
-        guard path.hasPrefix(prefix) else { return false }
+        guard path.utf8.starts(with: prefix.utf8) else { return false }
         let rest = path.utf8.dropFirst(prefix.utf8.count)
         return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
     /// `path` with `prefix` removed (`/_api/v1/x` → `/v1/x`, `/_api` → `/`).
-    public static func strip(_ prefix: String, from path: String) -> String {
-        let rest = path.dropFirst(prefix.count)
-        return rest.isEmpty ? "/" : String(rest)
+    /// By UTF-8 byte, like ``path(_:isUnder:)``: `Character` steps would run grapheme
+    /// breaking over every request's path.
+    public static func strip(_ prefix: String, from path: String) -> Substring {
+        let rest = Substring(path.utf8.dropFirst(prefix.utf8.count))
+        return rest.isEmpty ? "/" : rest
     }
 
     private static func isUnreserved(_ c: UInt8) -> Bool {

@@ -16,10 +16,18 @@ public struct RequestTarget: Sendable, Equatable {
         self.query = query
     }
 
-    /// The target as sent upstream: path, then `?query` when there was one.
-    public func uri(withPath path: String) -> String {
-        guard let query else { return path }
-        return path + "?" + query
+    /// The target as sent upstream: `basePath`, `path`, then `?query` when there was one,
+    /// built in one allocation.
+    public func uri(basePath: String, path: Substring) -> String {
+        var uri = ""
+        uri.reserveCapacity(basePath.utf8.count + path.utf8.count + (query.map { $0.utf8.count + 1 } ?? 0))
+        uri += basePath
+        uri += path
+        if let query {
+            uri += "?"
+            uri += query
+        }
+        return uri
     }
 }
 

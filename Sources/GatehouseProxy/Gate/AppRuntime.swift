@@ -11,12 +11,10 @@ public final class AppRuntime: Sendable {
     public let index: Int
     let appEndpoint: UpstreamEndpoint
     let apiEndpoint: UpstreamEndpoint
-    /// The API upstream's `Host` value, built once.
-    let apiHostHeader: String
     /// The SDK tags injected into the app's HTML, built once.
     let injectionSnippet: InjectionSnippet
-    /// `Bearer <owner_key>`, built once; never logged (see ``Secret``).
-    let ownerAuthorization: String
+    /// The API route's owner key, `Host`, `extra_headers` and identity fields, built once.
+    let apiRewrite: UpstreamRequestBuilder.APIRewrite
     let verifier: TokenVerifier
     let clockSkew: Double
     let apiKeys: APIKeyTable
@@ -24,10 +22,6 @@ public final class AppRuntime: Sendable {
     public let keySource: KeySource?
     let policy: AccessPolicy
     public let devIssuer: DevIssuer?
-    let extraHeaders: [(String, String)]
-    /// `X-Gatehouse-App` / `-Org` values.
-    let appHeader: String
-    let orgHeader: String
     /// `quotas`; unlimited unless configured.
     let quota: QuotaGuard
     /// The app's user list (`/_auth/me`, `/_auth/users`, users seen by the gate); `nil`
@@ -41,9 +35,8 @@ public final class AppRuntime: Sendable {
         self.index = index
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
         self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
-        self.apiHostHeader = config.api.upstream.hostHeader
         self.injectionSnippet = InjectionSnippet(app: config)
-        self.ownerAuthorization = "Bearer " + config.api.ownerKey.value
+        self.apiRewrite = UpstreamRequestBuilder.APIRewrite(app: config)
         let auth = config.auth
         var policy = TokenVerificationPolicy(
             issuer: auth.issuer,
@@ -65,9 +58,6 @@ public final class AppRuntime: Sendable {
         self.keySource = keySource
         self.policy = AccessPolicy(config.policy)
         self.devIssuer = devIssuer
-        self.extraHeaders = config.api.extraHeaders.map { ($0.name, $0.value) }
-        self.appHeader = config.id
-        self.orgHeader = config.org
         self.quota = quota ?? QuotaGuard(config.quotas, month: nil)
         self.users = users
         self.ownerKeyTable = APIKeyTable(entries: [(name: "owner", sha256Hex: APIKeyHash.hex(Array(config.api.ownerKey.value.utf8)), admin: true)])

@@ -21,37 +21,14 @@ public enum HeaderHygiene {
         for (name, value) in headers {
             guard let index = hopByHopIndex(name) else { continue }
             present |= 1 << index
-            if index == 0 { collectNamedFields(value, into: &named) }
+            if index == 0 { forEachConnectionToken(value) { named.append($0) } }
         }
         guard present != 0 else { return }
-        for name in named {
-            let lowered = name.lowercased()
-            if lowered != "content-length" && lowered != "transfer-encoding" && lowered != "host" {
-                headers.remove(name: lowered)
-            }
+        for name in named where !isProtectedFromConnection(name) {
+            headers.remove(name: name.lowercased())
         }
         for (index, name) in hopByHop.enumerated() where present & (1 << index) != 0 {
             headers.remove(name: name)
-        }
-    }
-
-    /// The field names one `Connection` value lists, other than `keep-alive` and `close`
-    /// (which name no field).
-    private static func collectNamedFields(_ value: String, into named: inout [Substring]) {
-        // Walked in place: `split` would build an array for every `Connection: keep-alive`.
-        var rest = Substring(value)
-        while !rest.isEmpty {
-            let token: Substring
-            if let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) {
-                token = rest[..<comma]
-                rest = rest[rest.utf8.index(after: comma)...]
-            } else {
-                token = rest
-                rest = rest[rest.endIndex...]
-            }
-            let trimmed = token.trimmingASCIISpaces()
-            if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
-            named.append(trimmed)
         }
     }
 
@@ -82,52 +59,95 @@ public enum HeaderHygiene {
         return true
     }
 
-    /// Drops every client-sent `X-Gatehouse-*` spelling.
-    public static func removeGatehouseHeaders(_ headers: inout HTTPHeaders) {
-        var doomed: [String] = []
-        for (name, _) in headers where name.utf8.count >= 12 && isGatehouseReserved(name) { doomed.append(name) }
-        for name in doomed { headers.remove(name: name) }
-    }
+    /// Request fields the upstream rewrite treats specially, told apart by length and then
+    /// bytes: one classification per inbound field (``UpstreamRequestBuilder``'s single pass).
+    enum RequestField: Equatable {
+        case host, cookie, expect, authorization, requestID
+        case forwardedFor, forwardedProto, forwardedHost
+        /// Index in ``HeaderHygiene/hopByHop``; 0 is `Connection`.
+        case hopByHop(Int)
+        case gatehouseReserved
+        case other
 
-    /// Sets `X-Forwarded-For`/`-Proto`/`-Host` (SPEC "The /_api gate"): from a trusted
-    /// peer the incoming chain is kept and the peer appended, and incoming `-Proto`/`-Host`
-    /// kept; from anyone else all three are replaced.
-    public static func setForwarded(_ headers: inout HTTPHeaders, peer: String?, peerTrusted: Bool, originalHost: String?) {
-        let peerText = peer ?? "unknown"
-        if peerTrusted {
-            let existing = headers[canonicalForm: "x-forwarded-for"].joined(separator: ", ")
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: existing.isEmpty ? peerText : existing + ", " + peerText)
-            if !headers.contains(name: "x-forwarded-proto") { headers.add(name: "X-Forwarded-Proto", value: "http") }
-            if !headers.contains(name: "x-forwarded-host"), let originalHost {
-                headers.add(name: "X-Forwarded-Host", value: originalHost)
+        static func classify(_ name: String) -> RequestField {
+            let count = name.utf8.count
+            if count >= 12, isGatehouseReserved(name) { return .gatehouseReserved }
+            if let index = hopByHopIndex(name) { return .hopByHop(index) }
+            switch count {
+            case 4: return name.caseInsensitiveEquals("host") ? .host : .other
+            case 6: return name.caseInsensitiveEquals("cookie") ? .cookie : name.caseInsensitiveEquals("expect") ? .expect : .other
+            case 12: return name.caseInsensitiveEquals("x-request-id") ? .requestID : .other
+            case 13: return name.caseInsensitiveEquals("authorization") ? .authorization : .other
+            case 15: return name.caseInsensitiveEquals("x-forwarded-for") ? .forwardedFor : .other
+            case 16: return name.caseInsensitiveEquals("x-forwarded-host") ? .forwardedHost : .other
+            case 17: return name.caseInsensitiveEquals("x-forwarded-proto") ? .forwardedProto : .other
+            default: return .other
             }
-        } else {
-            headers.replaceOrAdd(name: "X-Forwarded-For", value: peerText)
-            headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
-            headers.remove(name: "x-forwarded-host")
-            if let originalHost { headers.add(name: "X-Forwarded-Host", value: originalHost) }
         }
     }
 
-    /// Removes Clerk's credential cookies (`__session`, `__session_*`, `__client_uat`,
-    /// `__client_uat_*`) from every `Cookie` header, keeping the others in order.
-    public static func removeCredentialCookies(_ headers: inout HTTPHeaders) {
-        // Every credential cookie name starts with "__": without one, nothing to rewrite
-        // (the usual API call), so no arrays, splitting, joining or header edits.
-        guard headers.contains(where: { $0.name.caseInsensitiveEquals("cookie") && hasDoubleUnderscore($0.value) }) else { return }
+    /// Whether a `Connection` value names a field to remove (anything besides
+    /// `keep-alive` and `close`, and never the framing fields or `Host`).
+    static func connectionNamesFields(_ value: String) -> Bool {
+        var names = false
+        forEachConnectionToken(value) { token in
+            if !isProtectedFromConnection(token) { names = true }
+        }
+        return names
+    }
+
+    /// Calls `body` with each field name a `Connection` value lists, other than
+    /// `keep-alive` and `close` (which name no field). Walked in place: `split` would build
+    /// an array for every `Connection: keep-alive`.
+    static func forEachConnectionToken(_ value: String, _ body: (Substring) -> Void) {
+        var rest = Substring(value)
+        while !rest.isEmpty {
+            let token: Substring
+            if let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) {
+                token = rest[..<comma]
+                rest = rest[rest.utf8.index(after: comma)...]
+            } else {
+                token = rest
+                rest = rest[rest.endIndex...]
+            }
+            let trimmed = token.trimmingASCIISpaces()
+            if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
+            body(trimmed)
+        }
+    }
+
+    /// Fields `Connection` may not remove: the framing the encoder re-frames by, and `Host`.
+    static func isProtectedFromConnection(_ token: Substring) -> Bool {
+        token.caseInsensitiveEquals("content-length") || token.caseInsensitiveEquals("transfer-encoding") || token.caseInsensitiveEquals("host")
+    }
+
+    /// A `Cookie` value without Clerk's credential cookies (`__session`, `__session_*`,
+    /// `__client_uat`, `__client_uat_*`), the others kept in order and joined by `"; "`;
+    /// appended to `kept`. The value itself when it cannot hold one (no `__`): the usual
+    /// API call rewrites nothing.
+    static func appendNonCredentialCookies(of value: String, to kept: inout String) {
+        guard hasDoubleUnderscore(value) else {
+            if kept.isEmpty { kept = value } else if !value.isEmpty { kept += "; " + value }
+            return
+        }
         // Not `canonicalForm`: cookies are separated by ";", and a "," inside one is data.
-        let values = headers["cookie"]
-        var kept: [Substring] = []
-        for value in values {
-            for pair in value.split(separator: ";") {
-                let trimmed = pair.drop(while: { $0 == " " })
-                let name = trimmed.prefix(while: { $0 != "=" })
-                if isCredentialCookie(name) { continue }
-                if !trimmed.isEmpty { kept.append(trimmed) }
+        var rest = Substring(value)
+        while !rest.isEmpty {
+            var pair: Substring
+            if let semicolon = rest.utf8.firstIndex(of: UInt8(ascii: ";")) {
+                pair = rest[..<semicolon]
+                rest = rest[rest.utf8.index(after: semicolon)...]
+            } else {
+                pair = rest
+                rest = rest[rest.endIndex...]
             }
+            while pair.utf8.first == UInt8(ascii: " ") { pair = pair[pair.utf8.index(after: pair.startIndex)...] }
+            if pair.isEmpty { continue }
+            let name = pair.utf8.firstIndex(of: UInt8(ascii: "=")).map { pair[..<$0] } ?? pair
+            if isCredentialCookie(name) { continue }
+            if !kept.isEmpty { kept += "; " }
+            kept += pair
         }
-        headers.remove(name: "cookie")
-        if !kept.isEmpty { headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
     }
 
     private static func hasDoubleUnderscore(_ value: String) -> Bool {

@@ -42,11 +42,29 @@ public enum RequestHeadValidator {
 }
 
 extension StringProtocol {
+    /// Whether `self` equals `lowercase` ignoring ASCII case. Runs for nearly every header
+    /// field of every request: over contiguous UTF-8 when both have it (native strings do).
+    @inline(__always)
     func caseInsensitiveEquals(_ lowercase: String) -> Bool {
         guard utf8.count == lowercase.utf8.count else { return false }
+        let fast = utf8.withContiguousStorageIfAvailable { mine in
+            lowercase.utf8.withContiguousStorageIfAvailable { theirs in
+                Self.asciiCaseInsensitiveEqual(mine, theirs)
+            }
+        }
+        if let fast, let result = fast { return result }
         for (a, b) in zip(utf8, lowercase.utf8) {
             let la = (a >= 65 && a <= 90) ? a + 32 : a
             if la != b { return false }
+        }
+        return true
+    }
+
+    @inline(__always)
+    private static func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ lowercase: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<a.count {
+            let c = a[i]
+            if (c >= 65 && c <= 90 ? c | 0x20 : c) != lowercase[i] { return false }
         }
         return true
     }

@@ -359,13 +359,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
         }
-        let upstreamHead = UpstreamRequestBuilder.apiRequest(
-            inbound, app: app.config, ownerAuthorization: app.ownerAuthorization, extraHeaders: app.extraHeaders, user: identity.id,
-            hostHeader: app.apiHostHeader
-        )
+        let upstreamHead = UpstreamRequestBuilder.apiRequest(inbound, app: app.config, rewrite: app.apiRewrite, user: identity.id)
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
-        let upstreamPath = upstreamHead.uri.firstIndex(of: "?").map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
+        let upstreamPath = upstreamHead.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
         accessEntry?.route = "api"
         accessEntry?.user = identity.id
         accessEntry?.requestID = inbound.requestID

@@ -32,44 +32,94 @@ import Testing
         for name in ["X-Gatehouse", "X-Gatehousex-User", "Gatehouse-User", "X-Gate-House-User", "XX-Gatehouse-User", ""] {
             #expect(!HeaderHygiene.isGatehouseReserved(name), "\(name)")
         }
-        var headers = HTTPHeaders([("X-Gatehouse-User", "a"), ("x_gatehouse_user", "b"), ("X.Gatehouse.Org", "c"), ("X-Other", "d")])
-        HeaderHygiene.removeGatehouseHeaders(&headers)
-        #expect(headers.map(\.name) == ["X-Other"])
+        let out = Self.upstream([("X-Gatehouse-User", "a"), ("x_gatehouse_user", "b"), ("X.Gatehouse.Org", "c"), ("X-Other", "d")])
+        #expect(out.map(\.name).filter { $0.lowercased().contains("gatehouse") }.isEmpty)
+        #expect(out["x-other"] == ["d"])
+    }
+
+    /// The upstream block for a request with `fields`, as the app route (or, with `api`,
+    /// the API route for `user_1`) builds it.
+    static func upstream(_ fields: [(String, String)], peerTrusted: Bool = false, api: UpstreamRequestBuilder.APIRewrite? = nil) -> HTTPHeaders {
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x", headers: HTTPHeaders(fields))
+        let inbound = UpstreamRequestBuilder.Inbound(
+            head: head, target: RequestTarget(path: "/x", query: nil), peer: "10.1.2.3", peerTrusted: peerTrusted, requestID: "rid"
+        )
+        return UpstreamRequestBuilder.upstreamHeaders(inbound, api: api, user: "user_1")
+    }
+
+    static func rewrite(extra: [HeaderField] = []) throws -> UpstreamRequestBuilder.APIRewrite {
+        let upstream = try #require(UpstreamURL(parsing: "http://127.0.0.1:9999"))
+        return UpstreamRequestBuilder.APIRewrite(app: AppConfiguration(
+            id: "app_1", org: "org_1", upstream: upstream, api: APIConfiguration(upstream: upstream, extraHeaders: extra, ownerKey: Secret("owner"))))
     }
 
     @Test func forwardedFromUntrustedPeerIsReplaced() {
-        var headers = HTTPHeaders([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil")])
-        HeaderHygiene.setForwarded(&headers, peer: "10.1.2.3", peerTrusted: false, originalHost: "app.test")
+        let headers = Self.upstream([("Host", "app.test"), ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"),
+                                     ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil")])
         #expect(headers["x-forwarded-for"] == ["10.1.2.3"])
         #expect(headers["x-forwarded-proto"] == ["http"])
         #expect(headers["x-forwarded-host"] == ["app.test"])
     }
 
     @Test func forwardedFromTrustedPeerIsAppended() {
-        var headers = HTTPHeaders([("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "front.test")])
-        HeaderHygiene.setForwarded(&headers, peer: "10.1.2.3", peerTrusted: true, originalHost: "app.test")
+        let headers = Self.upstream([("Host", "app.test"), ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "7.7.7.7"),
+                                     ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "front.test")], peerTrusted: true)
         #expect(headers["x-forwarded-for"] == ["6.6.6.6, 7.7.7.7, 10.1.2.3"])
         #expect(headers["x-forwarded-proto"] == ["https"])
         #expect(headers["x-forwarded-host"] == ["front.test"])
 
-        var bare = HTTPHeaders()
-        HeaderHygiene.setForwarded(&bare, peer: "10.1.2.3", peerTrusted: true, originalHost: "app.test")
+        let bare = Self.upstream([("Host", "app.test")], peerTrusted: true)
         #expect(bare["x-forwarded-for"] == ["10.1.2.3"])
         #expect(bare["x-forwarded-proto"] == ["http"])
         #expect(bare["x-forwarded-host"] == ["app.test"])
     }
 
-    @Test func credentialCookiesAreRemovedOthersKeptInOrder() {
-        var headers = HTTPHeaders([
+    @Test func credentialCookiesAreRemovedOthersKeptInOrder() throws {
+        let api = try Self.rewrite()
+        let headers = Self.upstream([
             ("Cookie", "a=1; __session=tok; __session_x1=t2;b=2"),
             ("Cookie", "__client_uat=17; __client_uat_x1=18; __sessions=keep; c=3"),
-        ])
-        HeaderHygiene.removeCredentialCookies(&headers)
+        ], api: api)
         #expect(headers["cookie"] == ["a=1; b=2; __sessions=keep; c=3"])
 
-        var onlyCredentials = HTTPHeaders([("Cookie", "__session=tok; __client_uat=1")])
-        HeaderHygiene.removeCredentialCookies(&onlyCredentials)
+        let onlyCredentials = Self.upstream([("Cookie", "__session=tok; __client_uat=1")], api: api)
         #expect(!onlyCredentials.contains(name: "cookie"))
+
+        let plain = Self.upstream([("Cookie", "theme=dark;lang=en"), ("Cookie", "k=v")], api: api)
+        #expect(plain["cookie"] == ["theme=dark;lang=en; k=v"])
+    }
+
+    /// `Connection` may name fields that come before it; a field Gatehouse sets itself
+    /// is never lost to one (the owner key, the identity, the forwarded chain).
+    @Test func connectionNamedFieldsGoOnRequestsButNotWhatGatehouseSets() throws {
+        let headers = Self.upstream([
+            ("Host", "app.test"), ("X-Secret", "1"), ("Cookie", "k=v"), ("X-Forwarded-For", "6.6.6.6"),
+            ("Connection", "keep-alive, X-Secret, authorization, x-gatehouse-user, cookie, x-forwarded-for, host, content-length"),
+            ("Content-Length", "3"), ("X-Kept", "yes"),
+        ], peerTrusted: true, api: try Self.rewrite())
+        #expect(!headers.contains(name: "x-secret"))
+        #expect(!headers.contains(name: "connection"))
+        #expect(!headers.contains(name: "cookie"))
+        #expect(headers["authorization"] == ["Bearer owner"])
+        #expect(headers["x-gatehouse-user"] == ["user_1"])
+        #expect(headers["x-forwarded-for"] == ["10.1.2.3"])
+        #expect(headers["x-forwarded-host"] == ["app.test"])
+        #expect(headers["content-length"] == ["3"])
+        #expect(headers["x-kept"] == ["yes"])
+        #expect(headers["host"] == ["127.0.0.1:9999"])
+    }
+
+    /// `api.extra_headers` replace what the client sent and what Gatehouse sets under
+    /// their name, never the `X-Gatehouse-*` identity.
+    @Test func extraHeadersReplaceButNeverTheIdentity() throws {
+        let api = try Self.rewrite(extra: [HeaderField(name: "x-namespace", value: "ns_1"), HeaderField(name: "X-Forwarded-Proto", value: "https"),
+                                           HeaderField(name: "X-Gatehouse-Org", value: "org_evil")])
+        let headers = Self.upstream([("Host", "app.test"), ("X-Namespace", "client"), ("X-Forwarded-Proto", "ftp")], api: api)
+        #expect(headers["x-namespace"] == ["ns_1"])
+        #expect(headers["x-forwarded-proto"] == ["https"])
+        #expect(headers["x-gatehouse-org"] == ["org_1"])
+        #expect(headers.map(\.name).first == "Host")
+        #expect(headers["host"] == ["127.0.0.1:9999"])
     }
 
     @Test func requestIDTrustsOnlyASanePeerValue() {
@@ -94,7 +144,7 @@ import Testing
         ]))
         let target = try PathNormalizer.normalize(head.uri).get()
         let inbound = UpstreamRequestBuilder.Inbound(head: head, target: target, peer: "1.2.3.4", peerTrusted: false, requestID: "rid")
-        let out = UpstreamRequestBuilder.apiRequest(inbound, app: app, ownerAuthorization: "Bearer owner", extraHeaders: [("X-Namespace", "ns_1"), ("X-Gatehouse-User", "sneaky")], user: "user_1")
+        let out = UpstreamRequestBuilder.apiRequest(inbound, app: app, rewrite: UpstreamRequestBuilder.APIRewrite(app: app), user: "user_1")
         #expect(out.uri == "/base/v1/x?q=1")
         #expect(out.headers["authorization"] == ["Bearer owner"])
         #expect(out.headers["cookie"] == ["k=v"])
