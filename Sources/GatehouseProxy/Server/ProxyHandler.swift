@@ -36,7 +36,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var runtime: ProxyRuntime
     var settings: ProxySettings
     let loop: LoopContext
-    let timeouts: HeadTimeoutHandler
+    let timeouts: ClientTimeoutHandler
     let endpoints: LocalEndpoints
     let logger: Logger
 
@@ -72,7 +72,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestID: String?
     }
 
-    init(loop: LoopContext, timeouts: HeadTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
+    init(loop: LoopContext, timeouts: ClientTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
         self.runtime = loop.runtime
         self.settings = loop.settings
         self.loop = loop

@@ -11,7 +11,7 @@ import NIOPosix
 /// event loop for its whole life (and its upstream connections on the same loop):
 ///
 /// ```
-///  socket ─▶ HeadTimeoutHandler        408 / idle close on raw bytes
+///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
 ///         ─▶ HTTPResponseEncoder ◀─┐
 ///         ─▶ HTTPRequestDecoder    │   llhttp, strict; head size capped (431)
 ///         ─▶ RequestSequencer      one request at a time, pipelined ones held; drain
@@ -88,7 +88,7 @@ public final class ProxyServer: Sendable {
                     decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
                     decoderLimits.maxHeaderFieldCount = 1000
                     let sync = channel.pipeline.syncOperations
-                    let timeouts = HeadTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
+                    let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
                     try sync.configureHTTPServerPipeline(
                         withPipeliningAssistance: false,

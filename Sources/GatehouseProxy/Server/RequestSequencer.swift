@@ -20,7 +20,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var sequence = RequestSequence<Held>()
     /// Told when a complete head is held while no exchange runs (see ``channelRead``).
-    private let timeouts: HeadTimeoutHandler?
+    private let timeouts: ClientTimeoutHandler?
     /// Handing held events on can write a response's end, which hands the next ones on:
     /// one drain loop at a time.
     private var delivering = false
@@ -28,7 +28,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// which a close they cause must wait for.
     private var lastEndWritten: EventLoopFuture<Void>?
 
-    init(timeouts: HeadTimeoutHandler? = nil) {
+    init(timeouts: ClientTimeoutHandler? = nil) {
         self.timeouts = timeouts
     }
 

@@ -22,6 +22,31 @@ import Testing
         await api.stop()
     }
 
+    /// A client that stops reading mid-download is closed once it has taken nothing for
+    /// `idle_timeout_ms` (nginx's `send_timeout`), and the upstream connection paused
+    /// behind it with it; without that both stay open for good.
+    @Test func aClientThatStopsReadingIsClosedAfterTheIdleTimeout() async throws {
+        let size = 256 << 20
+        let api = try await TestHTTPServer.start { r in
+            r.uri.hasSuffix("/download") ? .stream(count: size, chunkSize: 64 << 10, byte: 0xA5) : .fixed(body: "ok")
+        }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.idleTimeoutMs = 300 }
+        let socket = try BlockingClientSocket(port: gatehouse.port, receiveBuffer: 16 << 10)
+        defer { socket.close() }
+        let request = "GET /_api/download HTTP/1.1\r\nHost: gatehouse.test\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\n\r\n"
+        #expect(socket.writeAll(Array(request.utf8)))
+        // The client reads nothing: the transfer stalls on backpressure, then both connections go.
+        #expect(await TransportRig.eventually { api.connectionCount == 1 && api.closedConnectionCount == 1 })
+        // What reached the client ends there, far short of the body.
+        var received = 0
+        while let chunk = socket.read(max: 1 << 20) { received += chunk.count }
+        #expect(received > 0 && received < size / 4)
+        // The proxy is still serving.
+        #expect(try await gatehouse.request("GET", "/_api/after", headers: TransportRig.bearer).status == 200)
+        await gatehouse.stop()
+        await api.stop()
+    }
+
     @Test(arguments: [false, true])
     func uploadArrivesByteExact(chunked: Bool) async throws {
         let api = try await TestHTTPServer.start(expectedBodyByte: 0x5A) { r in .fixed(body: "got \(r.bodyBytes)") }

@@ -1,7 +1,8 @@
 import NIOCore
 
-/// Enforces `client_header_timeout_ms` and `idle_timeout_ms` on the raw byte stream,
-/// before the HTTP decoder (which cannot say when the first byte of a head arrived).
+/// Enforces the client's timeouts on the raw byte stream, before the HTTP decoder (which
+/// cannot say when the first byte of a head arrived): `client_header_timeout_ms` and
+/// `idle_timeout_ms`, and the latter again for a client that stops taking what it is sent.
 ///
 /// A new connection has `client_header_timeout_ms` to deliver a complete head. Between
 /// keep-alive requests the connection may sit idle for `idle_timeout_ms` and is then
@@ -9,10 +10,16 @@ import NIOCore
 /// again. On expiry it answers 408 itself, as raw bytes (SPEC "Routing": 408, close).
 /// ``ProxyHandler`` tells it when a head was complete and when the next one is awaited.
 ///
+/// A client that leaves written bytes untaken (the channel stays over its write-buffer
+/// high watermark, so not writable) for `idle_timeout_ms` is closed silently, like
+/// nginx's `send_timeout`: otherwise a reader that stops mid-response holds its
+/// connection, and the upstream connection paused behind it, for good. Writable again
+/// (half the watermark taken) starts the wait afresh.
+///
 /// Timers are lazy: state changes only move a deadline, and one scheduled task at a time
 /// checks it when it fires (re-arming for what is left), so a busy keep-alive connection
 /// does not schedule and cancel a timer per request. Runs on the connection's event loop.
-final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -30,6 +37,8 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var deadline: NIODeadline?
     private var timer: Scheduled<Void>?
     private var timerFiresAt: NIODeadline?
+    /// When a client not taking its bytes is given up on; `nil` while the channel is writable.
+    private var sendDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
 
     static let timeoutResponse: String = {
@@ -61,7 +70,19 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
         timer?.cancel()
         timer = nil
         deadline = nil
+        sendDeadline = nil
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            sendDeadline = nil
+        } else {
+            let when = NIODeadline.now() + idleTimeout
+            sendDeadline = when
+            if timerFiresAt.map({ $0 > when }) ?? true { schedule(at: when, context: context) }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -104,12 +125,21 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func fired() {
         timer = nil
         timerFiresAt = nil
-        guard let context, let deadline else { return }
-        if NIODeadline.now() < deadline {
-            schedule(at: deadline, context: context)
+        guard let context else { return }
+        let now = NIODeadline.now()
+        if let sendDeadline, sendDeadline <= now {
+            // Nothing can be answered to a client that takes nothing: just close.
+            self.sendDeadline = nil
+            self.deadline = nil
+            context.close(promise: nil)
+            return
+        }
+        guard let deadline, deadline <= now else {
+            if let next = Self.earliest(deadline, sendDeadline) { schedule(at: next, context: context) }
             return
         }
         self.deadline = nil
+        if let sendDeadline { schedule(at: sendDeadline, context: context) }
         switch state {
         case .idleBetweenRequests:
             context.close(promise: nil)
@@ -122,5 +152,11 @@ final class HeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .inRequest:
             break
         }
+    }
+
+    private static func earliest(_ a: NIODeadline?, _ b: NIODeadline?) -> NIODeadline? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 }
