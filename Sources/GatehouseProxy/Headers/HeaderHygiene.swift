@@ -89,6 +89,8 @@ public enum HeaderHygiene {
     /// Whether a `Connection` value names a field to remove (anything besides
     /// `keep-alive` and `close`, and never the framing fields or `Host`).
     static func connectionNamesFields(_ value: String) -> Bool {
+        // What browsers and keep-alive clients send, without walking tokens.
+        if value.caseInsensitiveEquals("keep-alive") || value.caseInsensitiveEquals("close") { return false }
         var names = false
         forEachConnectionToken(value) { token in
             if !isProtectedFromConnection(token) { names = true }
@@ -151,12 +153,15 @@ public enum HeaderHygiene {
     }
 
     private static func hasDoubleUnderscore(_ value: String) -> Bool {
-        var previous: UInt8 = 0
-        for byte in value.utf8 {
-            if byte == UInt8(ascii: "_") && previous == UInt8(ascii: "_") { return true }
-            previous = byte
+        func scan<C: Collection<UInt8>>(_ bytes: C) -> Bool {
+            var previous: UInt8 = 0
+            for byte in bytes {
+                if byte == UInt8(ascii: "_") && previous == UInt8(ascii: "_") { return true }
+                previous = byte
+            }
+            return false
         }
-        return false
+        return value.utf8.withContiguousStorageIfAvailable(scan) ?? scan(value.utf8)
     }
 
     static func isCredentialCookie(_ name: Substring) -> Bool {
