@@ -47,6 +47,24 @@ public enum Base64URL {
         return out
     }
 
+    /// Whether ``decode(utf8:)`` would accept `input`, without decoding it: the form of a
+    /// segment whose bytes are needed only later (a JWS payload, once its signature holds).
+    public static func isWellFormed(utf8 input: some Collection<UInt8>) -> Bool {
+        let remainder = input.count % 4
+        if remainder == 1 { return false }
+        var last: UInt8 = 0
+        for c in input {
+            guard let v = value(of: c) else { return false }
+            last = v
+        }
+        // The last character's unused low bits must be zero (one spelling per byte string).
+        switch remainder {
+        case 2: return last & 0x0F == 0
+        case 3: return last & 0x03 == 0
+        default: return true
+        }
+    }
+
     /// Encodes bytes as unpadded base64url.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []

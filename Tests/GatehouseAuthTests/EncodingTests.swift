@@ -14,6 +14,27 @@ struct EncodingTests {
         for n in 0..<bytes.count { #expect(Base64URL.decode(Base64URL.encode(bytes[..<n])) == Array(bytes[..<n])) }
     }
 
+    /// The payload's form is checked without decoding it (before the signature); it must
+    /// accept exactly what decoding accepts, or one token would have two spellings.
+    @Test func wellFormedAgreesWithDecode() {
+        for text in ["-_8=", "+/8", "-_ 8", "A", "-_9", "-_8", "", "AA", "AB", "AAA", "AAB", "AAAA", "ab\n", "QUJD", "QUI", "QUJ"] {
+            #expect(Base64URL.isWellFormed(utf8: Array(text.utf8)) == (Base64URL.decode(text) != nil), "\(text)")
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.".utf8)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<5_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let length = Int(state >> 59)
+            var text: [UInt8] = []
+            for _ in 0..<length {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                // Mostly the real alphabet, sometimes a byte outside it.
+                text.append(alphabet[Int(state >> 33) % (state >> 62 == 0 ? alphabet.count : 64)])
+            }
+            #expect(Base64URL.isWellFormed(utf8: text) == (Base64URL.decode(utf8: text) != nil), "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
+
     @Test func parsesAndSerializes() throws {
         let v = try StrictJSON.parse(Array(#" {"a":[1,2.5,-3e2,true,false,null],"b":"\u00e9\ud83d\ude00\n","c":{}} "#.utf8))
         #expect(v == ["a": [1, 2.5, -300, true, false, nil], "b": "é😀\n", "c": [:]])

@@ -12,7 +12,7 @@ enum Attack: String, CaseIterable, Sendable {
     case missingAlg, algNotString, kidNotString
     case unknownKid, missingKidNoFallback
     case p256KeyWithES384, rs256OnlyKeyWithPS256, rsaKeyWithES256, ed25519KeyWithRS256
-    case signedByAnotherKey, ecdsaDERSignature, tamperedPayload, emptySignature
+    case signedByAnotherKey, ecdsaDERSignature, tamperedPayload, unsignedGarbagePayload, emptySignature
     case expAsString, missingExp, missingSub, emptySub, subNotString, subWithCRLF, subWithDEL, nbfAsString, iatAsString
     case expired, expiredAtSkewEdge, nbfInFuture, iatInFuture
     case issuerTrailingSlash, issuerCase, issuerMissing
@@ -128,6 +128,11 @@ enum Attack: String, CaseIterable, Sendable {
             var c = good
             c["sub"] = "admin"
             return (TokenFactory.rawToken(headerSegment: parts[0], payloadSegment: Base64URL.encode(claimsJSON(c).utf8), signatureSegment: parts[2]), .reason(.badSignature))
+        case .unsignedGarbagePayload:
+            // Well-formed base64url, not JSON, under someone else's signature: the signature
+            // is checked first, so nothing an attacker wrote is parsed.
+            let parts = signed(f.rsa).split(separator: ".").map(String.init)
+            return (TokenFactory.rawToken(headerSegment: parts[0], payloadSegment: Base64URL.encode(Array("{not json".utf8)), signatureSegment: parts[2]), .reason(.badSignature))
         case .emptySignature:
             let parts = signed(f.rsa).split(separator: ".").map(String.init)
             return (parts[0] + "." + parts[1] + ".", .reason(.badSignature))
