@@ -14,4 +14,38 @@ import Testing
         #expect(String(decoding: out, as: UTF8.self) ==
             #"{"ts":"2026-11-29T13:58:21.123Z","org":"org_42","app":"app_abc123","user":"user_2abc","method":"POST","path":"/v1/retrievers/search","status":200,"req_bytes":123,"resp_bytes":4567,"duration_ms":12.3,"request_id":"6f1c","outcome":"ok"}"# + "\n")
     }
+
+    /// Numbers are written digit by digit: every magnitude and both ends of `Int`, as
+    /// `String(_:)` spells them; durations rounded to tenths.
+    @Test func numbersAreWrittenExactly() throws {
+        var values = [0, 1, 9, 10, 99, 100, 101, 4567, 1 << 40, Int.max, Int.min, -1, -10, -999]
+        var power = 1
+        while power <= Int.max / 10 {
+            values += [power - 1, power, power + 1]
+            power *= 10
+        }
+        for value in values {
+            let record = MeterRecord(
+                timestampMs: 0, org: "o", app: "a", user: "u", method: "GET", path: "/", status: 200,
+                requestBytes: value, responseBytes: 0, durationMs: 0, requestID: "r", outcome: .ok)
+            var out: [UInt8] = []
+            record.appendJSONLine(to: &out)
+            #expect(String(decoding: out, as: UTF8.self).contains(#""req_bytes":\#(value),"#), "\(value)")
+        }
+        for (duration, text) in [(0.0, "0.0"), (0.04, "0.0"), (0.05, "0.1"), (9.96, "10.0"), (12345.67, "12345.7"), (-3, "0.0")] {
+            var out: [UInt8] = []
+            MeterRecord(timestampMs: 0, org: "o", app: "a", user: "u", method: "GET", path: "/", status: 200,
+                        requestBytes: 0, responseBytes: 0, durationMs: duration, requestID: "r", outcome: .ok).appendJSONLine(to: &out)
+            #expect(String(decoding: out, as: UTF8.self).contains(#""duration_ms":\#(text),"#), "\(duration)")
+        }
+    }
+
+    /// Text needing escapes takes the slow path, byte for byte; the rest is copied whole.
+    @Test func stringsAreEscaped() {
+        var out: [UInt8] = []
+        MeterRecord(timestampMs: 0, org: "o\"rg", app: "a\\pp", user: "u\n\u{1}\u{7f}é", method: "GET", path: "/ok/é", status: 200,
+                    requestBytes: 0, responseBytes: 0, durationMs: 0, requestID: "r", outcome: .ok).appendJSONLine(to: &out)
+        let line = String(decoding: out, as: UTF8.self)
+        #expect(line.contains(#""org":"o\"rg","app":"a\\pp","user":"u\n\u0001\u007fé","method":"GET","path":"/ok/é""#))
+    }
 }

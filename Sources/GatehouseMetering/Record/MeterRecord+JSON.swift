@@ -34,9 +34,15 @@ extension MeterRecord {
 enum JSONText {
     static func appendString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Almost every value (ids, paths, methods) needs no escape: copy it in one go.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: s.utf8)
+        // Almost every value (ids, paths, methods) needs no escape: copy it in one go, from
+        // the string's contiguous bytes when it has them (native strings do).
+        let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard !bytes.contains(where: needsEscape) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true || (copied == nil && !s.utf8.contains(where: needsEscape)) {
+            if copied == nil { out.append(contentsOf: s.utf8) }
             out.append(UInt8(ascii: "\""))
             return
         }
@@ -58,16 +64,35 @@ enum JSONText {
         out.append(UInt8(ascii: "\""))
     }
 
+    @inline(__always)
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7f || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
+
     private static func hex(_ v: UInt8) -> UInt8 { v < 10 ? 48 + v : 87 + v }
 
+    /// Decimal digits written in place (`String(v)` formats into a temporary first).
     static func appendInt(_ v: Int, to out: inout [UInt8]) {
-        out.append(contentsOf: String(v).utf8)
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = v.magnitude
+        var digits = 1
+        var scale: UInt = 1
+        while magnitude / scale >= 10 {
+            scale *= 10
+            digits += 1
+        }
+        while digits > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude / scale))
+            magnitude %= scale
+            scale /= 10
+            digits -= 1
+        }
     }
 
     /// A non-negative number with one decimal (`12.3`), the precision reports use.
     static func appendTenths(_ v: Double, to out: inout [UInt8]) {
         let tenths = v.isFinite && v > 0 ? Int((v * 10).rounded()) : 0
-        out.append(contentsOf: String(tenths / 10).utf8)
+        appendInt(tenths / 10, to: &out)
         out.append(UInt8(ascii: "."))
         out.append(UInt8(ascii: "0") + UInt8(tenths % 10))
     }
