@@ -79,7 +79,8 @@ enum HTMLInjectionDecision: Equatable {
         guard let value = headers.first(name: "content-type") else { return false }
         // The media type before any parameter, case-insensitively (no allocation: every
         // app response passes here).
-        let mediaType = value.prefix { $0 != ";" }.trimmingASCIISpaces()
+        let end = value.utf8.firstIndex(of: UInt8(ascii: ";")) ?? value.endIndex
+        let mediaType = value[..<end].trimmingASCIISpaces()
         return mediaType.caseInsensitiveEquals("text/html")
     }
 }

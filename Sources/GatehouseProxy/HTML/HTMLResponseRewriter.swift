@@ -243,39 +243,60 @@ import NIOHTTP1
     /// The head of an injected response, and the tags to insert (with the CSP's nonce).
     /// `originalLength`: the upstream body's length when it is only lengthened by the tags;
     /// otherwise the response goes chunked.
+    /// The page's head as injected: `Content-Length` grown by the tags (or chunked when
+    /// unknown), a strong `ETag` made weak, `Accept-Ranges` and `Content-MD5` dropped (they
+    /// describe other bytes), a CSP nonce added where a policy needs one, and the marker
+    /// set. One pass over the upstream's fields copies the rest; each `remove` and
+    /// `replaceOrAdd` was a scan of its own (nine per page).
     private func injectedHead(_ head: HTTPResponseHead, originalLength: Int?) -> (HTTPResponseHead, String) {
-        var headers = head.headers
-        var nonce: String?
-        for name in ["Content-Security-Policy", "Content-Security-Policy-Report-Only"] where headers.contains(name: name) {
-            let candidate = nonce ?? ContentSecurityPolicyNonce.make()
-            var changed = false
-            let values = headers[canonicalForm: name].map { value -> String in
-                guard let rewritten = ContentSecurityPolicyNonce.adding(candidate, to: String(value)) else { return String(value) }
-                changed = true
-                return rewritten
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(head.headers.count + 3)
+        var etag: String?
+        var policies = false
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 4 where name.caseInsensitiveEquals("etag"):
+                if etag == nil { etag = value }
+                continue
+            case 11 where name.caseInsensitiveEquals("content-md5"),
+                 13 where name.caseInsensitiveEquals("accept-ranges"),
+                 14 where name.caseInsensitiveEquals("content-length"),
+                 17 where name.caseInsensitiveEquals("transfer-encoding"),
+                 20 where name.caseInsensitiveEquals("x-gatehouse-injected"):
+                continue
+            case 23 where name.caseInsensitiveEquals("content-security-policy"),
+                 35 where name.caseInsensitiveEquals("content-security-policy-report-only"):
+                policies = true
+            default:
+                break
             }
-            if changed {
-                nonce = candidate
-                headers.remove(name: name)
-                for value in values { headers.add(name: name, value: value) }
+            fields.append((name, value))
+        }
+        var nonce: String?
+        if policies {
+            // One nonce for every policy that needs one (each directive list lets the tags run).
+            let candidate = ContentSecurityPolicyNonce.make()
+            for index in fields.indices where Self.isPolicy(fields[index].0) {
+                if let rewritten = ContentSecurityPolicyNonce.adding(candidate, to: fields[index].1) {
+                    fields[index].1 = rewritten
+                    nonce = candidate
+                }
             }
         }
         let tags = snippet.tags(nonce: nonce)
         if let originalLength {
-            headers.replaceOrAdd(name: "Content-Length", value: String(originalLength + tags.utf8.count))
-            headers.remove(name: "transfer-encoding")
+            fields.append(("Content-Length", String(originalLength + tags.utf8.count)))
         } else {
-            headers.remove(name: "content-length")
-            headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+            fields.append(("Transfer-Encoding", "chunked"))
         }
-        if let etag = headers.first(name: "etag"), !etag.hasPrefix("W/") {
-            headers.replaceOrAdd(name: "ETag", value: "W/" + etag)
-        }
-        headers.remove(name: "accept-ranges")
-        headers.remove(name: "content-md5")
+        if let etag { fields.append(("ETag", etag.hasPrefix("W/") ? etag : "W/" + etag)) }
         // So that a Gatehouse in front of this one passes the page on untouched.
-        headers.replaceOrAdd(name: HTMLInjectionDecision.markerField, value: "1")
-        return (HTTPResponseHead(version: head.version, status: head.status, headers: headers), tags)
+        fields.append((HTMLInjectionDecision.markerField, "1"))
+        return (HTTPResponseHead(version: head.version, status: head.status, headers: HTTPHeaders(fields)), tags)
+    }
+
+    private static func isPolicy(_ name: String) -> Bool {
+        name.caseInsensitiveEquals("content-security-policy") || name.caseInsensitiveEquals("content-security-policy-report-only")
     }
 
     // MARK: - zlib
