@@ -36,13 +36,20 @@ enum JSONText {
         out.append(UInt8(ascii: "\""))
         // Almost every value (ids, paths, methods) needs no escape: copy it in one go, from
         // the string's contiguous bytes when it has them (native strings do).
-        let copied = s.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+        let copied: Bool
+        if let contiguous = s.utf8.withContiguousStorageIfAvailable({ bytes -> Bool in
             guard !bytes.contains(where: needsEscape) else { return false }
             out.append(contentsOf: bytes)
             return true
+        }) {
+            copied = contiguous
+        } else if !s.utf8.contains(where: needsEscape) {
+            out.append(contentsOf: s.utf8)
+            copied = true
+        } else {
+            copied = false
         }
-        if copied == true || (copied == nil && !s.utf8.contains(where: needsEscape)) {
-            if copied == nil { out.append(contentsOf: s.utf8) }
+        if copied {
             out.append(UInt8(ascii: "\""))
             return
         }

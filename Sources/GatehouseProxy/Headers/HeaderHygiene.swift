@@ -99,22 +99,27 @@ public enum HeaderHygiene {
     }
 
     /// Calls `body` with each field name a `Connection` value lists, other than
-    /// `keep-alive` and `close` (which name no field). Walked in place: `split` would build
-    /// an array for every `Connection: keep-alive`.
+    /// `keep-alive` and `close` (which name no field).
     static func forEachConnectionToken(_ value: String, _ body: (Substring) -> Void) {
+        forEachPiece(of: value, separatedBy: UInt8(ascii: ",")) { token in
+            let trimmed = token.trimmingASCIISpaces()
+            if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { return }
+            body(trimmed)
+        }
+    }
+
+    /// Calls `body` with each piece of `value` between `separator` bytes. Walked in place:
+    /// `split` would build an array for every `Connection: keep-alive` or `Cookie`.
+    private static func forEachPiece(of value: String, separatedBy separator: UInt8, _ body: (Substring) -> Void) {
         var rest = Substring(value)
         while !rest.isEmpty {
-            let token: Substring
-            if let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) {
-                token = rest[..<comma]
-                rest = rest[rest.utf8.index(after: comma)...]
+            if let end = rest.utf8.firstIndex(of: separator) {
+                body(rest[..<end])
+                rest = rest[rest.utf8.index(after: end)...]
             } else {
-                token = rest
-                rest = rest[rest.endIndex...]
+                body(rest)
+                return
             }
-            let trimmed = token.trimmingASCIISpaces()
-            if trimmed.isEmpty || trimmed.caseInsensitiveEquals("keep-alive") || trimmed.caseInsensitiveEquals("close") { continue }
-            body(trimmed)
         }
     }
 
@@ -133,20 +138,12 @@ public enum HeaderHygiene {
             return
         }
         // Not `canonicalForm`: cookies are separated by ";", and a "," inside one is data.
-        var rest = Substring(value)
-        while !rest.isEmpty {
-            var pair: Substring
-            if let semicolon = rest.utf8.firstIndex(of: UInt8(ascii: ";")) {
-                pair = rest[..<semicolon]
-                rest = rest[rest.utf8.index(after: semicolon)...]
-            } else {
-                pair = rest
-                rest = rest[rest.endIndex...]
-            }
+        forEachPiece(of: value, separatedBy: UInt8(ascii: ";")) { piece in
+            var pair = piece
             while pair.utf8.first == UInt8(ascii: " ") { pair = pair[pair.utf8.index(after: pair.startIndex)...] }
-            if pair.isEmpty { continue }
+            if pair.isEmpty { return }
             let name = pair.utf8.firstIndex(of: UInt8(ascii: "=")).map { pair[..<$0] } ?? pair
-            if isCredentialCookie(name) { continue }
+            if isCredentialCookie(name) { return }
             if !kept.isEmpty { kept += "; " }
             kept += pair
         }
