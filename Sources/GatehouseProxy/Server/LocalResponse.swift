@@ -82,9 +82,16 @@ public enum LocalResponse: Sendable, Equatable {
     }
 
     public func headers(keepAlive: Bool) -> HTTPHeaders {
+        headers(keepAlive: keepAlive, bodyByteCount: body.utf8.count)
+    }
+
+    /// As ``headers(keepAlive:)`` for a caller that has the body already (building it
+    /// is an interpolation).
+    func headers(keepAlive: Bool, bodyByteCount: Int) -> HTTPHeaders {
         var headers = HTTPHeaders()
+        headers.reserveCapacity(6)
         headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Content-Length", value: String(bodyByteCount))
         headers.add(name: "Cache-Control", value: "no-store")
         switch self {
         case .gate(.unauthenticated(.missingToken)):

@@ -17,9 +17,9 @@ extension ProxyHandler {
     /// waiting for an `.end` that will not come again.
     func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
         let keep = keepAlive && !response.closesConnection
-        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
         let body = response.body
+        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep, bodyByteCount: body.utf8.count))
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !body.isEmpty && !currentRequestIsHead {
             var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
             buffer.writeString(body)
@@ -42,10 +42,8 @@ extension ProxyHandler {
             state = .answered(keepAlive: false)
         }
         resumeReads(context: context)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keep {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        guard !keep else { return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
