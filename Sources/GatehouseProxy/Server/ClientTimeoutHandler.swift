@@ -2,7 +2,8 @@ import NIOCore
 
 /// Enforces the client's timeouts on the raw byte stream, before the HTTP decoder (which
 /// cannot say when the first byte of a head arrived): `client_header_timeout_ms` and
-/// `idle_timeout_ms`, and the latter again for a client that stops taking what it is sent.
+/// `idle_timeout_ms`, and the latter again for a client that stops taking what it is sent
+/// or stops sending a body it declared.
 ///
 /// A new connection has `client_header_timeout_ms` to deliver a complete head. Between
 /// keep-alive requests the connection may sit idle for `idle_timeout_ms` and is then
@@ -15,6 +16,13 @@ import NIOCore
 /// nginx's `send_timeout`: otherwise a reader that stops mid-response holds its
 /// connection, and the upstream connection paused behind it, for good. Writable again
 /// (half the watermark taken) starts the wait afresh.
+///
+/// Likewise a request body: between a request's head and its end (``RequestSequencer``
+/// says when) the client owes bytes, and while the pipeline waits for them — a read
+/// passed down, nothing arrived — they must keep coming within `idle_timeout_ms` (nginx's
+/// `client_body_timeout`), or a client trickling a declared body would hold its
+/// connection and an upstream connection for good. While Gatehouse itself holds reads
+/// (backpressure, a held pipelined request) the client is not waited on and no time runs.
 ///
 /// Timers are lazy: state changes only move a deadline, and one scheduled task at a time
 /// checks it when it fires (re-arming for what is left), so a busy keep-alive connection
@@ -39,6 +47,11 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     private var timerFiresAt: NIODeadline?
     /// When a client not taking its bytes is given up on; `nil` while the channel is writable.
     private var sendDeadline: NIODeadline?
+    /// Between a request's head and its end (received, not handed on).
+    private var owesBody = false
+    /// When a client owing body bytes, and asked for them, is given up on; `nil` while
+    /// no read waits on it.
+    private var bodyDeadline: NIODeadline?
     private var context: ChannelHandlerContext?
 
     static let timeoutResponse: String = {
@@ -71,6 +84,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         timer = nil
         deadline = nil
         sendDeadline = nil
+        bodyDeadline = nil
         context.fireChannelInactive()
     }
 
@@ -86,6 +100,8 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Bytes came: the wait for the client is over until the next read goes down.
+        bodyDeadline = nil
         if state == .idleBetweenRequests {
             state = .receivingHead
             expire(after: headTimeout)
@@ -97,6 +113,20 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     func headReceived() {
         state = .inRequest
         deadline = nil
+    }
+
+    /// Whether the client owes the current request's body (its head received, its end not yet).
+    func clientOwesBody(_ owes: Bool) {
+        owesBody = owes
+        if !owes { bodyDeadline = nil }
+    }
+
+    /// A read went down to the socket: if the client owes body bytes, they are now waited on.
+    func readRequested() {
+        guard owesBody, bodyDeadline == nil, let context else { return }
+        let when = NIODeadline.now() + idleTimeout
+        bodyDeadline = when
+        if timerFiresAt.map({ $0 > when }) ?? true { schedule(at: when, context: context) }
     }
 
     /// The previous response is complete; wait for the next head.
@@ -127,19 +157,21 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         timerFiresAt = nil
         guard let context else { return }
         let now = NIODeadline.now()
-        if let sendDeadline, sendDeadline <= now {
-            // Nothing can be answered to a client that takes nothing: just close.
-            self.sendDeadline = nil
-            self.deadline = nil
+        if sendDeadline.map({ $0 <= now }) ?? false || bodyDeadline.map({ $0 <= now }) ?? false {
+            // Nothing can be answered to a client that takes nothing, and a body that
+            // stopped mid-way may have an exchange streaming it already: just close.
+            sendDeadline = nil
+            bodyDeadline = nil
+            deadline = nil
             context.close(promise: nil)
             return
         }
         guard let deadline, deadline <= now else {
-            if let next = Self.earliest(deadline, sendDeadline) { schedule(at: next, context: context) }
+            if let next = Self.earliest(Self.earliest(deadline, sendDeadline), bodyDeadline) { schedule(at: next, context: context) }
             return
         }
         self.deadline = nil
-        if let sendDeadline { schedule(at: sendDeadline, context: context) }
+        if let next = Self.earliest(sendDeadline, bodyDeadline) { schedule(at: next, context: context) }
         switch state {
         case .idleBetweenRequests:
             context.close(promise: nil)

@@ -19,7 +19,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private var sequence = RequestSequence<Held>()
-    /// Told when a complete head is held while no exchange runs (see ``channelRead``).
+    /// Told when a complete head is held while no exchange runs (see ``channelRead``),
+    /// when the client owes a request body, and when a read goes down to wait for it.
     private let timeouts: ClientTimeoutHandler?
     /// Handing held events on can write a response's end, which hands the next ones on:
     /// one drain loop at a time.
@@ -35,9 +36,14 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let kind: RequestSequence<Held>.Kind
         switch unwrapInboundIn(data) {
-        case .head: kind = .head
-        case .body: kind = .body
-        case .end: kind = .end
+        case .head:
+            kind = .head
+            timeouts?.clientOwesBody(true)
+        case .body:
+            kind = .body
+        case .end:
+            kind = .end
+            timeouts?.clientOwesBody(false)
         }
         let action = sequence.received(kind, .part(data))
         if kind == .head, action == .none, sequence.waitingForClient {
@@ -68,7 +74,13 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if sequence.readRequested() { context.read() }
+        if sequence.readRequested() { readFromClient(context: context) }
+    }
+
+    /// Lets a read down to the socket: the client is waited on from now.
+    private func readFromClient(context: ChannelHandlerContext) {
+        timeouts?.readRequested()
+        context.read()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -150,6 +162,6 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             run(action, event, context: context)
         }
         if delivered { context.fireChannelReadComplete() }
-        if sequence.takeWithheldRead() { context.read() }
+        if sequence.takeWithheldRead() { readFromClient(context: context) }
     }
 }
