@@ -13,12 +13,13 @@ struct Serve: AsyncParsableCommand {
     var watchConfig = false
 
     func run() async throws {
-        let configuration = try options.load()
+        // The watch first: its baseline is the file before it is read (see `Watch`).
         var watch: GatehouseService.Watch?
         if watchConfig {
             guard let path = options.config else { throw CLIError(description: "gatehouse: --watch-config needs --config FILE") }
             watch = GatehouseService.Watch(path: path)
         }
+        let configuration = try options.load()
         let logger = CLILogging.bootstrap()
         do {
             let options = self.options

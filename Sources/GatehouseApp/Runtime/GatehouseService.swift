@@ -21,12 +21,18 @@ public struct GatehouseService: Service {
     /// A file whose changes trigger a reload like SIGHUP (`serve --watch-config`), polled
     /// every `interval`: a Kubernetes ConfigMap volume updates by swapping a symlink, which
     /// inotify on the file itself misses, while `stat` through the link sees it.
+    ///
+    /// Make it before reading the configuration: the file as it is now is the baseline, so
+    /// a change made between the read and the first poll still reloads. (Taken when the
+    /// watching began, a write in that window was missed until the next one.)
     public struct Watch: Sendable {
         public var path: String
         public var interval: Duration
+        let baseline: FileStamp?
         public init(path: String, interval: Duration = .seconds(2)) {
             self.path = path
             self.interval = interval
+            self.baseline = FileStamp(path: path)
         }
     }
     let watch: Watch?
@@ -64,7 +70,7 @@ public struct GatehouseService: Service {
                 }
                 if let watch {
                     group.addTask {
-                        var last = FileStamp(path: watch.path)
+                        var last = watch.baseline
                         while !Task.isCancelled {
                             try? await Task.sleep(for: watch.interval)
                             let now = FileStamp(path: watch.path)
