@@ -52,6 +52,11 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     /// When a client owing body bytes, and asked for them, is given up on; `nil` while
     /// no read waits on it.
     private var bodyDeadline: NIODeadline?
+    /// Between bytes arriving and the end of that read cycle: a read requested then is
+    /// looked at when the cycle ends, by which time a body-less request's end has arrived
+    /// too (so the usual request reads no clock for this).
+    private var inReadCycle = false
+    private var readRequestedInCycle = false
     private var context: ChannelHandlerContext?
 
     static let timeoutResponse: String = {
@@ -102,6 +107,7 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Bytes came: the wait for the client is over until the next read goes down.
         bodyDeadline = nil
+        inReadCycle = true
         if state == .idleBetweenRequests {
             state = .receivingHead
             expire(after: headTimeout)
@@ -121,8 +127,25 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
         if !owes { bodyDeadline = nil }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadCycle = false
+        if readRequestedInCycle {
+            readRequestedInCycle = false
+            waitForBody()
+        }
+        context.fireChannelReadComplete()
+    }
+
     /// A read went down to the socket: if the client owes body bytes, they are now waited on.
     func readRequested() {
+        if inReadCycle {
+            readRequestedInCycle = true
+        } else {
+            waitForBody()
+        }
+    }
+
+    private func waitForBody() {
         guard owesBody, bodyDeadline == nil, let context else { return }
         let when = NIODeadline.now() + idleTimeout
         bodyDeadline = when
