@@ -58,6 +58,14 @@ public final class BlockingClientSocket: Sendable {
         }
     }
 
+    /// Bytes received and not read yet (`FIONREAD`): how far a peer got while this side
+    /// read nothing.
+    public var bytesAvailable: Int {
+        var count: Int32 = 0
+        guard ioctl(fd, UInt(FIONREAD), &count) == 0 else { return -1 }
+        return Int(count)
+    }
+
     /// Shuts both directions down first, so a thread blocked in ``writeAll(_:)`` returns.
     public func close() {
         shutdown(fd, Int32(SHUT_RDWR))

@@ -67,7 +67,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is ChannelShouldQuiesceEvent:
-            if sequence.quiesce() { context.close(promise: nil) }
+            if sequence.quiesce() { closeWhenWritten(context: context) }
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -135,9 +135,20 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Closes once `written` (a response's last part, not yet flushed) is out.
     private func close(context: ChannelHandlerContext, after written: EventLoopFuture<Void>?) {
-        guard let written else { return context.close(promise: nil) }
+        guard let written else { return closeWhenWritten(context: context) }
         let bound = context.loopBound
         written.assumeIsolated().whenComplete { _ in bound.value.close(promise: nil) }
+    }
+
+    /// Closes once everything written so far is out: the output side first (NIO writes
+    /// what it still buffers, then sends the FIN), then the rest. A plain close drops the
+    /// buffered bytes — answers a slow client has not taken yet, cut mid-answer. A client
+    /// that never takes them is closed by the send-stall timeout (``ClientTimeoutHandler``).
+    private func closeWhenWritten(context: ChannelHandlerContext) {
+        let outputClosed = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: outputClosed)
+        let bound = context.loopBound
+        outputClosed.futureResult.assumeIsolated().whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     private func fire(_ event: Held, context: ChannelHandlerContext) {

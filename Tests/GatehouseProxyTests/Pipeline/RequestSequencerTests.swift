@@ -9,8 +9,10 @@ import Testing
 
 /// ``RequestSequencer`` in a channel: reads stay on while a response is pending (unless
 /// the client pipelines), pipelined requests keep their order, a drain finishes the
-/// current exchange — on an `EmbeddedChannel` and against the real server.
-@Suite struct RequestSequencerTests {
+/// current exchange — on an `EmbeddedChannel` and against the real server. Serialized:
+/// the flood test counts local answers from the process-wide metrics, which the drain
+/// test beside it would add to.
+@Suite(.serialized) struct RequestSequencerTests {
     /// Counts `read()` calls that reach the socket side.
     final class ReadCounter: ChannelOutboundHandler {
         typealias OutboundIn = NIOAny
@@ -167,6 +169,42 @@ import Testing
         #expect(seen == count)
         #expect(written.withLockedValue { $0 } == count)
         await rig.stop()
+    }
+
+    /// A drain closes an idle connection only once what was written to it is out: a
+    /// client that pipelined requests and reads its answers late still gets every answer
+    /// that was written, whole, then the end of the stream. (Closed at once, the answers
+    /// waiting in the channel's buffer were dropped and the stream ended mid-answer.)
+    @Test func aDrainLetsWrittenAnswersOutBeforeClosing() async throws {
+        let rig = try await GateRig.start()
+        let count = 600
+        let request = Array("GET /_auth/sdk.js HTTP/1.1\r\nHost: g.test\r\n\r\n".utf8)
+        let socket = try BlockingClientSocket(port: rig.gatehouse.port, receiveBuffer: 16 << 10)
+        defer { socket.close() }
+        // 27 KB of requests: the kernel's buffers take them all, so this returns.
+        #expect(socket.writeAll(Array([[UInt8]](repeating: request, count: count).joined())))
+        // ~20 KB per answer: Gatehouse answers until the client's buffers and its own
+        // watermark are full, with answers still waiting in the channel's buffer. Settled
+        // when the client's receive buffer stops filling (this connection's own measure:
+        // the metrics are shared with the tests running beside this one).
+        #expect(await Self.settled { socket.bytesAvailable } > 0)
+
+        let drained = Task { await rig.gatehouse.instance.shutdown() }
+        #expect(await TransportRig.eventually { await TransportRig.connectRefused(port: rig.gatehouse.port) })
+        var bytes: [UInt8] = []
+        while let chunk = socket.read(max: 1 << 20) { bytes += chunk }
+        await drained.value
+
+        let marker = Array("HTTP/1.1 200 OK\r\n".utf8)
+        let answers = Self.occurrences(of: marker, in: bytes)
+        // Those not answered before the drain were dropped, not answered after it.
+        #expect(answers > 0 && answers < count, "\(answers) of \(count)")
+        // Every answer is the same bytes: the stream is a whole number of them.
+        let second = try #require((1..<max(1, bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+        #expect(bytes.count == answers * second, "\(bytes.count) bytes, \(answers) answers of \(second)")
+        await rig.app.stop()
+        await rig.api.stop()
+        await rig.jwks.stop()
     }
 
     /// Local answers so far, from the live process's counters (scraped from `/metrics`).
