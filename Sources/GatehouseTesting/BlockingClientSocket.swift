@@ -83,3 +83,32 @@ func withLoopbackAddress<T>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
 }
+
+/// A loopback port that refuses connections for as long as this is held: bound, never
+/// listening. A port picked and closed again could be bound by a test running beside
+/// before it was used (then "connection refused" became "the server closed the
+/// connection"); a bound one cannot.
+public final class RefusingPort: Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BlockingClientSocketError(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withLoopbackAddress(port: 0) { bind(fd, $0, $1) }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard bound == 0, named == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw BlockingClientSocketError(description: "bind: errno \(code)")
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { Glibc.close(fd) }
+}

@@ -135,9 +135,11 @@ struct PostgresUserStoreTests {
     private let loop = StoreFixture.loop
 
     @Test func refusedPortFailsAtOnceNamingTheHost() async throws {
-        let port = try await ClosedPort.pick()
+        let refusing = try RefusingPort()
+        let port = refusing.port
         let started = ContinuousClock.now
         let text = await StoreFixture.openFailure("postgres://gh:hunter2@127.0.0.1:\(port)/gatehouse")
+        withExtendedLifetime(refusing) {}
         #expect(text == "users.store: cannot connect to PostgreSQL at 127.0.0.1:\(port): Connection refused")
         // Below the 5 s default connect timeout: no retry loop before failing. Not tighter:
         // under the full suite's parallel load 4 s were seen for a refused connect.
@@ -164,16 +166,5 @@ struct PostgresUserStoreTests {
         let text = await StoreFixture.openFailure("postgres://gh:hunter2@no-such-host.invalid:5432/gatehouse?connect_timeout=3") ?? ""
         #expect(text.hasPrefix("users.store: cannot connect to PostgreSQL at no-such-host.invalid:5432: "))
         #expect(!text.contains("hunter2"))
-    }
-}
-
-/// A loopback port nothing listens on: bound, read, and released.
-enum ClosedPort {
-    static func pick() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 1
-        try await channel.close()
-        return port
     }
 }

@@ -26,14 +26,6 @@ enum TransportRig {
         return try await TestGatehouse.start(config)
     }
 
-    /// A port on 127.0.0.1 where nothing listens (a listener bound, then closed).
-    static func closedPort() async throws -> Int {
-        let server = try await TestHTTPServer.start { _ in .close }
-        let port = server.port
-        await server.stop()
-        return port
-    }
-
     /// `Tests/GatehouseProxyTests/Fixtures/<name>`.
     static func fixture(_ name: String, filePath: String = #filePath) -> String {
         URL(fileURLWithPath: filePath)
