@@ -261,14 +261,11 @@ import NIOHTTP1
             case 11 where name.caseInsensitiveEquals("content-md5"),
                  13 where name.caseInsensitiveEquals("accept-ranges"),
                  14 where name.caseInsensitiveEquals("content-length"),
-                 17 where name.caseInsensitiveEquals("transfer-encoding"),
-                 20 where name.caseInsensitiveEquals("x-gatehouse-injected"):
+                 17 where name.caseInsensitiveEquals("transfer-encoding"):
                 continue
-            case 23 where name.caseInsensitiveEquals("content-security-policy"),
-                 35 where name.caseInsensitiveEquals("content-security-policy-report-only"):
-                policies = true
             default:
-                break
+                if name.caseInsensitiveEquals(Self.markerFieldLowercased) { continue }
+                if Self.isPolicy(name) { policies = true }
             }
             fields.append((name, value))
         }
@@ -294,6 +291,8 @@ import NIOHTTP1
         fields.append((HTMLInjectionDecision.markerField, "1"))
         return (HTTPResponseHead(version: head.version, status: head.status, headers: HTTPHeaders(fields)), tags)
     }
+
+    private static let markerFieldLowercased = HTMLInjectionDecision.markerField.lowercased()
 
     private static func isPolicy(_ name: String) -> Bool {
         name.caseInsensitiveEquals("content-security-policy") || name.caseInsensitiveEquals("content-security-policy-report-only")
