@@ -197,8 +197,9 @@ import Testing
 
         let marker = Array("HTTP/1.1 200 OK\r\n".utf8)
         let answers = Self.occurrences(of: marker, in: bytes)
-        // Those not answered before the drain were dropped, not answered after it.
-        #expect(answers > 0 && answers < count, "\(answers) of \(count)")
+        // How many were answered before the drain depends on the kernel's buffers (here
+        // ~180 of 600, but once all 600 under the full suite's load in CI).
+        #expect(answers > 0)
         // Every answer is the same bytes: the stream is a whole number of them.
         let second = try #require((1..<max(1, bytes.count - marker.count)).first { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
         #expect(bytes.count == answers * second, "\(bytes.count) bytes, \(answers) answers of \(second)")
