@@ -38,6 +38,12 @@ public indirect enum TestResponse: Sendable {
     case chunked(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], chunks: [[UInt8]])
     /// Never answers (for response timeouts).
     case hang
+    /// A head declaring `declared` body bytes (`Content-Length`), `sent` of them, then
+    /// nothing more on a connection left open: an upstream stuck mid-response.
+    case partial(declared: Int, sent: Int, byte: UInt8 = UInt8(ascii: "x"))
+    /// `pieces` chunks of `pieceBytes` bytes, chunked, one every `interval`: a slow but
+    /// steady upstream.
+    case trickle(pieces: Int, pieceBytes: Int, interval: TimeAmount, byte: UInt8 = UInt8(ascii: "x"))
     /// Closes the connection without answering.
     case close
     /// Answers `then` once the test opens `gate` (an in-flight request the test controls).
@@ -238,6 +244,16 @@ private final class TestServerHandler: ChannelInboundHandler {
             pump(context: context)
         case .hang:
             break
+        case .partial(let declared, let sent, let byte):
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: String(declared))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(repeating: byte, count: sent)))), promise: nil)
+        case .trickle(let pieces, let pieceBytes, let interval, let byte):
+            var headers = HTTPHeaders()
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            trickle(left: pieces, piece: context.channel.allocator.buffer(repeating: byte, count: pieceBytes), interval: interval, context: context)
         case .close:
             context.close(promise: nil)
         case .gated(let gate, let then):
@@ -248,6 +264,20 @@ private final class TestServerHandler: ChannelInboundHandler {
                     handler.respond(then, context: context)
                 }
             }
+        }
+    }
+
+    /// One piece now (after `interval`), the rest after that, then the end.
+    private func trickle(left: Int, piece: ByteBuffer, interval: TimeAmount, context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: interval) {
+            guard self.active else { return }
+            guard left > 0 else {
+                context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
+            self.counters.withLockedValue { $0.streamed += piece.readableBytes }
+            context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(piece))), promise: nil)
+            self.trickle(left: left - 1, piece: piece, interval: interval, context: context)
         }
     }
 

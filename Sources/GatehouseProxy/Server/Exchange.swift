@@ -32,9 +32,12 @@ final class Exchange {
     var upstreamNeedsFlush = false
     var lease: UpstreamConnectionPool.Lease?
     var endpoint: UpstreamEndpoint?
-    /// When the upstream's response head is due (`upstream_response_timeout_ms`); the
-    /// connection's timer checks it (``ProxyHandler/armResponseTimer(_:context:)``).
-    var responseDeadline: NIODeadline?
+    /// When Gatehouse gives up on the upstream (`upstream_response_timeout_ms`): its
+    /// response head is due, or it has gone that long without taking the request bytes it
+    /// is sent or sending more of a response it started. `nil` while it owes nothing
+    /// (Gatehouse waits on the client). The connection's timer checks it
+    /// (``ProxyHandler/refreshUpstreamDeadline(_:progressed:context:)``).
+    var upstreamDeadline: NIODeadline?
     /// `max_api_body_bytes` for `/_api`, `nil` for the app route.
     var bodyLimit: Int?
     /// When the request head went upstream (upstream latency).
@@ -74,7 +77,7 @@ final class Exchange {
     func finish(_ outcome: Outcome, status answered: UInt? = nil) {
         guard self.outcome == nil else { return }
         self.outcome = outcome
-        responseDeadline = nil
+        upstreamDeadline = nil
         guard let meter else { return }
         let finalStatus: UInt
         if let answered {

@@ -55,9 +55,9 @@ extension ProxyHandler {
         }
         lease.channel.flush()
         exchange.upstreamNeedsFlush = false
-        if exchange.requestEnded { armResponseTimer(exchange, context: context) }
         if lease.channel.isWritable { resumeReads(context: context) }
         if !context.channel.isWritable { lease.handler.holdReads() }
+        refreshUpstreamDeadline(exchange, progressed: true, context: context)
     }
 
     func forwardRequestPart(_ part: HTTPServerRequestPart, exchange: Exchange, context: ChannelHandlerContext) {
@@ -82,9 +82,13 @@ extension ProxyHandler {
                 completeExchange(exchange, context: context)
                 return
             }
-            armResponseTimer(exchange, context: context)
+            // The response (or its head) is due from the request's end.
+            refreshUpstreamDeadline(exchange, progressed: true, context: context)
         }
-        if !lease.channel.isWritable { holdReads() }
+        if !lease.channel.isWritable {
+            holdReads()
+            refreshUpstreamDeadline(exchange, progressed: false, context: context)
+        }
     }
 
     func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
@@ -100,38 +104,72 @@ extension ProxyHandler {
         }
     }
 
-    /// Starts the `upstream_response_timeout_ms` clock for `exchange`. The connection keeps
-    /// one timer for all its exchanges (lazily moved to the current deadline when it fires
-    /// early), rather than scheduling and cancelling a task for every request.
-    func armResponseTimer(_ exchange: Exchange, context: ChannelHandlerContext) {
-        guard !exchange.responseStarted, exchange.responseDeadline == nil else { return }
-        let deadline = NIODeadline.now() + settings.upstreamResponseTimeout
-        exchange.responseDeadline = deadline
-        if let scheduledAt = responseTimerAt, scheduledAt <= deadline { return }
-        responseTimer?.cancel()
-        scheduleResponseTimer(at: deadline, context: context)
+    /// Whether Gatehouse is waiting on the upstream: it has request bytes it does not
+    /// take (its connection over the write watermark), owes the response head (the
+    /// request has ended), or owes more of a response it started — unless Gatehouse
+    /// itself holds that back because the client is not taking it (the client's own
+    /// limit, `idle_timeout_ms`, runs then).
+    func upstreamOwesProgress(_ exchange: Exchange, lease: UpstreamConnectionPool.Lease) -> Bool {
+        if exchange.responseEnded { return false }
+        if !lease.channel.isWritable { return true }
+        if exchange.responseStarted { return !lease.handler.holdingReads }
+        return exchange.requestEnded
     }
 
-    private func scheduleResponseTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        responseTimerAt = deadline
-        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+    /// Keeps `upstream_response_timeout_ms` on the upstream whenever it owes something
+    /// (nginx's `proxy_read_timeout` and `proxy_send_timeout` in one): `progressed` says
+    /// it just did something (took bytes, sent bytes, or was handed the request's end),
+    /// which starts the wait afresh; otherwise a wait already running keeps its deadline.
+    ///
+    /// The connection keeps one timer for all its exchanges (lazily moved to the current
+    /// deadline when it fires early), so a kept-alive connection does not schedule and
+    /// cancel a task per request, and a response that ends in the read that began it
+    /// reads no clock for this.
+    func refreshUpstreamDeadline(_ exchange: Exchange, progressed: Bool, context: ChannelHandlerContext) {
+        guard let lease = exchange.lease, upstreamOwesProgress(exchange, lease: lease) else {
+            exchange.upstreamDeadline = nil
+            return
+        }
+        guard progressed || exchange.upstreamDeadline == nil else { return }
+        let deadline = NIODeadline.now() + settings.upstreamResponseTimeout
+        exchange.upstreamDeadline = deadline
+        if let scheduledAt = upstreamTimerAt, scheduledAt <= deadline { return }
+        upstreamTimer?.cancel()
+        scheduleUpstreamTimer(at: deadline, context: context)
+    }
+
+    private func scheduleUpstreamTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        upstreamTimerAt = deadline
+        upstreamTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             guard let self else { return }
-            self.responseTimer = nil
-            self.responseTimerAt = nil
-            guard let context = self.context, case .forwarding(let exchange) = self.state, !exchange.responseStarted,
-                  let due = exchange.responseDeadline else { return }
+            self.upstreamTimer = nil
+            self.upstreamTimerAt = nil
+            guard let context = self.context, case .forwarding(let exchange) = self.state,
+                  let due = exchange.upstreamDeadline else { return }
             if due > .now() {
-                self.scheduleResponseTimer(at: due, context: context)
+                self.scheduleUpstreamTimer(at: due, context: context)
                 return
             }
-            // Detach first: closing fires `upstreamClosed`, which would answer 502 before
-            // this 504 — two responses to one request.
-            exchange.lease?.handler.owner = nil
-            exchange.lease?.channel.close(promise: nil)
-            exchange.lease = nil
-            exchange.finish(.upstreamError, status: 504)
-            self.answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
+            self.upstreamTimedOut(exchange, context: context)
         }
+    }
+
+    /// The upstream owed something for `upstream_response_timeout_ms` and did nothing:
+    /// 504 if the client has no response yet, else the response is cut (closed short),
+    /// which is all a client that has the head can be told.
+    private func upstreamTimedOut(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard !exchange.responseStarted else {
+            logger.debug("upstream stalled mid-response", metadata: ["timeout_ms": "\(settings.upstreamResponseTimeout.nanoseconds / 1_000_000)"])
+            return upstreamBroke(exchange, context: context)
+        }
+        // Detach first: closing fires `upstreamClosed`, which would answer 502 before
+        // this 504 — two responses to one request.
+        exchange.upstreamDeadline = nil
+        exchange.lease?.handler.owner = nil
+        exchange.lease?.channel.close(promise: nil)
+        exchange.lease = nil
+        exchange.finish(.upstreamError, status: 504)
+        answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
     }
 
     /// Ends the exchange and, when given, writes the response's last part.
@@ -141,7 +179,7 @@ extension ProxyHandler {
     /// write, and that request must find this handler idle (or closed), not still
     /// forwarding the last one.
     func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
-        exchange.responseDeadline = nil
+        exchange.upstreamDeadline = nil
         guard case .forwarding(let current) = state, current === exchange else {
             if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
             return
@@ -179,7 +217,6 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             if let sentAt = exchange.sentAt {
                 runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
             }
-            exchange.responseDeadline = nil
             exchange.responseStarted = true
             exchange.status = upstreamHead.status.code
             exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
@@ -261,7 +298,12 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        guard let context else { return }
+        context.flush()
+        // Once per read, not per part: a response that ended within it owes nothing.
+        if case .forwarding(let exchange) = state, exchange.responseStarted {
+            refreshUpstreamDeadline(exchange, progressed: true, context: context)
+        }
     }
 
     func upstreamClosed() {
@@ -276,7 +318,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     }
 
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
-        exchange.responseDeadline = nil
+        exchange.upstreamDeadline = nil
         exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
@@ -291,7 +333,9 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
-        guard let context, case .forwarding = state else { return }
+        guard let context, case .forwarding(let exchange) = state else { return }
         if isWritable { resumeReads(context: context) } else { holdReads() }
+        // Writable again: it took bytes, which is progress.
+        refreshUpstreamDeadline(exchange, progressed: isWritable, context: context)
     }
 }

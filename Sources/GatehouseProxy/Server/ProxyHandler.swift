@@ -43,10 +43,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var state = State.idle
     /// See ``connectionPeer(_:)``.
     var peer: Peer?
-    /// The connection's one response-timeout timer and when it fires (see
-    /// ``armResponseTimer(_:context:)``).
-    var responseTimer: Scheduled<Void>?
-    var responseTimerAt: NIODeadline?
+    /// The connection's one upstream-timeout timer and when it fires (see
+    /// ``refreshUpstreamDeadline(_:progressed:context:)``).
+    var upstreamTimer: Scheduled<Void>?
+    var upstreamTimerAt: NIODeadline?
 
     struct Peer {
         var ip: String?
@@ -136,8 +136,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        responseTimer?.cancel()
-        responseTimer = nil
+        upstreamTimer?.cancel()
+        upstreamTimer = nil
         runtime.metrics.connectionClosed()
         abandonExchange()
         context.fireChannelInactive()
@@ -170,6 +170,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .forwarding(let exchange) = state, let lease = exchange.lease {
             if context.channel.isWritable { lease.handler.resumeReads() } else { lease.handler.holdReads() }
+            refreshUpstreamDeadline(exchange, progressed: false, context: context)
         }
         context.fireChannelWritabilityChanged()
     }

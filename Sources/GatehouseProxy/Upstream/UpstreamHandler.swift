@@ -24,7 +24,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     weak var owner: UpstreamHandlerDelegate?
     private var context: ChannelHandlerContext?
-    private var holdingReads = false
+    /// Reads are withheld because the client cannot take more: the upstream is not
+    /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:lease:)``).
+    private(set) var holdingReads = false
     private var pendingRead = false
     /// Set when the connection was pooled and has since closed or misbehaved.
     private(set) var isUsable = true

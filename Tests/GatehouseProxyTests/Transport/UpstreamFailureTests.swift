@@ -58,4 +58,98 @@ import Testing
         await gatehouse.stop()
         await api.stop()
     }
+
+    // MARK: - An upstream that stops mid-exchange (nginx's proxy_send/read_timeout)
+
+    /// An upstream that stops reading the body it is sent fills its buffers and
+    /// Gatehouse's, so Gatehouse stops reading the client too; after
+    /// `upstream_response_timeout_ms` without the upstream taking a byte it is given up
+    /// on with a 504. Without that the client and the upstream connection are held for good.
+    @Test func anUpstreamThatStopsTakingTheBodyIs504() async throws {
+        let neverRead = TestGate()
+        let api = try await TestHTTPServer.start(readGate: neverRead) { _ in .fixed(body: "read it all") }
+        let gatehouse = try await TransportRig.start(api: api.url) {
+            $0.limits.upstreamResponseTimeoutMs = 300
+            $0.limits.maxAPIBodyBytes = 1 << 30
+        }
+        let size = 256 << 20
+        let response = try await StreamingClient.run(
+            port: gatehouse.port, StreamedRequest(.POST, "/_api/upload", headers: TransportRig.bearer, uploadBytes: size),
+            timeout: .seconds(20)
+        )
+        #expect(response.status == 504)
+        #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+        #expect(response.uploadedBytes < size)
+        // Reading again, the upstream finds the connection closed short of the body.
+        neverRead.open()
+        #expect(await TransportRig.eventually { api.connectionCount == 1 && api.closedConnectionCount == 1 })
+        #expect(api.requests.isEmpty)
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// An upstream that sends part of a response and then nothing is given up on after
+    /// `upstream_response_timeout_ms` without a byte: the client, which already has the
+    /// head, sees the response cut (closed short of its `Content-Length`), as from nginx.
+    @Test func anUpstreamThatStopsMidResponseIsCutAfterTheTimeout() async throws {
+        let api = try await TestHTTPServer.start { _ in .partial(declared: 100_000, sent: 1_000) }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.upstreamResponseTimeoutMs = 300 }
+        let response = try await StreamingClient.run(
+            port: gatehouse.port, StreamedRequest(.GET, "/_api/partial", headers: TransportRig.bearer), timeout: .seconds(20)
+        )
+        #expect(response.status == 200)
+        #expect(!response.complete)
+        #expect(response.bodyBytes == 1_000)
+        #expect(await TransportRig.eventually { api.connectionCount == 1 && api.closedConnectionCount == 1 })
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// The wait restarts with every piece: a slow but steady response outlasting the
+    /// timeout in total arrives whole.
+    @Test func aSlowButSteadyResponseArrivesWhole() async throws {
+        let api = try await TestHTTPServer.start { _ in .trickle(pieces: 30, pieceBytes: 100, interval: .milliseconds(50), byte: 0xA5) }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.upstreamResponseTimeoutMs = 1_000 }
+        let response = try await StreamingClient.run(
+            port: gatehouse.port, StreamedRequest(.GET, "/_api/trickle", headers: TransportRig.bearer, expectedByte: 0xA5),
+            timeout: .seconds(20)
+        )
+        #expect(response.status == 200)
+        #expect(response.complete)
+        #expect(response.bodyBytes == 3_000)
+        #expect(response.unexpectedBytes == 0)
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// While the client is the one not taking bytes, Gatehouse holds the upstream back and
+    /// does not count that against it: a client pausing far longer than the timeout gets
+    /// the whole response once it reads again (the client's own limit is `idle_timeout_ms`).
+    @Test func aClientPausingLongerThanTheTimeoutDoesNotCutTheUpstream() async throws {
+        let size = 32 << 20
+        let api = try await TestHTTPServer.start { _ in .stream(count: size, byte: 0xA5) }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.limits.upstreamResponseTimeoutMs = 300 }
+        let clientGate = TestGate()
+        let received = StreamingProgress()
+        let port = gatehouse.port
+        let downloading = Task {
+            try await StreamingClient.run(port: port, StreamedRequest(
+                .GET, "/_api/download", headers: TransportRig.bearer, expectedByte: 0xA5,
+                pauseAfterBytes: 1 << 20, readGate: clientGate, progress: received
+            ), timeout: .seconds(30))
+        }
+        #expect(await TransportRig.eventually { received.receivedBytes >= 1 << 20 })
+        let stalledAt = await TransportRig.settled { api.streamedBytes }
+        #expect(stalledAt < size)
+        // Three timeouts' worth of pause: this creates the condition, it times nothing.
+        try await Task.sleep(for: .milliseconds(900))
+        clientGate.open()
+        let response = try await downloading.value
+        #expect(response.status == 200)
+        #expect(response.complete)
+        #expect(response.bodyBytes == size)
+        #expect(response.unexpectedBytes == 0)
+        await gatehouse.stop()
+        await api.stop()
+    }
 }
