@@ -109,11 +109,16 @@ extension ProxyHandler {
     /// request has ended), or owes more of a response it started — unless Gatehouse
     /// itself holds that back because the client is not taking it (the client's own
     /// limit, `idle_timeout_ms`, runs then).
-    func upstreamOwesProgress(_ exchange: Exchange, lease: UpstreamConnectionPool.Lease) -> Bool {
-        if exchange.responseEnded { return false }
-        if !lease.channel.isWritable { return true }
-        if exchange.responseStarted { return !lease.handler.holdingReads }
-        return exchange.requestEnded
+    func upstreamOwesProgress(_ exchange: Exchange) -> Bool {
+        // Flags first: the usual call (the request's end, response due) reads no channel
+        // state and copies no lease.
+        if exchange.responseEnded || exchange.lease == nil { return false }
+        if exchange.responseStarted {
+            if exchange.lease?.handler.holdingReads == false { return true }
+        } else if exchange.requestEnded {
+            return true
+        }
+        return exchange.lease?.channel.isWritable == false
     }
 
     /// Keeps `upstream_response_timeout_ms` on the upstream whenever it owes something
@@ -126,7 +131,7 @@ extension ProxyHandler {
     /// cancel a task per request, and a response that ends in the read that began it
     /// reads no clock for this.
     func refreshUpstreamDeadline(_ exchange: Exchange, progressed: Bool, context: ChannelHandlerContext) {
-        guard let lease = exchange.lease, upstreamOwesProgress(exchange, lease: lease) else {
+        guard upstreamOwesProgress(exchange) else {
             exchange.upstreamDeadline = nil
             return
         }

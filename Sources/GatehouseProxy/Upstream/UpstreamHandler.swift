@@ -25,7 +25,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     weak var owner: UpstreamHandlerDelegate?
     private var context: ChannelHandlerContext?
     /// Reads are withheld because the client cannot take more: the upstream is not
-    /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:lease:)``).
+    /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:)``).
     private(set) var holdingReads = false
     private var pendingRead = false
     /// Set when the connection was pooled and has since closed or misbehaved.
