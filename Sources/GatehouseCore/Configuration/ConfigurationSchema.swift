@@ -34,7 +34,7 @@ public enum ConfigurationSchema {
         Key("limits.client_header_timeout_ms", "integer", "10000", "Time to send a request head; slower gets 408 (new connections)."),
         Key("limits.upstream_connect_timeout_ms", "integer", "2000", "Upstream connect timeout (502); also bounds a JWKS refetch."),
         Key("limits.upstream_response_timeout_ms", "integer", "60000", "Time to the upstream's response head (504); also how long it may go without taking request bytes it is sent (504) or sending more of a response it started (cut), like nginx's `proxy_send_timeout` and `proxy_read_timeout`."),
-        Key("limits.idle_timeout_ms", "integer", "75000", reload: false, "Idle keep-alive connections, client and upstream side, close after this; so does a client that takes none of what it is sent, or sends none of a body it declared, for as long."),
+        Key("limits.idle_timeout_ms", "integer", "75000", reload: false, "Idle keep-alive connections, client and upstream side, close after this; so does a client that takes none of what it is sent, or sends none of a body it declared, for as long, and a WebSocket tunnel nothing crosses either way."),
         Key("metering.dir", "path", "./meter", reload: false, "Meter logs: `<dir>/<org>/<YYYY-MM-DD>.<instance>.jsonl`."),
         Key("metering.fsync", "`always`, `interval` or `never`", "interval", reload: false, "When batches are synced to disk."),
         Key("metering.flush_interval_ms", "integer", "200", reload: false, "Batch interval (and sync interval for `fsync: interval`)."),

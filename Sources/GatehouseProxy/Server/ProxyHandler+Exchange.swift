@@ -295,7 +295,10 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         lease.handler.owner = nil
         state = .closed
         do {
-            try TunnelSwitch.engage(client: context.channel, upstream: lease.channel, proxyHandler: self, upstreamHandler: lease.handler)
+            try TunnelSwitch.engage(
+                client: context.channel, upstream: lease.channel, proxyHandler: self, upstreamHandler: lease.handler,
+                idleTimeout: settings.idleTimeout
+            )
         } catch {
             lease.channel.close(promise: nil)
             context.close(promise: nil)

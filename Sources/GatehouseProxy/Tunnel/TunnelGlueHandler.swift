@@ -4,7 +4,8 @@ import NIOHTTP1
 /// Joins two channels byte for byte once an `Upgrade` (WebSocket) was accepted by the
 /// upstream's `101`: whatever one side reads, the other writes. Reads are withheld while
 /// the partner is not writable, so a fast sender cannot fill memory (the GlueHandler of
-/// swift-nio-examples' connect-proxy). Both channels share one event loop.
+/// swift-nio-examples' connect-proxy). Both channels share one event loop. Every read
+/// tells the pair's ``TunnelIdleWatch``, which closes a tunnel left silent.
 final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -13,16 +14,24 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var partner: TunnelGlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    private let idleWatch: TunnelIdleWatch
 
-    private init() {}
+    private init(idleWatch: TunnelIdleWatch) {
+        self.idleWatch = idleWatch
+    }
 
-    /// Two handlers, one for each channel, that know each other.
-    static func matchedPair() -> (TunnelGlueHandler, TunnelGlueHandler) {
-        let first = TunnelGlueHandler()
-        let second = TunnelGlueHandler()
+    /// Two handlers, one for each channel, that know each other and share `idleWatch`.
+    static func matchedPair(idleWatch: TunnelIdleWatch) -> (TunnelGlueHandler, TunnelGlueHandler) {
+        let first = TunnelGlueHandler(idleWatch: idleWatch)
+        let second = TunnelGlueHandler(idleWatch: idleWatch)
         first.partner = second
         second.partner = first
         return (first, second)
+    }
+
+    /// Closes this side; its `channelInactive` closes the partner.
+    func close() {
+        context?.close(promise: nil)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,6 +71,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        idleWatch.touch()
         partner?.partnerWrite(data)
     }
 
@@ -70,6 +80,7 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleWatch.stop()
         partner?.partnerCloseFull()
     }
 
@@ -100,10 +111,18 @@ final class TunnelGlueHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
 /// Turns an HTTP/1.1 connection pair into a byte tunnel after a `101 Switching Protocols`.
 enum TunnelSwitch {
-    /// Removes the HTTP handlers from both pipelines and glues them. Must run on the
-    /// shared event loop, after the `101` head was written to the client.
-    static func engage(client: Channel, upstream: Channel, proxyHandler: RemovableChannelHandler, upstreamHandler: RemovableChannelHandler) throws {
-        let (clientGlue, upstreamGlue) = TunnelGlueHandler.matchedPair()
+    /// Removes the HTTP handlers from both pipelines and glues them; a tunnel silent for
+    /// `idleTimeout` is closed. Must run on the shared event loop, after the `101` head
+    /// was written to the client.
+    static func engage(
+        client: Channel, upstream: Channel, proxyHandler: RemovableChannelHandler, upstreamHandler: RemovableChannelHandler,
+        idleTimeout: TimeAmount
+    ) throws {
+        // The watch reaches the handlers weakly: they own it, not the other way round.
+        weak var closer: TunnelGlueHandler?
+        let idleWatch = TunnelIdleWatch(timeout: idleTimeout) { closer?.close() }
+        let (clientGlue, upstreamGlue) = TunnelGlueHandler.matchedPair(idleWatch: idleWatch)
+        closer = clientGlue
         let clientOps = client.pipeline.syncOperations
         let upstreamOps = upstream.pipeline.syncOperations
         remove(RequestSequencer.self, from: clientOps)
@@ -121,6 +140,7 @@ enum TunnelSwitch {
         remove(NIOHTTPRequestHeadersValidator.self, from: upstreamOps)
         remove(HTTPRequestEncoder.self, from: upstreamOps)
         upstreamOps.removeHandler(decoder, promise: nil)
+        idleWatch.start(on: client.eventLoop)
         // Resume reading on both sides: the HTTP handlers may have held reads back.
         client.read()
         upstream.read()

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseAuth
 import GatehouseCore
 import GatehouseTesting
@@ -7,7 +8,7 @@ import Testing
 @Suite struct WebSocketLiveTests {
     static let serviceKey = "svc_ws_key_81c3"
 
-    static func start() async throws -> (TestGatehouse, WebSocketEchoServer) {
+    static func start(idleTimeoutMs: Int? = nil) async throws -> (TestGatehouse, WebSocketEchoServer) {
         let echo = try await WebSocketEchoServer.start()
         var auth = AuthConfiguration()
         auth.mode = .jwt
@@ -15,6 +16,7 @@ import Testing
         auth.apiKeys = [APIKeyConfiguration(name: "ws", sha256: APIKeyHash.hex(Array(serviceKey.utf8)))]
         let config = TestGatehouse.configuration(appUpstream: echo.url, apiUpstream: echo.url, auth: auth) { config in
             config.apps[0].api.stripPrefix = false
+            if let idleTimeoutMs { config.limits.idleTimeoutMs = idleTimeoutMs }
         }
         return (try await TestGatehouse.start(config), echo)
     }
@@ -74,6 +76,46 @@ import Testing
         #expect(response.text == "plain")
         #expect(await connection.waitForClose())
         await connection.close()
+        await gatehouse.stop()
+        await echo.stop()
+    }
+
+    /// A tunnel nothing crosses for `idle_timeout_ms` is closed (nginx closes a silent
+    /// WebSocket after `proxy_read_timeout`, HAProxy after `timeout tunnel`): a peer that
+    /// vanished without a FIN would otherwise hold both connections for good.
+    @Test func anIdleTunnelClosesAfterTheIdleTimeout() async throws {
+        let (gatehouse, echo) = try await Self.start(idleTimeoutMs: 300)
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        try await connection.send(Self.handshake("/live"))
+        #expect(try await connection.readResponse(headRequest: true).status == 101)
+        #expect(await connection.waitForClose(timeout: .seconds(10)))
+        await connection.close()
+        await gatehouse.stop()
+        await echo.stop()
+    }
+
+    /// The idle wait restarts with every byte either way: a tunnel in use outlasts the
+    /// timeout. Paced on this thread with a blocking socket, so a busy test process delays
+    /// it no more than any thread (not behind other tasks).
+    @Test func aTunnelInUseStaysOpen() async throws {
+        let (gatehouse, echo) = try await Self.start(idleTimeoutMs: 1_000)
+        let socket = try BlockingClientSocket(port: gatehouse.port, receiveBuffer: 64 << 10, readTimeout: 10)
+        defer { socket.close() }
+        #expect(socket.writeAll(Array(Self.handshake("/live").utf8)))
+        var head: [UInt8] = []
+        while !head.suffix(4).elementsEqual([13, 10, 13, 10]), let chunk = socket.read(max: 1) { head += chunk }
+        #expect(String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101"))
+        // 25 messages 100 ms apart: two and a half timeouts, a tenth of one between two.
+        var echoed = 0
+        for i in 0..<25 {
+            usleep(100_000)
+            guard socket.writeAll(WebSocketTestFrame.maskedText("message \(i)")) else { break }
+            var frame: [UInt8] = []
+            while WebSocketTestFrame.unmaskedText(frame) == nil, let chunk = socket.read(max: 4096) { frame += chunk }
+            guard WebSocketTestFrame.unmaskedText(frame) == "message \(i)" else { break }
+            echoed += 1
+        }
+        #expect(echoed == 25)
         await gatehouse.stop()
         await echo.stop()
     }
