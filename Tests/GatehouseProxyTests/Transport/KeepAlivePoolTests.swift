@@ -1,5 +1,6 @@
 import GatehouseCore
 import GatehouseTesting
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import Testing
 
@@ -27,6 +28,44 @@ import Testing
         #expect(api.connectionCount == 1)
         #expect(api.closedConnectionCount == 0)
         await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// Under load one loop has many exchanges in flight to one upstream, and every
+    /// connection they used stays pooled, so the next wave reuses them all. With the idle
+    /// cap below the concurrency (it was 64) each wave closed the surplus and opened it
+    /// anew: connect churn (twice the CPU per request at 256 connections) and TIME_WAIT
+    /// sockets piling up toward ephemeral-port exhaustion.
+    @Test func waveAfterWaveOfConcurrentExchangesReusesEveryConnection() async throws {
+        let width = 100
+        let gate = NIOLockedValueBox(TestGate())
+        let api = try await TestHTTPServer.start { _ in .gated(gate.withLockedValue { $0 }, then: .fixed(body: "ok")) }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let port = gatehouse.port
+        for wave in 1...3 {
+            let responses = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for i in 0..<width {
+                        group.addTask {
+                            try await RawConnection.request(port: port, "GET", "/_api/w\(wave)/\(i)", headers: TransportRig.bearer).status
+                        }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+            }
+            // The whole wave is at the upstream at once before any of it is answered.
+            try await GateRig.poll { api.requests.count == wave * width }
+            let open = gate.withLockedValue { current -> TestGate in
+                defer { current = TestGate() }
+                return current
+            }
+            open.open()
+            let statuses = try await responses.value
+            #expect(statuses.count == width && statuses.allSatisfy { $0 == 200 })
+        }
+        #expect(api.connectionCount == width)
+        #expect(api.closedConnectionCount == 0)
         await gatehouse.stop()
         await api.stop()
     }
