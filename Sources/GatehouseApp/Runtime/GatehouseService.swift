@@ -54,9 +54,11 @@ public struct GatehouseService: Service {
         // Trapped before the listeners open: a SIGHUP that arrives early must not kill the
         // process (its default action).
         let hangups = reload == nil ? nil : await UnixSignalsSequence(trapping: .sighup)
+        let openFiles = OpenFileLimit.raiseToHardLimit()
         let instance = try await GatehouseInstance.start(configuration: configuration, logger: logger)
         logger.info("gatehouse listening", metadata: [
             "listen": "\(instance.proxyAddress)", "admin": "\(instance.adminAddress)",
+            "max_open_files": "\(openFiles.map(String.init) ?? "unknown")",
         ])
         onStart(instance)
         if let hangups, let reload {
