@@ -44,16 +44,7 @@ import Testing
         let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
         let port = gatehouse.port
         for wave in 1...3 {
-            let responses = Task {
-                try await withThrowingTaskGroup(of: Int.self) { group in
-                    for i in 0..<width {
-                        group.addTask {
-                            try await RawConnection.request(port: port, "GET", "/_api/w\(wave)/\(i)", headers: TransportRig.bearer).status
-                        }
-                    }
-                    return try await group.reduce(into: [Int]()) { $0.append($1) }
-                }
-            }
+            let responses = TransportRig.concurrentRequests(port: port, count: width, prefix: "/_api/w\(wave)")
             // The whole wave is at the upstream at once before any of it is answered.
             try await GateRig.poll { api.requests.count == wave * width }
             let open = gate.withLockedValue { current -> TestGate in

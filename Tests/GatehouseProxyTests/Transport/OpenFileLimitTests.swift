@@ -1,6 +1,5 @@
 import Foundation
 import GatehouseTesting
-import NIOConcurrencyHelpers
 import Testing
 
 /// A container runtime may start Gatehouse with a soft limit of 1024 open files under a
@@ -42,17 +41,7 @@ import Testing
 
         // And it is there when needed: 150 requests in flight at once hold 300 descriptors
         // besides the listeners and the meter files, far past the 128 it started with.
-        let port = gatehouse.port
-        let responses = Task {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for i in 0..<width {
-                    group.addTask {
-                        try await RawConnection.request(port: port, "GET", "/_api/fd/\(i)", headers: TransportRig.bearer).status
-                    }
-                }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
-            }
-        }
+        let responses = TransportRig.concurrentRequests(port: gatehouse.port, count: width, prefix: "/_api/fd")
         try await GateRig.poll { api.requests.count == width }
         gate.open()
         let statuses = try await responses.value

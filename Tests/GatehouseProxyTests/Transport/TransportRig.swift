@@ -35,6 +35,19 @@ enum TransportRig {
             .appendingPathComponent(name).path
     }
 
+    /// Starts `count` authorised `GET`s at once, each on a connection of its own (path
+    /// `prefix/<i>`); the task returns their statuses once all are answered.
+    static func concurrentRequests(port: Int, count: Int, prefix: String) -> Task<[Int], Error> {
+        Task {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<count {
+                    group.addTask { try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+        }
+    }
+
     /// Polls `condition` every 10 ms until it holds or `timeout` passes (a bound against
     /// a hung test, not a timing assertion); returns whether it held.
     static func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
