@@ -38,6 +38,22 @@ import Testing
         #expect(cache.lookup("a.b.c", now: 1, clockSkew: 0) != nil)
     }
 
+    /// Entries are hashed by the token's tail (its signature) but told apart by the whole
+    /// text: a token that ends like a cached one and differs before (a forged header or
+    /// payload under a copied signature) is not a hit.
+    @Test func aTokenEndingLikeACachedOneIsNotAHit() {
+        let signature = String(repeating: "s", count: 342)
+        let cached = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ." + signature
+        let forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9." + signature
+        var cache = VerifiedTokenCache(capacity: 10)
+        cache.insert(cached, Self.verified("user_1", exp: 100), now: 0, clockSkew: 0)
+        #expect(cache.lookup(forged, now: 1, clockSkew: 0) == nil)
+        #expect(cache.lookup(cached, now: 1, clockSkew: 0)?.verified.subject == "user_1")
+        cache.insert(forged, Self.verified("admin", exp: 100), now: 0, clockSkew: 0)
+        #expect(cache.count == 2)
+        #expect(cache.lookup(cached, now: 1, clockSkew: 0)?.verified.subject == "user_1")
+    }
+
     @Test func atCapacityExpiredEntriesGoFirst() {
         var cache = VerifiedTokenCache(capacity: 3)
         cache.insert("old1", Self.verified("o1", exp: 10), now: 0, clockSkew: 0)
