@@ -280,9 +280,10 @@ import Yams
         #expect(podSecurity["runAsUser"] as? Int == Int(imageUser.split(separator: ":")[0]), "the image's uid")
     }
 
-    @Test func kubernetesGatehouseEnvironmentLoads() throws {
-        let k8s = try Self.kubernetes()
-        let gatehouse = try k8s.container("gatehouse")
+    /// The configuration the Kubernetes example's gatehouse container loads: the image's
+    /// environment under the container's, with its secret files as the kubelet mounts them.
+    static func kubernetesConfiguration() throws -> GatehouseConfiguration {
+        let gatehouse = try kubernetes().container("gatehouse")
         var environment = try Self.dockerfile().environment.merging(Self.environment(of: gatehouse)) { _, container in container }
         // Secret files as the kubelet would mount them.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-files-\(UUID().uuidString)")
@@ -293,7 +294,12 @@ import Yams
             try "secret-from-\(name)\n".write(to: local, atomically: true, encoding: .utf8)
             environment[name] = local.path
         }
-        let config = try ConfigurationLoader.load(ConfigurationSources(environment: environment, workingDirectory: "/var/lib/gatehouse"))
+        return try ConfigurationLoader.load(ConfigurationSources(environment: environment, workingDirectory: "/var/lib/gatehouse"))
+    }
+
+    @Test func kubernetesGatehouseEnvironmentLoads() throws {
+        let k8s = try Self.kubernetes()
+        let config = try Self.kubernetesConfiguration()
         let app = try #require(config.apps.first)
         #expect(app.upstream.host == "127.0.0.1" && app.upstream.port == 3000)
         #expect(app.api.ownerKey.value == "secret-from-GATEHOUSE_OWNER_KEY_FILE")
@@ -303,6 +309,28 @@ import Yams
         // The app container listens where Gatehouse sends it.
         let appEnvironment = Self.environment(of: try k8s.container("app"))
         #expect(appEnvironment["PORT"] == String(app.upstream.port))
+    }
+
+    /// SIGTERM drains for up to `drain_timeout_ms`, then hands the meter records to the
+    /// writer, syncs the logs and writes pending user updates; a runtime that kills the
+    /// container sooner loses the last records. Kubernetes counts the preStop hook against
+    /// the grace period (the example had 30 s for a 5 s hook and a 30 s drain), and
+    /// Compose's `stop_grace_period` is all a drain gets. Ten seconds are left for the rest.
+    @Test func stopGracePeriodsOutlastTheDrain() throws {
+        let drain = (try Self.kubernetesConfiguration().drainTimeoutMs + 999) / 1000
+        let k8s = try Self.kubernetes()
+        let grace = try #require(try k8s.podSpec["terminationGracePeriodSeconds"] as? Int, "terminationGracePeriodSeconds")
+        let lifecycle = try k8s.container("gatehouse")["lifecycle"] as? [String: Any]
+        let preStop = ((lifecycle?["preStop"] as? [String: Any])?["exec"] as? [String: Any])?["command"] as? [String] ?? []
+        let hook = preStop.first == "sleep" ? preStop.dropFirst().first.flatMap { Int($0) } ?? 0 : 0
+        #expect(grace >= hook + drain + 10, "grace \(grace) s < preStop \(hook) s + drain \(drain) s + 10 s")
+
+        let services = try #require(try Self.document(Self.composeFile)["services"] as? [String: Any])
+        let gatehouse = try #require(services["gatehouse"] as? [String: Any])
+        let period = try #require(gatehouse["stop_grace_period"] as? String, "stop_grace_period (Docker's default is 10 s)")
+        let seconds = try #require(period.hasSuffix("s") ? Int(period.dropLast()) : nil, "stop_grace_period in seconds: \(period)")
+        // Compose's Gatehouse sets no drain of its own either: the same default applies.
+        #expect(seconds >= drain + 10, "stop_grace_period \(seconds) s < drain \(drain) s + 10 s")
     }
 
     @Test func kubernetesMeterVolumeIsSharedWithTheShipper() throws {
