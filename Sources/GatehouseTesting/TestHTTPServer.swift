@@ -41,6 +41,9 @@ public indirect enum TestResponse: Sendable {
     /// A head declaring `declared` body bytes (`Content-Length`), `sent` of them, then
     /// nothing more on a connection left open: an upstream stuck mid-response.
     case partial(declared: Int, sent: Int, byte: UInt8 = UInt8(ascii: "x"))
+    /// A head with `headers` declaring `declared` body bytes, the first bytes `body`, then
+    /// nothing more — the connection left open, or closed when `thenClose`.
+    case partialBody(headers: [(String, String)] = [], body: [UInt8], declared: Int, thenClose: Bool = false)
     /// `pieces` chunks of `pieceBytes` bytes, chunked, one every `interval`: a slow but
     /// steady upstream.
     case trickle(pieces: Int, pieceBytes: Int, interval: TimeAmount, byte: UInt8 = UInt8(ascii: "x"))
@@ -245,10 +248,14 @@ private final class TestServerHandler: ChannelInboundHandler {
         case .hang:
             break
         case .partial(let declared, let sent, let byte):
+            respond(.partialBody(body: [UInt8](repeating: byte, count: sent), declared: declared), context: context)
+        case .partialBody(let extra, let body, let declared, let thenClose):
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: String(declared))
+            for (n, v) in extra { headers.replaceOrAdd(name: n, value: v) }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(repeating: byte, count: sent)))), promise: nil)
+            let written = context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))))
+            if thenClose { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
         case .trickle(let pieces, let pieceBytes, let interval, let byte):
             var headers = HTTPHeaders()
             headers.add(name: "Transfer-Encoding", value: "chunked")

@@ -7,6 +7,7 @@ extension ProxyHandler {
     /// encoder a zero-length chunk would end the body). On the connection's event loop.
     func writeRewritten(_ output: HTMLResponseRewriter.Output, context: ChannelHandlerContext) {
         if let head = output.head {
+            if head.status.code >= 200, case .forwarding(let exchange) = state { exchange.clientResponseStarted = true }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         }
         if let body = output.body, body.readableBytes > 0 {

@@ -21,7 +21,12 @@ final class Exchange {
     /// Request parts that arrived before the upstream was ready (bounded: reads are held).
     var buffered: [HTTPServerRequestPart] = []
     var requestEnded = false
+    /// The upstream's response head arrived.
     var responseStarted = false
+    /// A final response head went to the client. Later than ``responseStarted`` for an
+    /// injectable page, whose head waits for the injector: until then a failed upstream
+    /// can still be answered 502/504 instead of dropping a client that got nothing.
+    var clientResponseStarted = false
     var responseEnded = false
     var upstreamKeepAlive = true
     /// The request carried `Upgrade`: nothing more is read from the client until the
@@ -82,7 +87,7 @@ final class Exchange {
         let finalStatus: UInt
         if let answered {
             finalStatus = answered
-        } else if responseStarted {
+        } else if clientResponseStarted {
             finalStatus = status
         } else {
             finalStatus = outcome == .clientAbort ? 499 : 502

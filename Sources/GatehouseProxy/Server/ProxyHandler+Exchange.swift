@@ -163,13 +163,14 @@ extension ProxyHandler {
     /// 504 if the client has no response yet, else the response is cut (closed short),
     /// which is all a client that has the head can be told.
     private func upstreamTimedOut(_ exchange: Exchange, context: ChannelHandlerContext) {
-        guard !exchange.responseStarted else {
+        guard !exchange.clientResponseStarted else {
             logger.debug("upstream stalled mid-response", metadata: ["timeout_ms": "\(settings.upstreamResponseTimeout.nanoseconds / 1_000_000)"])
             return upstreamBroke(exchange, context: context)
         }
         // Detach first: closing fires `upstreamClosed`, which would answer 502 before
         // this 504 — two responses to one request.
         exchange.upstreamDeadline = nil
+        exchange.htmlRewriter = nil
         exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
@@ -246,6 +247,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 if rewriter.responseHead(head) { return }
                 if head.status.code >= 200 { exchange.htmlRewriter = nil }
             }
+            if head.status.code >= 200 { exchange.clientResponseStarted = true }
             context.write(wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
             exchange.responseBytes += buffer.readableBytes
@@ -325,14 +327,17 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         upstreamBroke(exchange, context: context)
     }
 
+    /// The upstream failed: 502 if the client has no response head yet (an injectable
+    /// page's head may still be waiting for the injector), else the response is cut.
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
         exchange.upstreamDeadline = nil
+        exchange.htmlRewriter = nil
         exchange.lease?.handler.owner = nil
         exchange.lease?.channel.close(promise: nil)
         exchange.lease = nil
-        exchange.finish(.upstreamError, status: exchange.responseStarted ? nil : 502)
+        exchange.finish(.upstreamError, status: exchange.clientResponseStarted ? nil : 502)
         runtime.metrics.upstreamFailed(app: exchange.app.index)
-        if exchange.responseStarted {
+        if exchange.clientResponseStarted {
             logAccess(status: exchange.status)
             closeClient(context: context)
         } else {

@@ -41,6 +41,21 @@ import Testing
 
     static let page = "<!DOCTYPE html>\n<html lang=\"en\"><head><title>Home</title></head><body><h1>Hi</h1></body></html>\n"
 
+    /// The head of an injectable page waits for the injector's decision; an upstream that
+    /// stalls or fails before it is decided has sent the client nothing, so the client gets
+    /// a proper 504 / 502, not a connection closed without a response.
+    @Test(arguments: [false, true])
+    func anUpstreamFailingBeforeTheInjectorDecidedIsAnsweredNotDropped(closes: Bool) async throws {
+        let start = Array("<!DOCTYPE html>\n<html lang=\"en\"><he".utf8)
+        let rig = try await Self.start(configure: { $0.limits.upstreamResponseTimeoutMs = 300 }) { _ in
+            .partialBody(headers: Self.html(), body: start, declared: 4_000, thenClose: closes)
+        }
+        let response = try await rig.gatehouse.request("GET", "/slow.html")
+        #expect(response.status == (closes ? 502 : 504))
+        #expect(response.text == (closes ? #"{"error":"bad_gateway"}"# : #"{"error":"gateway_timeout"}"#))
+        await rig.stop()
+    }
+
     @Test func bothTagsGoRightAfterHeadAndTheRestIsByteIdentical() async throws {
         let rig = try await Self.start { _ in .fixed(headers: Self.html([("ETag", "\"abc\"")]), body: Self.page) }
         let response = try await rig.gatehouse.request("GET", "/home.html")
