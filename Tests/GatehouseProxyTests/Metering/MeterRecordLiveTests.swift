@@ -146,6 +146,64 @@ import Testing
         #expect((records[0].double("duration_ms") ?? 0) >= 300)
     }
 
+    /// An upstream that stops mid-response is cut after `upstream_response_timeout_ms`:
+    /// billed once, as an upstream error with the status the client got and the bytes that
+    /// reached it.
+    @Test func upstreamStallingMidResponseIsBilledAsUpstreamErrorWithItsStatus() async throws {
+        let dir = MeteringRig.tempDirectory()
+        defer { MeteringRig.remove(dir) }
+        let api = try await TestHTTPServer.start { _ in .partial(declared: 10_000, sent: 1_000) }
+        let gatehouse = try await TestGatehouse.start(TestGatehouse.configuration(
+            appUpstream: "http://127.0.0.1:1", apiUpstream: api.url, auth: MeteringRig.apiKeyAuth
+        ) { config in
+            MeteringRig.meter(&config, dir: dir)
+            config.limits.upstreamResponseTimeoutMs = 300
+        })
+        let result = try await StreamingClient.run(
+            port: gatehouse.port, StreamedRequest(.GET, "/_api/stalls", headers: MeteringRig.bearer), timeout: .seconds(20)
+        )
+        #expect(result.status == 200 && !result.complete && result.bodyBytes == 1_000)
+        await gatehouse.stop()
+        await api.stop()
+
+        let records = MeteringRig.records(dir)
+        try #require(records.count == 1, "records: \(records)")
+        #expect(records[0].string("outcome") == "upstream_error")
+        #expect(records[0].int("status") == 200)
+        #expect(records[0].int("resp_bytes") == 1_000)
+        #expect((records[0].double("duration_ms") ?? 0) >= 300)
+    }
+
+    /// An upstream that stops taking the body it is sent gets the client a 504, billed as such.
+    @Test func upstreamNotTakingTheBodyIsBilledAs504() async throws {
+        let dir = MeteringRig.tempDirectory()
+        defer { MeteringRig.remove(dir) }
+        let neverRead = TestGate()
+        let api = try await TestHTTPServer.start(readGate: neverRead) { _ in .fixed(body: "read it all") }
+        let gatehouse = try await TestGatehouse.start(TestGatehouse.configuration(
+            appUpstream: "http://127.0.0.1:1", apiUpstream: api.url, auth: MeteringRig.apiKeyAuth
+        ) { config in
+            MeteringRig.meter(&config, dir: dir)
+            config.limits.upstreamResponseTimeoutMs = 300
+            config.limits.maxAPIBodyBytes = 1 << 30
+        })
+        let result = try await StreamingClient.run(
+            port: gatehouse.port, StreamedRequest(.POST, "/_api/upload", headers: MeteringRig.bearer, uploadBytes: 256 << 20),
+            timeout: .seconds(20)
+        )
+        #expect(result.status == 504)
+        neverRead.open()
+        await gatehouse.stop()
+        await api.stop()
+
+        let records = MeteringRig.records(dir)
+        try #require(records.count == 1, "records: \(records)")
+        #expect(records[0].int("status") == 504)
+        #expect(records[0].string("outcome") == "upstream_error")
+        let sent = try #require(records[0].int("req_bytes"))
+        #expect(sent > 0 && sent < 256 << 20, "req_bytes \(sent)")
+    }
+
     @Test func clientLeavingMidResponseIsBilledAsClientAbortWithUpstreamStatus() async throws {
         let dir = MeteringRig.tempDirectory()
         defer { MeteringRig.remove(dir) }
