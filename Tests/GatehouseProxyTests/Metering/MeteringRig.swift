@@ -3,6 +3,7 @@ import GatehouseAuth
 import GatehouseCore
 import GatehouseMetering
 import GatehouseTesting
+import Testing
 
 /// Shared helpers for the metering integration tests: temporary meter directories,
 /// reading back what the writer put there (every field, as JSON), and YAML for the
@@ -76,6 +77,13 @@ enum MeteringRig {
             }
         }
         return out
+    }
+
+    /// The one record a single-request test left under `dir` (more or fewer fail it).
+    static func onlyRecord(_ dir: String) throws -> [String: Any] {
+        let all = records(dir)
+        try #require(all.count == 1, "records: \(all)")
+        return all[0]
     }
 
     /// The raw bytes of every meter file under `dir`, as text (for "never contains" checks).
