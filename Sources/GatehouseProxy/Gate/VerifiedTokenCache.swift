@@ -24,11 +24,8 @@ import GatehouseAuth
         static func == (a: Key, b: Key) -> Bool { a.token == b.token }
 
         func hash(into hasher: inout Hasher) {
-            let tail = token.utf8.suffix(64)
-            if let hashed = tail.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) {
-                return hashed
-            }
-            for byte in tail { hasher.combine(byte) }
+            var token = token
+            token.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(64)))) }
         }
     }
 

@@ -75,6 +75,17 @@ final class Exchange {
         self.loop = loop
     }
 
+    /// Detaches the upstream connection, then closes it: detached first, because the close
+    /// fires `upstreamClosed`, which must neither answer (502) nor bill a second time.
+    /// Nothing more of the response is expected or rewritten.
+    func dropUpstream() {
+        upstreamDeadline = nil
+        htmlRewriter = nil
+        lease?.handler.owner = nil
+        lease?.channel.close(promise: nil)
+        lease = nil
+    }
+
     /// Records how the exchange ended; only the first call counts. A billable exchange
     /// leaves its meter record with the loop. `status` is what the client was told when
     /// Gatehouse answered itself (502/504); otherwise the upstream's status, or 499

@@ -92,10 +92,7 @@ extension ProxyHandler {
     }
 
     func abortForOversizedBody(_ exchange: Exchange, context: ChannelHandlerContext) {
-        // Detach first: closing fires `upstreamClosed`, which must not answer (502) too.
-        exchange.lease?.handler.owner = nil
-        exchange.lease?.channel.close(promise: nil)
-        exchange.lease = nil
+        exchange.dropUpstream()
         exchange.finish(.clientAbort, status: exchange.responseStarted ? nil : 413)
         if exchange.responseStarted {
             closeClient(context: context)
@@ -167,13 +164,7 @@ extension ProxyHandler {
             logger.debug("upstream stalled mid-response", metadata: ["timeout_ms": "\(settings.upstreamResponseTimeout.nanoseconds / 1_000_000)"])
             return upstreamBroke(exchange, context: context)
         }
-        // Detach first: closing fires `upstreamClosed`, which would answer 502 before
-        // this 504 — two responses to one request.
-        exchange.upstreamDeadline = nil
-        exchange.htmlRewriter = nil
-        exchange.lease?.handler.owner = nil
-        exchange.lease?.channel.close(promise: nil)
-        exchange.lease = nil
+        exchange.dropUpstream()
         exchange.finish(.upstreamError, status: 504)
         answer(.gatewayTimeout, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
     }
@@ -253,7 +244,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.responseBytes += buffer.readableBytes
             if let rewriter = exchange.htmlRewriter {
                 do {
-                    writeRewritten(try rewriter.bodyReceived(buffer), context: context)
+                    writeRewritten(try rewriter.bodyReceived(buffer), exchange: exchange, context: context)
                 } catch {
                     return upstreamBroke(exchange, context: context)
                 }
@@ -264,7 +255,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         case .end(let trailers):
             if let rewriter = exchange.htmlRewriter {
                 do {
-                    writeRewritten(try rewriter.bodyEnded(), context: context)
+                    writeRewritten(try rewriter.bodyEnded(), exchange: exchange, context: context)
                 } catch {
                     return upstreamBroke(exchange, context: context)
                 }
@@ -330,11 +321,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     /// The upstream failed: 502 if the client has no response head yet (an injectable
     /// page's head may still be waiting for the injector), else the response is cut.
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
-        exchange.upstreamDeadline = nil
-        exchange.htmlRewriter = nil
-        exchange.lease?.handler.owner = nil
-        exchange.lease?.channel.close(promise: nil)
-        exchange.lease = nil
+        exchange.dropUpstream()
         exchange.finish(.upstreamError, status: exchange.clientResponseStarted ? nil : 502)
         runtime.metrics.upstreamFailed(app: exchange.app.index)
         if exchange.clientResponseStarted {

@@ -158,9 +158,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .pending(let exchange), .forwarding(let exchange):
             exchange.finish(.clientAbort)
-            logAccess(status: exchange.responseStarted ? exchange.status : 499)
-            exchange.lease?.handler.owner = nil
-            exchange.lease?.channel.close(promise: nil)
+            logAccess(status: exchange.clientResponseStarted ? exchange.status : 499)
+            exchange.dropUpstream()
         default:
             break
         }
