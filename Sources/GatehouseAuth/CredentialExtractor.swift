@@ -71,7 +71,7 @@ public enum CredentialExtractor {
             while i < end, bytes[i] == 0x20 { i += 1 }
             guard i < end else { return nil }
             let token = UnsafeBufferPointer(rebasing: bytes[i..<end])
-            for c in token where c < 0x21 || c > 0x7E { return nil }
+            guard VisibleASCII.contains(only: token) else { return nil }
             return String(decoding: token, as: UTF8.self)
         }
     }

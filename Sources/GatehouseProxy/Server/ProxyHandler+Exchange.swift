@@ -42,7 +42,8 @@ extension ProxyHandler {
         if expectContinue && !exchange.requestEnded {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
-        lease.channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        lease.handler.write(.head(head))
+        exchange.upstreamNeedsFlush = true
         exchange.sentAt = .now()
         let buffered = exchange.buffered
         exchange.buffered = []
@@ -53,8 +54,11 @@ extension ProxyHandler {
             forwardRequestPart(part, exchange: exchange, context: context)
             guard case .forwarding = state else { return }
         }
-        lease.channel.flush()
-        exchange.upstreamNeedsFlush = false
+        // Forwarding a buffered `.end` flushed already (the usual bodiless request).
+        if exchange.upstreamNeedsFlush {
+            lease.handler.flush()
+            exchange.upstreamNeedsFlush = false
+        }
         if lease.channel.isWritable { resumeReads(context: context) }
         if !context.channel.isWritable { lease.handler.holdReads() }
         refreshUpstreamDeadline(exchange, progressed: true, context: context)
@@ -71,12 +75,13 @@ extension ProxyHandler {
                 abortForOversizedBody(exchange, context: context)
                 return
             }
-            lease.channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            lease.handler.write(.body(.byteBuffer(buffer)))
             exchange.upstreamNeedsFlush = true
         case .end(let trailers):
             exchange.requestEnded = true
             if exchange.upgradeRequested { holdReads() }
-            lease.channel.writeAndFlush(HTTPClientRequestPart.end(trailers), promise: nil)
+            lease.handler.write(.end(trailers))
+            lease.handler.flush()
             exchange.upstreamNeedsFlush = false
             if exchange.responseEnded {
                 completeExchange(exchange, context: context)

@@ -130,7 +130,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         if case .forwarding(let exchange) = state, exchange.upstreamNeedsFlush {
             exchange.upstreamNeedsFlush = false
-            exchange.lease?.channel.flush()
+            exchange.lease?.handler.flush()
         }
         context.fireChannelReadComplete()
     }

@@ -138,7 +138,7 @@ enum TunnelSwitch {
         try upstreamOps.addHandler(upstreamGlue, position: .after(decoder))
         upstreamOps.removeHandler(upstreamHandler, promise: nil)
         remove(NIOHTTPRequestHeadersValidator.self, from: upstreamOps)
-        remove(HTTPRequestEncoder.self, from: upstreamOps)
+        remove(UpstreamRequestEncoder.self, from: upstreamOps)
         upstreamOps.removeHandler(decoder, promise: nil)
         idleWatch.start(on: client.eventLoop)
         // Resume reading on both sides: the HTTP handlers may have held reads back.

@@ -52,9 +52,12 @@ public final class UpstreamEndpoint: Sendable {
                         let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
                         try sync.addHandler(handler)
                     }
-                    // No outbound validator, for the reason given in ProxyServer's pipeline: the
-                    // request heads are built from the parsed client head and validated parts.
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
+                    // NIO's client handlers with Gatehouse's request encoder in place of
+                    // `HTTPRequestEncoder`, and no outbound validator, for the reason given in
+                    // ProxyServer's pipeline: request heads are built from the parsed client
+                    // head and validated parts.
+                    try sync.addHandler(UpstreamRequestEncoder())
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
                     try extra(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -1,0 +1,96 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes an HTTP/1 head into one buffer, sized up front, in one pass.
+///
+/// NIO's encoders write a head piece by piece — four `ByteBuffer` writes per header, each
+/// with its capacity check and runtime exclusivity check, into a 256-byte buffer that a
+/// proxied head outgrows — ~11,000 instructions for the upstream request head of a
+/// `/_api` call, 8% of the proxy's own. Here: one size sum, one `writeWithUnsafeMutableBytes`,
+/// one `memcpy` per piece.
+///
+/// No validation: every name and value was either parsed by llhttp (which admits no CR or
+/// LF in either) or built by Gatehouse from validated parts (see `ProxyServer`'s note on
+/// outbound header validation), exactly as with NIO's encoder configured as Gatehouse does.
+enum HTTPHeadSerializer {
+    static func write(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        let method = head.method.rawValue
+        let size = method.utf8.count + 1 + head.uri.utf8.count + 1 + versionByteCount(head.version) + 2 + byteCount(of: head.headers)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var writer = Writer(out: out)
+            writer.put(method)
+            writer.put(byte: UInt8(ascii: " "))
+            writer.put(head.uri)
+            writer.put(byte: UInt8(ascii: " "))
+            writer.put(version: head.version)
+            writer.putCRLF()
+            writer.put(head.headers)
+            return writer.offset
+        }
+    }
+
+    /// `name: value\r\n` per field and the blank line.
+    static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: byteCount(of: headers)) { out in
+            var writer = Writer(out: out)
+            writer.put(headers)
+            return writer.offset
+        }
+    }
+
+    static func byteCount(of headers: HTTPHeaders) -> Int {
+        var count = 2
+        for (name, value) in headers { count += name.utf8.count + 2 + value.utf8.count + 2 }
+        return count
+    }
+
+    private static func versionByteCount(_ version: HTTPVersion) -> Int {
+        switch (version.major, version.minor) {
+        case (1, 0), (1, 1): return 8
+        default: return "HTTP/\(version.major).\(version.minor)".utf8.count
+        }
+    }
+
+    /// Copies into the buffer's writable bytes, which were sized for everything put.
+    private struct Writer {
+        let out: UnsafeMutableRawBufferPointer
+        var offset = 0
+
+        mutating func put(_ string: String) {
+            var string = string
+            string.withUTF8 { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+                offset += bytes.count
+            }
+        }
+
+        mutating func put(byte: UInt8) {
+            out[offset] = byte
+            offset += 1
+        }
+
+        mutating func putCRLF() {
+            put(byte: UInt8(ascii: "\r"))
+            put(byte: UInt8(ascii: "\n"))
+        }
+
+        mutating func put(version: HTTPVersion) {
+            switch (version.major, version.minor) {
+            case (1, 1): put("HTTP/1.1")
+            case (1, 0): put("HTTP/1.0")
+            default: put("HTTP/\(version.major).\(version.minor)")
+            }
+        }
+
+        mutating func put(_ headers: HTTPHeaders) {
+            for (name, value) in headers {
+                put(name)
+                put(byte: UInt8(ascii: ":"))
+                put(byte: UInt8(ascii: " "))
+                put(value)
+                putCRLF()
+            }
+            putCRLF()
+        }
+    }
+}
