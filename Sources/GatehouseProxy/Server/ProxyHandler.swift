@@ -144,7 +144,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // Parse errors were answered by ProtocolErrorHandler; whatever the cause, the
+        // Parse errors were answered by RequestSequencer; whatever the cause, the
         // connection is going away and no upstream connection may outlive it dirty.
         abandonExchange()
         context.close(promise: nil)

@@ -14,8 +14,8 @@ import NIOPosix
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
 ///         ─▶ HTTPResponseEncoder ◀─┐
 ///         ─▶ HTTPRequestDecoder    │   llhttp, strict; head size capped (431)
-///         ─▶ RequestSequencer      one request at a time, pipelined ones held; drain
-///         ─▶ ProtocolErrorHandler  400/431 for framing errors, then close
+///         ─▶ RequestSequencer      one request at a time, pipelined ones held; drain;
+///                                  400/431 for framing errors, then close
 ///         ─▶ ProxyHandler ─────────┘   route, gate, local answer or upstream exchange
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ HTTP client codec ─▶ UpstreamHandler
@@ -104,7 +104,6 @@ public final class ProxyServer: Sendable {
                         withDecoderLimitConfiguration: decoderLimits
                     )
                     try sync.addHandler(RequestSequencer(timeouts: timeouts))
-                    try sync.addHandler(ProtocolErrorHandler())
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }
             }

@@ -127,7 +127,6 @@ enum TunnelSwitch {
         let upstreamOps = upstream.pipeline.syncOperations
         remove(RequestSequencer.self, from: clientOps)
         remove(NIOHTTPResponseHeadersValidator.self, from: clientOps)
-        remove(ProtocolErrorHandler.self, from: clientOps)
         remove(HTTPResponseEncoder.self, from: clientOps)
         remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: clientOps)
         clientOps.removeHandler(proxyHandler, promise: nil)

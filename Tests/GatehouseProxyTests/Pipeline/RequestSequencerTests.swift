@@ -92,6 +92,37 @@ import Testing
         #expect(try Self.uris(busy) == ["/one", "end"], "the pipelined request was dropped, not served")
     }
 
+    /// A framing error is answered in its turn: 400 (431 for an oversized head) and a
+    /// close when no response is under way; a bare close in the middle of one, which a
+    /// second head would corrupt; and nothing read after it reaches the proxy.
+    @Test func aParseErrorIsAnsweredWhenNoResponseIsUnderWayAndOnlyClosesInOne() throws {
+        for (error, status) in [(HTTPParserError.invalidChunkSize, HTTPResponseStatus.badRequest), (.headerOverflow, .requestHeaderFieldsTooLarge)] {
+            let idle = EmbeddedChannel(handlers: [RequestSequencer()])
+            try idle.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            idle.pipeline.fireErrorCaught(error)
+            guard case .head(let head) = try idle.readOutbound(as: HTTPServerResponsePart.self) else {
+                Issue.record("no answer to \(error)")
+                continue
+            }
+            #expect(head.status == status)
+            #expect(head.headers["connection"] == ["close"])
+            idle.embeddedEventLoop.run()
+            #expect(!idle.isActive)
+            #expect(try Self.uris(idle) == [])
+        }
+
+        let busy = EmbeddedChannel(handlers: [RequestSequencer()])
+        try busy.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try busy.writeInbound(Self.head("/upload"))
+        #expect(try Self.uris(busy) == ["/upload"])
+        try busy.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
+        _ = try busy.readOutbound(as: HTTPServerResponsePart.self)
+        busy.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
+        busy.embeddedEventLoop.run()
+        #expect(try busy.readOutbound(as: HTTPServerResponsePart.self) == nil, "no second head inside the response")
+        #expect(!busy.isActive)
+    }
+
     // MARK: - Real server
 
     @Test func aClientLeavingWhileItsResponseIsPendingAbortsTheExchange() async throws {
