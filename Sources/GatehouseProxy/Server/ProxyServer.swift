@@ -12,13 +12,14 @@ import NIOPosix
 ///
 /// ```
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
-///         ─▶ HTTPResponseEncoder ◀─┐
-///         ─▶ HTTPRequestDecoder    │   llhttp, strict; head size capped (431)
-///         ─▶ RequestSequencer      one request at a time, pipelined ones held; drain;
-///                                  400/431 for framing errors, then close
-///         ─▶ ProxyHandler ─────────┘   route, gate, local answer or upstream exchange
+///         ─▶ ClientResponseEncoder ◀─┐ one-pass heads; NIO's framing rules
+///         ─▶ HTTPRequestDecoder      │ llhttp, strict; head size capped (431)
+///         ─▶ RequestSequencer        │ one request at a time, pipelined ones held; drain;
+///                                    │ 400/431 for framing errors, then close
+///         ─▶ ProxyHandler ───────────┘ route, gate, local answer or upstream exchange
 ///                 │
-///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ HTTP client codec ─▶ UpstreamHandler
+///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
+///                      + HTTPResponseDecoder ─▶ UpstreamHandler
 /// ```
 public final class ProxyServer: Sendable {
     private let group: EventLoopGroup
@@ -90,20 +91,18 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
-                    try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false,
-                        withErrorHandling: false,
-                        // Off: every header written here is either parsed by llhttp
-                        // (which admits no CR/LF in a name or value) or one Gatehouse
-                        // builds from validated parts (configuration checked at load,
-                        // token `sub` checked by the verifier, generated ids and numbers).
-                        // NIO's validator re-scanned every byte of every header of every
-                        // response: ~7% of the proxy's CPU on the /_api path.
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
-                    try sync.addHandler(RequestSequencer(timeouts: timeouts))
+                    // NIO's server codec with Gatehouse's response encoder in place of
+                    // `HTTPResponseEncoder` (same rules, one-pass heads), and without NIO's
+                    // outbound header validator: every header written here is either parsed
+                    // by llhttp (which admits no CR/LF in a name or value) or one Gatehouse
+                    // builds from validated parts (configuration checked at load, token
+                    // `sub` checked by the verifier, generated ids and numbers). The
+                    // validator re-scanned every byte of every header of every response:
+                    // ~7% of the proxy's CPU on the /_api path.
+                    let encoder = ClientResponseEncoder()
+                    try sync.addHandler(encoder)
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+                    try sync.addHandler(RequestSequencer(timeouts: timeouts, encoder: encoder))
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }
             }

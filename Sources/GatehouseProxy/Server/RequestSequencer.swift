@@ -40,14 +40,20 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// A parse error was answered: nothing more is read as a request.
     private var failed = false
 
-    init(timeouts: ClientTimeoutHandler? = nil) {
+    /// Told each request's method as it is decoded, so the response answering it is
+    /// framed for it (no body for HEAD or CONNECT).
+    private let encoder: ClientResponseEncoder?
+
+    init(timeouts: ClientTimeoutHandler? = nil, encoder: ClientResponseEncoder? = nil) {
         self.timeouts = timeouts
+        self.encoder = encoder
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let kind: RequestSequence<Held>.Kind
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
+            encoder?.recordRequestMethod(head.method)
             kind = .head
             timeouts?.clientOwesBody(true)
         case .body:

@@ -127,7 +127,7 @@ enum TunnelSwitch {
         let upstreamOps = upstream.pipeline.syncOperations
         remove(RequestSequencer.self, from: clientOps)
         remove(NIOHTTPResponseHeadersValidator.self, from: clientOps)
-        remove(HTTPResponseEncoder.self, from: clientOps)
+        remove(ClientResponseEncoder.self, from: clientOps)
         remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: clientOps)
         clientOps.removeHandler(proxyHandler, promise: nil)
         try clientOps.addHandler(clientGlue)

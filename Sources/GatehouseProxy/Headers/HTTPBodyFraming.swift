@@ -1,0 +1,72 @@
+import NIOCore
+import NIOHTTP1
+
+/// How a message's body is delimited, decided from its head as NIO's encoders decide it
+/// (`correctlyFrameTransportHeaders`), and the body parts and trailers written that way.
+/// Shared by Gatehouse's two HTTP/1 encoders, ``UpstreamRequestEncoder`` and
+/// ``ClientResponseEncoder``.
+enum HTTPBodyFraming: Equatable {
+    case chunked, contentLength, neither
+
+    /// Whether the message may carry a body: `.unlikely` is NIO's "only if its head declares one".
+    enum BodyExpectation {
+        case no, yes, unlikely
+    }
+
+    /// Frames `headers` for `version`: no framing fields on a bodiless message;
+    /// `Content-Length` wins over `Transfer-Encoding`; an HTTP/1.1 message that will have
+    /// a body and declares neither is sent chunked; otherwise a declared `chunked` stands.
+    static func frame(_ headers: inout HTTPHeaders, version: HTTPVersion, body: BodyExpectation) -> HTTPBodyFraming {
+        if body == .no {
+            headers.remove(name: "content-length")
+            headers.remove(name: "transfer-encoding")
+            return .neither
+        }
+        if headers.contains(name: "content-length") {
+            headers.remove(name: "transfer-encoding")
+            return .contentLength
+        }
+        guard version.major == 1, version.minor >= 1 else { return .neither }
+        if body == .yes {
+            headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            return .chunked
+        }
+        return headers.first(name: "transfer-encoding") == "chunked" ? .chunked : .neither
+    }
+
+    /// A body part: as is, or as one chunk. An empty part is written empty (never as a
+    /// chunk, which would read as the last one) so its promise completes in order.
+    static func writeBody(_ part: IOData, chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard chunked, part.readableBytes > 0 else {
+            context.write(NIOAny(part), promise: promise)
+            return
+        }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(part.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(NIOAny(IOData.byteBuffer(size)), promise: nil)
+        context.write(NIOAny(part), promise: nil)
+        var crlf = context.channel.allocator.buffer(capacity: 2)
+        crlf.writeStaticString("\r\n")
+        // Writes complete in order and a failure fails those after it: the last one's
+        // promise stands for all three.
+        context.write(NIOAny(IOData.byteBuffer(crlf)), promise: promise)
+    }
+
+    /// The end: the last chunk and trailers when chunked; otherwise nothing (an empty
+    /// write when there is a promise to complete in order).
+    static func writeEnd(_ trailers: HTTPHeaders?, chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        if chunked {
+            var buffer = context.channel.allocator.buffer(capacity: 0)
+            buffer.writeStaticString("0\r\n")
+            if let trailers {
+                HTTPHeadSerializer.write(trailers, into: &buffer)
+            } else {
+                buffer.writeStaticString("\r\n")
+            }
+            context.write(NIOAny(IOData.byteBuffer(buffer)), promise: promise)
+        } else if let promise {
+            context.write(NIOAny(IOData.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: promise)
+        }
+    }
+}
