@@ -30,7 +30,9 @@ import Testing
     }
 
     @Test func aBatchWritesExactlyTheLinesEachRecordEncodes() async throws {
-        let records = (0..<3).map { MeterTestSupport.record("2026-11-24T10:00:0\($0).000Z", id: "r\($0)") }
+        // Seconds shared, crossed and gone back to: the batch reuses a second's text.
+        let times = ["10:00:00.000", "10:00:00.999", "10:00:01.000", "10:00:00.500", "10:00:02.007", "10:00:02.007", "23:59:59.999"]
+        let records = times.enumerated().map { MeterTestSupport.record("2026-11-24T\($1)Z", id: "r\($0)") }
         var expected: [UInt8] = []
         for record in records { record.appendJSONLine(to: &expected) }
         let dir = MeterTestSupport.tempDirectory()

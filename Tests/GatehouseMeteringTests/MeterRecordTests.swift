@@ -15,6 +15,26 @@ import Testing
             #"{"ts":"2026-11-29T13:58:21.123Z","org":"org_42","app":"app_abc123","user":"user_2abc","method":"POST","path":"/v1/retrievers/search","status":200,"req_bytes":123,"resp_bytes":4567,"duration_ms":12.3,"request_id":"6f1c","outcome":"ok"}"# + "\n")
     }
 
+    /// A batch reuses the text of the second its last record fell in: every record's `ts`
+    /// is still its own, whether the next lands in the same second, the next, a new day,
+    /// before 1970, or back in time.
+    @Test func aReusedSecondPrefixWritesEachTimestampAsIfAlone() {
+        let base: Int64 = 1_795_960_701_123
+        let times: [Int64] = [
+            base, base, base + 1, base + 876, base + 877, base + 1_000, base - 5_000, base,
+            1_796_083_199_999, 1_796_083_200_000, 1_796_083_200_001, 0, 999, 1_000, -1, -1_000, -1_001, -86_400_001,
+            253_402_300_799_999, base,
+        ]
+        var prefix = UTCTimestamp.SecondPrefix()
+        for ms in times {
+            var alone: [UInt8] = []
+            UTCTimestamp.appendRFC3339(milliseconds: ms, to: &alone)
+            var reused: [UInt8] = [1, 2]
+            prefix.appendRFC3339(milliseconds: ms, to: &reused)
+            #expect(reused == [1, 2] + alone, "\(ms): \(String(decoding: alone, as: UTF8.self))")
+        }
+    }
+
     /// Numbers are written digit by digit: every magnitude and both ends of `Int`, as
     /// `String(_:)` spells them; durations rounded to tenths.
     @Test func numbersAreWrittenExactly() throws {

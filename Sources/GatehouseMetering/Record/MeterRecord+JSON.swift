@@ -4,6 +4,18 @@ extension MeterRecord {
     public func appendJSONLine(to out: inout [UInt8]) {
         out.append(contentsOf: #"{"ts":""#.utf8)
         UTCTimestamp.appendRFC3339(milliseconds: timestampMs, to: &out)
+        appendFieldsAfterTimestamp(to: &out)
+    }
+
+    /// The same line, its `ts` written through `prefix`, which an encoder of many records
+    /// keeps (``MeterBatch``).
+    public func appendJSONLine(to out: inout [UInt8], reusing prefix: inout UTCTimestamp.SecondPrefix) {
+        out.append(contentsOf: #"{"ts":""#.utf8)
+        prefix.appendRFC3339(milliseconds: timestampMs, to: &out)
+        appendFieldsAfterTimestamp(to: &out)
+    }
+
+    private func appendFieldsAfterTimestamp(to out: inout [UInt8]) {
         out.append(contentsOf: #"","org":"#.utf8)
         JSONText.appendString(org, to: &out)
         out.append(contentsOf: #","app":"#.utf8)

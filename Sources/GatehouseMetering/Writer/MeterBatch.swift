@@ -14,6 +14,7 @@ public struct MeterBatch: Sendable {
     private(set) var groups: [MeterFileKey: Group] = [:]
     /// Records in the batch.
     public private(set) var count = 0
+    private var secondPrefix = UTCTimestamp.SecondPrefix()
 
     public init() {}
 
@@ -37,7 +38,7 @@ public struct MeterBatch: Sendable {
             guard let added = groups.index(forKey: key) else { return }
             index = added
         }
-        record.appendJSONLine(to: &groups.values[index].bytes)
+        record.appendJSONLine(to: &groups.values[index].bytes, reusing: &secondPrefix)
         groups.values[index].count += 1
         count += 1
     }
