@@ -16,6 +16,19 @@ import Testing
         #expect(headers.map(\.name) == ["Content-Length", "X-Kept"])
     }
 
+    /// Past the first 64 fields (where positions are noted in a word) the same rules hold.
+    @Test func hopByHopFieldsGoWhereverTheyStand() {
+        var fields: [(String, String)] = (0..<70).map { ("X-Filler-\($0)", "\($0)") }
+        fields += [("Keep-Alive", "timeout=5"), ("Connection", "X-Late, keep-alive"), ("X-Late", "1"), ("TE", "trailers"), ("X-Kept", "yes")]
+        fields.insert(("Upgrade", "h2c"), at: 3)
+        var headers = HTTPHeaders(fields)
+        HeaderHygiene.removeHopByHop(&headers)
+        #expect(headers.map(\.name) == (0..<70).map { "X-Filler-\($0)" } + ["X-Kept"])
+        var plain = HTTPHeaders([("Content-Type", "text/html"), ("Connection", "Keep-Alive"), ("Content-Length", "3")])
+        HeaderHygiene.removeHopByHop(&plain)
+        #expect(plain.map(\.name) == ["Content-Type", "Content-Length"])
+    }
+
     @Test func connectionCannotStripFramingOrHost() {
         var headers = HTTPHeaders([("Host", "a"), ("Connection", "content-length, transfer-encoding, host"),
                                    ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
