@@ -54,8 +54,10 @@ extension ProxyHandler {
             forwardRequestPart(part, exchange: exchange, context: context)
             guard case .forwarding = state else { return }
         }
-        // Forwarding a buffered `.end` flushed already (the usual bodiless request).
-        if exchange.upstreamNeedsFlush {
+        // Within the client's read (an idle connection was at hand) the rest of the
+        // request is likely in the same read: one flush for all of it, at the read's end
+        // (`channelReadComplete`). A request that waited for a new connection goes now.
+        if exchange.upstreamNeedsFlush && !inClientRead {
             lease.handler.flush()
             exchange.upstreamNeedsFlush = false
         }
@@ -81,8 +83,13 @@ extension ProxyHandler {
             exchange.requestEnded = true
             if exchange.upgradeRequested { holdReads() }
             lease.handler.write(.end(trailers))
-            lease.handler.flush()
-            exchange.upstreamNeedsFlush = false
+            if inClientRead && !exchange.responseEnded {
+                // With the head, at the end of this read (a flush per part was two per request).
+                exchange.upstreamNeedsFlush = true
+            } else {
+                lease.handler.flush()
+                exchange.upstreamNeedsFlush = false
+            }
             if exchange.responseEnded {
                 completeExchange(exchange, context: context)
                 return

@@ -45,6 +45,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var peer: Peer?
     /// The connection's one upstream-timeout timer and when it fires (see
     /// ``refreshUpstreamDeadline(_:progressed:context:)``).
+    /// Between a client part's arrival and the end of that read: the upstream is flushed
+    /// once then, not per part forwarded.
+    var inClientRead = false
     var upstreamTimer: Scheduled<Void>?
     var upstreamTimerAt: NIODeadline?
 
@@ -94,6 +97,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        inClientRead = true
         switch state {
         case .idle:
             guard case .head(let head) = part else { return }
@@ -128,6 +132,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inClientRead = false
         if case .forwarding(let exchange) = state, exchange.upstreamNeedsFlush {
             exchange.upstreamNeedsFlush = false
             exchange.lease?.handler.flush()
