@@ -6,17 +6,14 @@
 public enum Base64URL {
     private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
-    @inline(__always)
-    private static func value(of c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return c &- UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): return c &- UInt8(ascii: "a") &+ 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- UInt8(ascii: "0") &+ 52
-        case UInt8(ascii: "-"): return 62
-        case UInt8(ascii: "_"): return 63
-        default: return nil
-        }
-    }
+    /// Each byte's 6-bit value, or `0xFF` for a byte outside the alphabet: a look-up per
+    /// character instead of a chain of range tests (a verification decodes ~700 of them:
+    /// ~13,000 instructions per forged token before, a fifth of the work besides the RSA).
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, character) in alphabet.enumerated() { table[Int(character)] = UInt8(index) }
+        return table
+    }()
 
     /// Decodes unpadded base64url; `nil` for anything else (including an impossible length or
     /// non-zero trailing bits).
@@ -26,25 +23,50 @@ public enum Base64URL {
 
     /// Decodes unpadded base64url from raw bytes; see ``decode(_:)``.
     public static func decode(utf8 input: some Collection<UInt8>) -> [UInt8]? {
-        let count = input.count
-        if count % 4 == 1 { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(count * 3 / 4)
-        var acc: UInt32 = 0
-        var bits = 0
-        for c in input {
-            guard let v = value(of: c) else { return nil }
-            acc = (acc << 6) | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
-                acc &= (UInt32(1) << UInt32(bits)) &- 1
+        if let decoded = input.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
+        return Array(input).withUnsafeBufferPointer { decode(contiguous: $0) }
+    }
+
+    private static func decode(contiguous input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let remainder = input.count % 4
+        if remainder == 1 { return nil }
+        let whole = input.count - remainder
+        let outCount = whole / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
+        return values.withUnsafeBufferPointer { table -> [UInt8]? in
+            // Values are ORed together: any `0xFF` (not in the alphabet) shows in bits 6–7.
+            var seen: UInt8 = 0
+            var trailing: UInt8 = 0
+            let out = [UInt8](unsafeUninitializedCapacity: outCount) { buffer, initialized in
+                var i = 0
+                var o = 0
+                while i < whole {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    let c = table[Int(input[i + 2])], d = table[Int(input[i + 3])]
+                    seen |= a | b | c | d
+                    buffer[o] = a << 2 | b >> 4
+                    buffer[o + 1] = b << 4 | c >> 2
+                    buffer[o + 2] = c << 6 | d
+                    i += 4
+                    o += 3
+                }
+                if remainder >= 2 {
+                    let a = table[Int(input[i])], b = table[Int(input[i + 1])]
+                    seen |= a | b
+                    buffer[o] = a << 2 | b >> 4
+                    if remainder == 3 {
+                        let c = table[Int(input[i + 2])]
+                        seen |= c
+                        buffer[o + 1] = b << 4 | c >> 2
+                        trailing = c & 0x03
+                    } else {
+                        trailing = b & 0x0F
+                    }
+                }
+                initialized = outCount
             }
+            // Leftover bits must be zero: otherwise two spellings decode to the same bytes.
+            return seen & 0xC0 == 0 && trailing == 0 ? out : nil
         }
-        // Leftover bits must be zero: otherwise two spellings decode to the same bytes.
-        if acc != 0 { return nil }
-        return out
     }
 
     /// Whether ``decode(utf8:)`` would accept `input`, without decoding it: the form of a
@@ -52,16 +74,20 @@ public enum Base64URL {
     public static func isWellFormed(utf8 input: some Collection<UInt8>) -> Bool {
         let remainder = input.count % 4
         if remainder == 1 { return false }
-        var last: UInt8 = 0
-        for c in input {
-            guard let v = value(of: c) else { return false }
-            last = v
-        }
-        // The last character's unused low bits must be zero (one spelling per byte string).
-        switch remainder {
-        case 2: return last & 0x0F == 0
-        case 3: return last & 0x03 == 0
-        default: return true
+        return values.withUnsafeBufferPointer { table in
+            var seen: UInt8 = 0
+            var last: UInt8 = 0
+            for c in input {
+                last = table[Int(c)]
+                seen |= last
+            }
+            guard seen & 0xC0 == 0 else { return false }
+            // The last character's unused low bits must be zero (one spelling per byte string).
+            switch remainder {
+            case 2: return last & 0x0F == 0
+            case 3: return last & 0x03 == 0
+            default: return true
+            }
         }
     }
 
