@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# User-space instructions Gatehouse spends per request, counted by valgrind's callgrind:
+# deterministic where CPU time on a shared machine is not (±3% between runs), so a change
+# worth 1% shows. The per-change figures in Benchmarks/README.md come from this script.
+#
+#   scripts/instructions-per-request.sh [BINARY] [api|bad]
+#
+#   api   /_api with a valid (cached) RS256 token, owner-key rewrite, metering on
+#   bad   /_api with a forged signature: a full RS256 check and a 401 each time
+#
+# BINARY defaults to the static release build (.build-static, as the container ships).
+# The demo upstream answers on 127.0.0.1:$UP_PORT; Gatehouse listens on $GH_PORT. Eight
+# kept-alive connections, 400 requests of warm-up, then $N counted (callgrind's counters
+# are zeroed and dumped around them with callgrind_control). Kernel time is not counted.
+# Needs valgrind, openssl and python3 (Debian: apt-get install valgrind).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-.build-static/release/gatehouse}
+MODE=${2:-api}
+N=${N:-4000}
+GH_PORT=${GH_PORT:-18480}
+UP_PORT=${UP_PORT:-18481}
+ADMIN_PORT=${ADMIN_PORT:-18490}
+for tool in valgrind callgrind_control openssl python3; do
+  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
+done
+[[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse)" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/priv.pem" 2>/dev/null
+openssl pkey -in "$work/priv.pem" -pubout -out "$work/pub.pem"
+"$BIN" token mint --key "$work/priv.pem" --iss https://iss.test --aud bench --ttl 1h > "$work/token"
+if [[ "$MODE" == bad ]]; then
+  # Same header and claims, another signature of the right length.
+  python3 - "$work/token" <<'PY'
+import sys
+path = sys.argv[1]
+head, payload, sig = open(path).read().strip().split(".")
+flipped = ("B" if sig[10] == "A" else "A")
+open(path, "w").write(".".join([head, payload, sig[:10] + flipped + sig[11:]]))
+PY
+  expect=401
+else
+  expect=200
+fi
+mkdir -p "$work/meter"
+cat > "$work/gatehouse.yaml" <<EOF
+listen: 127.0.0.1:$GH_PORT
+admin_listen: 127.0.0.1:$ADMIN_PORT
+event_loops: 1
+metering: {dir: $work/meter, fsync: interval}
+users: {store: "sqlite:$work/users.db"}
+apps:
+  - id: app_bench
+    org: org_bench
+    upstream: http://127.0.0.1:$UP_PORT
+    api:
+      upstream: http://127.0.0.1:$UP_PORT/_api
+      owner_key: sk_owner_bench
+    auth:
+      mode: jwt
+      issuer: https://iss.test
+      audience: [bench]
+      jwt_key_file: $work/pub.pem
+EOF
+
+"$BIN" demo-upstream --listen "127.0.0.1:$UP_PORT" --owner-key sk_owner_bench > "$work/upstream.log" 2>&1 &
+pids+=($!)
+# valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries; the symbol table is enough.
+strip -g -o "$work/gatehouse" "$BIN"
+valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/gatehouse" serve --config "$work/gatehouse.yaml" > "$work/valgrind.log" 2>&1 &
+vg=$!
+pids+=("$vg")
+
+python3 - "$vg" "$N" "$GH_PORT" "$work/token" "$expect" <<'PY'
+import socket, subprocess, sys, time
+pid, n, port, token_path, expect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+token = open(token_path).read().strip()
+request = f"GET /_api/hello HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+deadline = time.time() + 120
+while True:
+    try:
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        break
+    except OSError:
+        if time.time() > deadline: sys.exit("gatehouse did not start under valgrind")
+        time.sleep(0.5)
+
+def response(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: sys.exit("connection closed")
+        data += chunk
+        end = data.find(b"\r\n\r\n")
+        if end < 0: continue
+        head = data[:end].decode("latin1").lower().split("\r\n")
+        status = head[0].split(" ")[1]
+        if status != expect: sys.exit(f"expected {expect}, got {head[0]}")
+        length = int(next(line.split(":", 1)[1] for line in head if line.startswith("content-length:")))
+        while len(data) < end + 4 + length: data += s.recv(65536)
+        return
+
+def run(count):
+    for _ in range(count // len(socks)):
+        for s in socks: s.sendall(request)
+        for s in socks: response(s)
+
+run(400)
+subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+run(n)
+subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+PY
+sleep 1
+dump=$(ls -t "$work"/callgrind.out.* | head -1)
+total=$(grep -E '^(summary|totals):' "$dump" | head -1 | awk '{print $2}')
+echo "$MODE: $(( total / N )) instructions per request (user space, $N requests, $(basename "$BIN"))"
+if [[ -n "${KEEP:-}" ]]; then cp "$dump" "$KEEP"; echo "profile kept in $KEEP (callgrind_annotate $KEEP)"; fi
