@@ -17,13 +17,25 @@ enum HTTPBodyFraming: Equatable {
     /// `Content-Length` wins over `Transfer-Encoding`; an HTTP/1.1 message that will have
     /// a body and declares neither is sent chunked; otherwise a declared `chunked` stands.
     static func frame(_ headers: inout HTTPHeaders, version: HTTPVersion, body: BodyExpectation) -> HTTPBodyFraming {
+        // One pass finds both fields; a field is removed (a scan of its own) only when there.
+        var hasLength = false
+        var transferEncoding: String?
+        var hasTransferEncoding = false
+        for (name, value) in headers {
+            if name.caseInsensitiveEquals("content-length") {
+                hasLength = true
+            } else if name.caseInsensitiveEquals("transfer-encoding") {
+                if !hasTransferEncoding { transferEncoding = value }
+                hasTransferEncoding = true
+            }
+        }
         if body == .no {
-            headers.remove(name: "content-length")
-            headers.remove(name: "transfer-encoding")
+            if hasLength { headers.remove(name: "content-length") }
+            if hasTransferEncoding { headers.remove(name: "transfer-encoding") }
             return .neither
         }
-        if headers.contains(name: "content-length") {
-            headers.remove(name: "transfer-encoding")
+        if hasLength {
+            if hasTransferEncoding { headers.remove(name: "transfer-encoding") }
             return .contentLength
         }
         guard version.major == 1, version.minor >= 1 else { return .neither }
@@ -31,7 +43,7 @@ enum HTTPBodyFraming: Equatable {
             headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
             return .chunked
         }
-        return headers.first(name: "transfer-encoding") == "chunked" ? .chunked : .neither
+        return transferEncoding == "chunked" ? .chunked : .neither
     }
 
     /// A body part: as is, or as one chunk. An empty part is written empty (never as a

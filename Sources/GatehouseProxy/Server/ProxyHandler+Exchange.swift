@@ -82,7 +82,7 @@ extension ProxyHandler {
         case .end(let trailers):
             exchange.requestEnded = true
             if exchange.upgradeRequested { holdReads() }
-            lease.handler.write(.end(trailers))
+            lease.handler.writeEnd(trailers)
             if inClientRead && !exchange.responseEnded {
                 // With the head, at the end of this read (a flush per part was two per request).
                 exchange.upstreamNeedsFlush = true

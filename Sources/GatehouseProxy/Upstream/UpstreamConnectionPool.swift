@@ -62,7 +62,8 @@ final class UpstreamConnectionPool {
     /// pool's loop; `completion` runs there too.
     func connect(_ endpoint: UpstreamEndpoint, connectTimeout: TimeAmount, completion: @escaping (Result<Lease, Error>) -> Void) {
         endpoint.connect(on: eventLoop, connectTimeout: connectTimeout) { channel in
-            try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(UpstreamHandler(encoder: try sync.handler(type: UpstreamRequestEncoder.self)))
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):

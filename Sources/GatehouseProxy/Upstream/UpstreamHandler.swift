@@ -24,6 +24,13 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     weak var owner: UpstreamHandlerDelegate?
     private var context: ChannelHandlerContext?
+    /// This connection's request encoder (the pipeline's), asked whether a request's end
+    /// has bytes to send.
+    private let encoder: UpstreamRequestEncoder?
+
+    init(encoder: UpstreamRequestEncoder? = nil) {
+        self.encoder = encoder
+    }
     /// Reads are withheld because the client cannot take more: the upstream is not
     /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:)``).
     private(set) var holdingReads = false
@@ -83,6 +90,15 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A connection already torn down drops the part, as its channel would.
     func write(_ part: HTTPClientRequestPart) {
         context?.write(wrapOutboundOut(part), promise: nil)
+    }
+
+    /// The request's end. Sent through the pipeline only when the encoder has bytes for
+    /// it: otherwise it is nothing on the wire, and nothing else on the way looks at it
+    /// (the response decoder notes request heads only) — one trip through the pipeline
+    /// less per request, ~2,000 instructions.
+    func writeEnd(_ trailers: HTTPHeaders?) {
+        guard encoder?.endWritesBytes ?? true else { return }
+        write(.end(trailers))
     }
 
     func flush() {

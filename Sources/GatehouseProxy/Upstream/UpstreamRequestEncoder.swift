@@ -11,6 +11,11 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
 
     private var isChunked = false
 
+    /// Whether the request under way ends with bytes (the last chunk): an `.end` of one
+    /// framed by `Content-Length`, or by nothing, writes nothing (see
+    /// ``UpstreamHandler/writeEnd(_:)``).
+    var endWritesBytes: Bool { isChunked }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
