@@ -43,11 +43,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var state = State.idle
     /// See ``connectionPeer(_:)``.
     var peer: Peer?
-    /// The connection's one upstream-timeout timer and when it fires (see
-    /// ``refreshUpstreamDeadline(_:progressed:context:)``).
     /// Between a client part's arrival and the end of that read: the upstream is flushed
     /// once then, not per part forwarded.
     var inClientRead = false
+    /// The connection's one upstream-timeout timer and when it fires (see
+    /// ``refreshUpstreamDeadline(_:progressed:context:)``).
     var upstreamTimer: Scheduled<Void>?
     var upstreamTimerAt: NIODeadline?
 
