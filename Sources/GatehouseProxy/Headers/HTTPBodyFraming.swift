@@ -19,23 +19,22 @@ enum HTTPBodyFraming: Equatable {
     static func frame(_ headers: inout HTTPHeaders, version: HTTPVersion, body: BodyExpectation) -> HTTPBodyFraming {
         // One pass finds both fields; a field is removed (a scan of its own) only when there.
         var hasLength = false
+        /// The first `Transfer-Encoding` value, if any.
         var transferEncoding: String?
-        var hasTransferEncoding = false
         for (name, value) in headers {
             if name.caseInsensitiveEquals("content-length") {
                 hasLength = true
-            } else if name.caseInsensitiveEquals("transfer-encoding") {
-                if !hasTransferEncoding { transferEncoding = value }
-                hasTransferEncoding = true
+            } else if transferEncoding == nil, name.caseInsensitiveEquals("transfer-encoding") {
+                transferEncoding = value
             }
         }
         if body == .no {
             if hasLength { headers.remove(name: "content-length") }
-            if hasTransferEncoding { headers.remove(name: "transfer-encoding") }
+            if transferEncoding != nil { headers.remove(name: "transfer-encoding") }
             return .neither
         }
         if hasLength {
-            if hasTransferEncoding { headers.remove(name: "transfer-encoding") }
+            if transferEncoding != nil { headers.remove(name: "transfer-encoding") }
             return .contentLength
         }
         guard version.major == 1, version.minor >= 1 else { return .neither }

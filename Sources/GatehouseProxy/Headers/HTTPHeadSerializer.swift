@@ -6,8 +6,8 @@ import NIOHTTP1
 /// NIO's encoders write a head piece by piece — four `ByteBuffer` writes per header, each
 /// with its capacity check and runtime exclusivity check, into a 256-byte buffer that a
 /// proxied head outgrows — ~11,000 instructions for the upstream request head of a
-/// `/_api` call, 8% of the proxy's own, and ~4,000 for the response head. Here: one size sum, one `writeWithUnsafeMutableBytes`,
-/// one `memcpy` per piece.
+/// `/_api` call, 8% of the proxy's own, and ~4,000 for the response head. Here: one size
+/// sum, one `writeWithUnsafeMutableBytes`, one `memcpy` per piece.
 ///
 /// No validation: every name and value was either parsed by llhttp (which admits no CR or
 /// LF in either) or built by Gatehouse from validated parts (see `ProxyServer`'s note on

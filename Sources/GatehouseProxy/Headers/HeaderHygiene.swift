@@ -20,24 +20,19 @@ public enum HeaderHygiene {
         var dropped: UInt64 = 0
         var any = false
         var named: [String] = []
-        var position = 0
-        for (name, value) in headers {
-            if let index = hopByHopIndex(name) {
-                any = true
-                if position < 64 { dropped |= 1 << position }
-                if index == 0, !isKeepAliveOrClose(value) {
-                    // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
-                    forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
-                }
+        for (position, (name, value)) in headers.enumerated() {
+            guard let index = hopByHopIndex(name) else { continue }
+            any = true
+            if position < 64 { dropped |= 1 << position }
+            if index == 0, !isKeepAliveOrClose(value) {
+                // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
+                forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
             }
-            position += 1
         }
         guard any else { return }
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
-        position = 0
-        for (name, value) in headers {
-            defer { position += 1 }
+        for (position, (name, value)) in headers.enumerated() {
             if position < 64 ? dropped & (1 << position) != 0 : hopByHopIndex(name) != nil { continue }
             if !named.isEmpty, named.contains(where: { name.caseInsensitiveEquals($0) }) { continue }
             kept.append((name, value))

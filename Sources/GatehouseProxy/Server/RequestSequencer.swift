@@ -108,14 +108,12 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(var head) where sequence.responsesMustClose && head.status.code >= 200:
+        case .head(var head) where head.status.code >= 200:
             responseInFlight = true
+            guard sequence.responsesMustClose else { return context.write(data, promise: promise) }
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.write(wrapOutboundOut(.head(head)), promise: promise)
-        case .head(let head):
-            if head.status.code >= 200 { responseInFlight = true }
-            context.write(data, promise: promise)
-        case .body:
+        case .head, .body:
             context.write(data, promise: promise)
         case .end:
             responseInFlight = false
