@@ -3,15 +3,17 @@
 # deterministic where CPU time on a shared machine is not (±3% between runs), so a change
 # worth 1% shows. The per-change figures in Benchmarks/README.md come from this script.
 #
-#   scripts/instructions-per-request.sh [BINARY] [api|bad]
+#   scripts/instructions-per-request.sh [BINARY] [api|bad|html]
 #
 #   api   /_api with a valid (cached) RS256 token, owner-key rewrite, metering on
 #   bad   /_api with a forged signature: a full RS256 check and a 401 each time
+#   html  /index.html, a 20,359-byte page (the anchors' size) with the SDK tag injected
 #
 # BINARY defaults to the static release build (.build-static, as the container ships).
 # The demo upstream answers on 127.0.0.1:$UP_PORT; Gatehouse listens on $GH_PORT. Eight
 # kept-alive connections, 400 requests of warm-up, then $N counted (callgrind's counters
 # are zeroed and dumped around them with callgrind_control). Kernel time is not counted.
+# For html the page comes from a small Python server on $PAGE_PORT (its cost is not counted).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ N=${N:-4000}
 GH_PORT=${GH_PORT:-18480}
 UP_PORT=${UP_PORT:-18481}
 ADMIN_PORT=${ADMIN_PORT:-18490}
+PAGE_PORT=${PAGE_PORT:-18482}
 for tool in valgrind callgrind_control openssl python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
@@ -51,6 +54,30 @@ PY
 else
   expect=200
 fi
+path=/_api/hello
+page_upstream=http://127.0.0.1:$UP_PORT
+if [[ "$MODE" == html ]]; then
+  path=/index.html
+  page_upstream=http://127.0.0.1:$PAGE_PORT
+  python3 - "$PAGE_PORT" > "$work/page.log" 2>&1 <<'PY' &
+import http.server, sys
+# 20,359 bytes like the anchors' page: a head to inject into, then filler paragraphs.
+head = b"<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>bench</title>\n</head>\n<body>\n"
+tail = b"</body>\n</html>\n"
+filler = b"<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n"
+body = head + filler * ((20359 - len(head) - len(tail)) // len(filler))
+body += b" " * (20359 - len(body) - len(tail)) + tail
+# Head and body in one write, as nginx sends a static file: one read on Gatehouse's side.
+response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+class Page(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.wfile.write(response)
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Page).serve_forever()
+PY
+  pids+=($!)
+fi
 mkdir -p "$work/meter"
 cat > "$work/gatehouse.yaml" <<EOF
 listen: 127.0.0.1:$GH_PORT
@@ -61,7 +88,7 @@ users: {store: "sqlite:$work/users.db"}
 apps:
   - id: app_bench
     org: org_bench
-    upstream: http://127.0.0.1:$UP_PORT
+    upstream: $page_upstream
     api:
       upstream: http://127.0.0.1:$UP_PORT/_api
       owner_key: sk_owner_bench
@@ -80,11 +107,11 @@ valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/gate
 vg=$!
 pids+=("$vg")
 
-python3 - "$vg" "$N" "$GH_PORT" "$work/token" "$expect" <<'PY'
+python3 - "$vg" "$N" "$GH_PORT" "$work/token" "$expect" "$path" <<'PY'
 import socket, subprocess, sys, time
-pid, n, port, token_path, expect = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+pid, n, port, token_path, expect, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 token = open(token_path).read().strip()
-request = f"GET /_api/hello HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
 deadline = time.time() + 120
 while True:
     try:
@@ -105,8 +132,15 @@ def response(s):
         head = data[:end].decode("latin1").lower().split("\r\n")
         status = head[0].split(" ")[1]
         if status != expect: sys.exit(f"expected {expect}, got {head[0]}")
-        length = int(next(line.split(":", 1)[1] for line in head if line.startswith("content-length:")))
-        while len(data) < end + 4 + length: data += s.recv(65536)
+        lengths = [line.split(":", 1)[1] for line in head if line.startswith("content-length:")]
+        if lengths:
+            while len(data) < end + 4 + int(lengths[0]): data += s.recv(65536)
+            return
+        # Chunked (an injected page whose length the proxy did not know up front).
+        while not data.endswith(b"\r\n0\r\n\r\n"):
+            chunk = s.recv(65536)
+            if not chunk: sys.exit("connection closed")
+            data += chunk
         return
 
 def run(count):

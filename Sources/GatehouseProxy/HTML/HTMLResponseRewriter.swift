@@ -109,7 +109,8 @@ import NIOHTTP1
     /// `text/html`, a range, an encoding that cannot be decoded, or already injected by a
     /// Gatehouse behind this one.
     public func responseHead(_ head: HTTPResponseHead) -> Bool {
-        let decision = HTMLInjectionDecision(head)
+        let fields = HTMLResponseFields(head.headers)
+        let decision = HTMLInjectionDecision(head, fields: fields)
         // An interim response (`103 Early Hints`) is not the one that counts.
         if decision == .pass(.interim) { return false }
         guard case .idle = state, case .rewrite(let coding) = decision else {
@@ -118,8 +119,7 @@ import NIOHTTP1
         }
         self.coding = coding
         if coding != nil { inflater = ZlibInflater() }
-        let lengths = head.headers[canonicalForm: "content-length"]
-        expectedLength = lengths.count == 1 ? Int(lengths[0]) : nil
+        expectedLength = fields.contentLength
         state = .deciding(head)
         return true
     }

@@ -28,9 +28,36 @@ import Testing
         ([html, ("Content-Encoding", "br")], .pass(.undecodableCoding)),
         ([html, ("Content-Encoding", "gzip"), ("Content-Encoding", "gzip")], .pass(.undecodableCoding)),
         ([html, ("Content-Encoding", "gzip, br")], .pass(.undecodableCoding)),
+        ([html, ("Content-Encoding", "identity, gzip")], .pass(.undecodableCoding)),
+        // Empty list elements do not count (RFC 9110 §5.6.1): an empty field beside a gzip
+        // one is gzip (it was read as identity, and the gzip bytes scanned as HTML).
+        ([html, ("Content-Encoding", ""), ("Content-Encoding", "gzip")], .rewrite(.gzip)),
+        ([html, ("Content-Encoding", "gzip"), ("Content-Encoding", " ")], .rewrite(.gzip)),
+        ([html, ("Content-Encoding", " , GZIP ,")], .rewrite(.gzip)),
+        ([html, ("Content-Encoding", ",")], .rewrite(nil)),
+        ([html, ("content-range", "bytes 0-9/100"), ("Content-Encoding", "gzip")], .pass(.range)),
+        ([("Content-Type", "text/plain"), html], .pass(.notHTML)),
     ] as [([(String, String)], HTMLInjectionDecision)])
     func anUnmarkedResponse(headers: [(String, String)], expected: HTMLInjectionDecision) {
         #expect(HTMLInjectionDecision(Self.head(headers)) == expected)
+    }
+
+    /// The body's length the injector grows by the snippet: one field of digits only;
+    /// anything else and the injected page goes chunked.
+    @Test(arguments: [
+        ([("Content-Length", "20359")], 20359 as Int?),
+        ([("content-length", " 12\t")], 12),
+        ([("Content-Length", "0")], 0),
+        ([("Content-Length", "5"), ("Content-Length", "5")], nil),
+        ([("Content-Length", "5, 5")], nil),
+        ([("Content-Length", "+5")], nil),
+        ([("Content-Length", "-1")], nil),
+        ([("Content-Length", "")], nil),
+        ([("Content-Length", "99999999999999999999999")], nil),
+        ([], nil),
+    ] as [([(String, String)], Int?)])
+    func theBodyLength(headers: [(String, String)], expected: Int?) {
+        #expect(HTMLResponseFields(HTTPHeaders(headers)).contentLength == expected)
     }
 
     @Test(arguments: [HTTPResponseStatus.partialContent, .notModified, .notFound, .internalServerError, .created])
