@@ -72,11 +72,14 @@ struct HTMLInjectionStateMachine {
             var chunk = chunk
             held.writeBuffer(&chunk)
         }
-        for byte in chunk.readableBytesView.prefix(scannable) {
-            if let token = tokenizer.consume(byte), let decision = handle(token) {
-                return decide(decision)
+        // Over the raw bytes: a `ByteBufferView` checks its bounds on every byte.
+        let decision = chunk.withUnsafeReadableBytes { bytes -> Decision? in
+            for byte in bytes.prefix(scannable) {
+                if let token = tokenizer.consume(byte), let decision = handle(token) { return decision }
             }
+            return nil
         }
+        if let decision { return decide(decision) }
         guard tokenizer.offset >= searchLimit else { return .wait }
         switch state {
         case .searching(let htmlEnd, _, _):

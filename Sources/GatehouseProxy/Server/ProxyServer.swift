@@ -12,10 +12,11 @@ import NIOPosix
 ///
 /// ```
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
-///         ─▶ ClientResponseEncoder ◀─┐ one-pass heads; NIO's framing rules
-///         ─▶ HTTPRequestDecoder      │ llhttp, strict; head size capped (431)
-///         ─▶ RequestSequencer        │ one request at a time, pipelined ones held; drain;
-///                                    │ 400/431 for framing errors, then close
+///         ─▶ HTTPRequestDecoder        llhttp, strict; head size capped (431)
+///         ─▶ RequestSequencer ◀──────┐ one request at a time, pipelined ones held; drain;
+///                                    │ 400/431 for framing errors, then close; responses
+///                                    │ written by its ClientResponseEncoder (one-pass
+///                                    │ heads; NIO's framing rules)
 ///         ─▶ ProxyHandler ───────────┘ route, gate, local answer or upstream exchange
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
@@ -91,18 +92,16 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
-                    // NIO's server codec with Gatehouse's response encoder in place of
-                    // `HTTPResponseEncoder` (same rules, one-pass heads), and without NIO's
-                    // outbound header validator: every header written here is either parsed
-                    // by llhttp (which admits no CR/LF in a name or value) or one Gatehouse
-                    // builds from validated parts (configuration checked at load, token
-                    // `sub` checked by the verifier, generated ids and numbers). The
-                    // validator re-scanned every byte of every header of every response:
-                    // ~7% of the proxy's CPU on the /_api path.
-                    let encoder = ClientResponseEncoder()
-                    try sync.addHandler(encoder)
+                    // NIO's request decoder; Gatehouse's response encoder (inside the
+                    // sequencer) in place of `HTTPResponseEncoder` (same rules, one-pass
+                    // heads), and without NIO's outbound header validator: every header
+                    // written here is either parsed by llhttp (which admits no CR/LF in a
+                    // name or value) or one Gatehouse builds from validated parts
+                    // (configuration checked at load, token `sub` checked by the verifier,
+                    // generated ids and numbers). The validator re-scanned every byte of
+                    // every header of every response: ~7% of the proxy's CPU on /_api.
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
-                    try sync.addHandler(RequestSequencer(timeouts: timeouts, encoder: encoder))
+                    try sync.addHandler(RequestSequencer(timeouts: timeouts))
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
                 }
             }

@@ -4,9 +4,11 @@ import NIOHTTP1
 /// Hands the client's requests on one at a time and in order, holding pipelined ones
 /// back, and holds the next request (and reads) while the client does not take its
 /// responses; closes after the current response on a drain. The rules
-/// are ``RequestSequence``'s; this handler only runs them. Sits right after the server
-/// codec, in place of NIO's `HTTPServerPipelineHandler` (which stops reading for the whole
-/// of every response). Runs on the connection's event loop.
+/// are ``RequestSequence``'s; this handler only runs them. Sits right after the request
+/// decoder, in place of NIO's `HTTPServerPipelineHandler` (which stops reading for the whole
+/// of every response), and writes the responses' bytes with a ``ClientResponseEncoder``
+/// (which needs each request's method, seen here in order). Runs on the connection's
+/// event loop.
 ///
 /// A request the decoder refused (SPEC "Routing", framing read strictly) is answered here
 /// when its turn comes: 431 for an oversized head, 400 for any other parse error, then
@@ -18,7 +20,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = IOData
 
     enum Held {
         case part(NIOAny)
@@ -42,18 +44,17 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Told each request's method as it is decoded, so the response answering it is
     /// framed for it (no body for HEAD or CONNECT).
-    private let encoder: ClientResponseEncoder?
+    private var encoder = ClientResponseEncoder()
 
-    init(timeouts: ClientTimeoutHandler? = nil, encoder: ClientResponseEncoder? = nil) {
+    init(timeouts: ClientTimeoutHandler? = nil) {
         self.timeouts = timeouts
-        self.encoder = encoder
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let kind: RequestSequence<Held>.Kind
         switch unwrapInboundIn(data) {
         case .head(let head):
-            encoder?.recordRequestMethod(head.method)
+            encoder.recordRequestMethod(head.method)
             kind = .head
             timeouts?.clientOwesBody(true)
         case .body:
@@ -107,30 +108,33 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        let part = unwrapOutboundIn(data)
+        switch part {
         case .head(var head) where head.status.code >= 200:
             responseInFlight = true
-            guard sequence.responsesMustClose else { return context.write(data, promise: promise) }
+            guard sequence.responsesMustClose else { return encoder.write(part, context: context, promise: promise) }
             head.headers.replaceOrAdd(name: "connection", value: "close")
-            context.write(wrapOutboundOut(.head(head)), promise: promise)
+            encoder.write(.head(head), context: context, promise: promise)
         case .head, .body:
-            context.write(data, promise: promise)
+            encoder.write(part, context: context, promise: promise)
         case .end:
             responseInFlight = false
             switch sequence.responseEnded() {
             case .write where sequence.isHolding || delivering:
                 // Rare (a pipelining client): held requests are handed on inside this
                 // write, before its flush, so any close they cause waits for the write.
-                let written = context.write(data)
-                written.cascade(to: promise)
-                lastEndWritten = written
+                let written = context.eventLoop.makePromise(of: Void.self)
+                encoder.write(part, context: context, promise: written)
+                written.futureResult.cascade(to: promise)
+                lastEndWritten = written.futureResult
                 deliverHeld(context: context)
             case .write:
-                context.write(data, promise: promise)
+                encoder.write(part, context: context, promise: promise)
             case .writeThenClose:
-                let written = context.write(data)
-                written.cascade(to: promise)
-                close(context: context, after: written)
+                let written = context.eventLoop.makePromise(of: Void.self)
+                encoder.write(part, context: context, promise: written)
+                written.futureResult.cascade(to: promise)
+                close(context: context, after: written.futureResult)
             }
         }
     }
@@ -191,12 +195,15 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let response: LocalResponse = parserError == .headerOverflow ? .headersTooLarge : .badRequest
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: false))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        encoder.write(.head(head), context: context, promise: nil)
         var body = context.channel.allocator.buffer(capacity: response.body.utf8.count)
         body.writeString(response.body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        encoder.write(.body(.byteBuffer(body)), context: context, promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        encoder.write(.end(nil), context: context, promise: written)
+        context.flush()
         let bound = context.loopBound
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        written.futureResult.assumeIsolated().whenComplete { _ in
             bound.value.close(promise: nil)
         }
     }

@@ -126,8 +126,6 @@ enum TunnelSwitch {
         let clientOps = client.pipeline.syncOperations
         let upstreamOps = upstream.pipeline.syncOperations
         remove(RequestSequencer.self, from: clientOps)
-        remove(NIOHTTPResponseHeadersValidator.self, from: clientOps)
-        remove(ClientResponseEncoder.self, from: clientOps)
         remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: clientOps)
         clientOps.removeHandler(proxyHandler, promise: nil)
         try clientOps.addHandler(clientGlue)
@@ -136,7 +134,6 @@ enum TunnelSwitch {
         let decoder = try upstreamOps.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
         try upstreamOps.addHandler(upstreamGlue, position: .after(decoder))
         upstreamOps.removeHandler(upstreamHandler, promise: nil)
-        remove(NIOHTTPRequestHeadersValidator.self, from: upstreamOps)
         remove(UpstreamRequestEncoder.self, from: upstreamOps)
         upstreamOps.removeHandler(decoder, promise: nil)
         idleWatch.start(on: client.eventLoop)

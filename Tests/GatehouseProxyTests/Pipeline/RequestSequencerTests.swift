@@ -42,9 +42,27 @@ import Testing
     static func respond(_ channel: EmbeddedChannel, connection: String? = nil) throws -> HTTPResponseHead? {
         try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
         try channel.writeOutbound(HTTPServerResponsePart.end(nil))
-        guard case .head(let head) = try channel.readOutbound(as: HTTPServerResponsePart.self) else { return nil }
-        _ = try channel.readOutbound(as: HTTPServerResponsePart.self)
-        return head
+        return try responseHeads(channel).first
+    }
+
+    /// The response heads in the bytes `channel` wrote (the sequencer encodes them), read
+    /// back by NIO's client codec as answers to `requests` GETs.
+    static func responseHeads(_ channel: EmbeddedChannel, answering requests: Int = 1) throws -> [HTTPResponseHead] {
+        var bytes = ByteBuffer()
+        while let out = try channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(var buffer) = out { bytes.writeBuffer(&buffer) }
+        }
+        let client = EmbeddedChannel(handlers: [HTTPRequestEncoder(), ByteToMessageHandler(HTTPResponseDecoder())])
+        defer { _ = try? client.finish() }
+        for _ in 0..<requests {
+            try client.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")))
+        }
+        try client.writeInbound(bytes)
+        var heads: [HTTPResponseHead] = []
+        while let part = try client.readInbound(as: HTTPClientResponsePart.self) {
+            if case .head(let head) = part { heads.append(head) }
+        }
+        return heads
     }
 
     @Test func readsStayOnWhileTheResponseIsPendingUntilTheClientPipelines() throws {
@@ -100,7 +118,7 @@ import Testing
             let idle = EmbeddedChannel(handlers: [RequestSequencer()])
             try idle.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             idle.pipeline.fireErrorCaught(error)
-            guard case .head(let head) = try idle.readOutbound(as: HTTPServerResponsePart.self) else {
+            guard let head = try Self.responseHeads(idle).first else {
                 Issue.record("no answer to \(error)")
                 continue
             }
@@ -116,10 +134,10 @@ import Testing
         try busy.writeInbound(Self.head("/upload"))
         #expect(try Self.uris(busy) == ["/upload"])
         try busy.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
-        _ = try busy.readOutbound(as: HTTPServerResponsePart.self)
+        #expect(try Self.responseHeads(busy).map(\.status) == [.ok])
         busy.pipeline.fireErrorCaught(HTTPParserError.invalidChunkSize)
         busy.embeddedEventLoop.run()
-        #expect(try busy.readOutbound(as: HTTPServerResponsePart.self) == nil, "no second head inside the response")
+        #expect(try busy.readOutbound(as: IOData.self) == nil, "no second head inside the response")
         #expect(!busy.isActive)
     }
 

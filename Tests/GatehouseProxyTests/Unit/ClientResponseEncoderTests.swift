@@ -66,8 +66,7 @@ import Testing
     }
 
     static func gatehouseCodec() throws -> EmbeddedChannel {
-        let encoder = ClientResponseEncoder()
-        return EmbeddedChannel(handlers: [encoder, ByteToMessageHandler(HTTPRequestDecoder()), RequestSequencer(encoder: encoder)])
+        EmbeddedChannel(handlers: [ByteToMessageHandler(HTTPRequestDecoder()), RequestSequencer()])
     }
 
     static func nioCodec() throws -> EmbeddedChannel {
