@@ -15,6 +15,16 @@ import Testing
             #"{"ts":"2026-11-29T13:58:21.123Z","org":"org_42","app":"app_abc123","user":"user_2abc","method":"POST","path":"/v1/retrievers/search","status":200,"req_bytes":123,"resp_bytes":4567,"duration_ms":12.3,"request_id":"6f1c","outcome":"ok"}"# + "\n")
     }
 
+    /// Every outcome is written as its SPEC name (the line spells them from literals).
+    @Test(arguments: MeterRecord.Outcome.allCases)
+    func everyOutcomeIsWrittenByName(outcome: MeterRecord.Outcome) {
+        var record = Self.sample
+        record.outcome = outcome
+        var out: [UInt8] = []
+        record.appendJSONLine(to: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasSuffix(#","outcome":"\#(outcome.rawValue)"}"# + "\n"))
+    }
+
     /// A batch reuses the text of the second its last record fell in: every record's `ts`
     /// is still its own, whether the next lands in the same second, the next, a new day,
     /// before 1970, or back in time.
