@@ -157,28 +157,31 @@ public enum UpstreamRequestBuilder {
         }
 
         consuming func finish(_ inbound: Inbound, api: APIRewrite?, user: String) -> HTTPHeaders {
-            func set(_ name: String, _ value: String) {
-                if let api, api.overrides(name) { return }
-                out.append((name, value))
-            }
             let peer = inbound.peer ?? "unknown"
-            set("X-Forwarded-For", forwardedFor.isEmpty ? peer : forwardedFor + ", " + peer)
-            if !keptForwardedProto { set("X-Forwarded-Proto", "http") }
-            if !keptForwardedHost, let originalHost { set("X-Forwarded-Host", originalHost) }
-            set("X-Request-Id", inbound.requestID)
+            set("X-Forwarded-For", forwardedFor.isEmpty ? peer : forwardedFor + ", " + peer, api: api)
+            if !keptForwardedProto { set("X-Forwarded-Proto", "http", api: api) }
+            if !keptForwardedHost, let originalHost { set("X-Forwarded-Host", originalHost, api: api) }
+            set("X-Request-Id", inbound.requestID, api: api)
             if inbound.webSocketUpgrade {
-                set("Connection", "Upgrade")
-                set("Upgrade", "websocket")
+                set("Connection", "Upgrade", api: api)
+                set("Upgrade", "websocket", api: api)
             }
             if let api {
-                set("Authorization", api.authorization)
-                if !cookies.isEmpty { set("Cookie", cookies) }
+                set("Authorization", api.authorization, api: api)
+                if !cookies.isEmpty { set("Cookie", cookies, api: api) }
                 out.append(contentsOf: api.extras)
                 out.append(("X-Gatehouse-User", user))
                 out.append(("X-Gatehouse-Org", api.org))
                 out.append(("X-Gatehouse-App", api.app))
             }
             return HTTPHeaders(out)
+        }
+
+        /// A field Gatehouse sets, unless the route's `extra_headers` set it. A method, not a
+        /// local function: one capturing `out` boxed it and checked every access at run time.
+        private mutating func set(_ name: String, _ value: String, api: APIRewrite?) {
+            if let api, api.overrides(name) { return }
+            out.append((name, value))
         }
     }
 

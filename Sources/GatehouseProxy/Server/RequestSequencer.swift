@@ -139,7 +139,26 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func flush(context: ChannelHandlerContext) {
+        encoder.writeHeldHead(context: context)
+        context.flush()
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // A held head goes down first: a close flushes (output) or fails (all) what was
+        // written before it, and so it does the head.
+        encoder.writeHeldHead(context: context)
+        context.close(mode: mode, promise: promise)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // Written to a closed channel, a held head's promise fails as any write's would.
+        encoder.writeHeldHead(context: context)
+        context.fireChannelInactive()
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
+        encoder.writeHeldHead(context: context)
         // Leaving for a tunnel: whatever was held goes on in order, and a withheld read too.
         for held in sequence.takeAllHeld() { fire(held, context: context) }
         if sequence.takeWithheldRead() { context.read() }

@@ -6,8 +6,9 @@ import Testing
 
 /// Gatehouse's client response encoder (with the request sequencer telling it each
 /// request's method) replaces NIO's `HTTPResponseEncoder` (told by NIO's decoder) for
-/// speed; what reaches the socket must be NIO's, write for write, and so must the fate of
-/// every write's promise — for every method and status that changes the framing.
+/// speed; what reaches the socket must be NIO's, byte for byte, and so must the fate of
+/// every write's promise — for every method and status that changes the framing. (Not
+/// write for write: a `Content-Length` head and a small first body part go as one.)
 @Suite struct ClientResponseEncoderTests {
     static let requests: [(method: String, version: String)] = [
         ("GET", "HTTP/1.1"), ("HEAD", "HTTP/1.1"), ("POST", "HTTP/1.1"), ("CONNECT", "HTTP/1.1"), ("GET", "HTTP/1.0"), ("HEAD", "HTTP/1.0"),
@@ -38,7 +39,7 @@ import Testing
 
     /// Bytes per write and each write's outcome, for `responseParts` answering a request
     /// with `method` and `version`, in `channel` (an HTTP server codec).
-    static func exchange(_ channel: EmbeddedChannel, method: String, version: String, _ responseParts: [HTTPServerResponsePart]) throws -> (writes: [[UInt8]], outcomes: [String]) {
+    static func exchange(_ channel: EmbeddedChannel, method: String, version: String, _ responseParts: [HTTPServerResponsePart]) throws -> (writes: [[UInt8]], bytes: [UInt8], outcomes: [String]) {
         let target = method == "CONNECT" ? "upstream.test:443" : "/page"
         try channel.writeInbound(ByteBuffer(string: "\(method) \(target) \(version)\r\nHost: gatehouse.test\r\n\r\n"))
         var futures: [EventLoopFuture<Void>] = []
@@ -62,7 +63,7 @@ import Testing
                 outcomes.append("\(error)")
             }
         }
-        return (writes, outcomes)
+        return (writes, writes.flatMap { $0 }, outcomes)
     }
 
     static func gatehouseCodec() throws -> EmbeddedChannel {
@@ -82,7 +83,7 @@ import Testing
             for response in Self.responses {
                 let ours = try Self.exchange(Self.gatehouseCodec(), method: request.method, version: request.version, response)
                 let nios = try Self.exchange(Self.nioCodec(), method: request.method, version: request.version, response)
-                #expect(ours.writes == nios.writes, "\(request) \(response)")
+                #expect(ours.bytes == nios.bytes, "\(request) \(response)")
                 #expect(ours.outcomes == nios.outcomes, "\(request) \(response)")
             }
         }
@@ -96,9 +97,86 @@ import Testing
             let response = [Self.head(.ok, ["Content-Length": "11"]), Self.body, .end(nil)]
             let a = try Self.exchange(ours, method: method, version: "HTTP/1.1", response)
             let b = try Self.exchange(nios, method: method, version: "HTTP/1.1", response)
-            #expect(a.writes == b.writes, "\(method)")
+            #expect(a.bytes == b.bytes, "\(method)")
             #expect(a.outcomes == b.outcomes, "\(method)")
-            #expect(a.writes.contains(Array("{\"ok\":true}".utf8)) == (method != "HEAD"), "\(method): the body unless HEAD")
+            #expect(String(decoding: a.bytes, as: UTF8.self).hasSuffix("{\"ok\":true}") == (method != "HEAD"), "\(method): the body unless HEAD")
+        }
+    }
+
+    // MARK: - A head and a small body in one write
+
+    @Test func aContentLengthHeadAndASmallFirstBodyGoInOneWrite() throws {
+        let small = [Self.head(.ok, ["Content-Length": "11"]), Self.body, .end(nil)]
+        let ours = try Self.exchange(Self.gatehouseCodec(), method: "GET", version: "HTTP/1.1", small)
+        let nios = try Self.exchange(Self.nioCodec(), method: "GET", version: "HTTP/1.1", small)
+        #expect(ours.writes.first == nios.writes[0] + nios.writes[1], "head and body in the first write")
+        #expect(ours.writes.count == nios.writes.count - 1)
+        #expect(ours.outcomes == ["ok", "ok", "ok"])
+
+        // Past the limit, or chunked: the head goes alone, and the body is not copied.
+        let big = ByteBuffer(repeating: UInt8(ascii: "x"), count: ClientResponseEncoder.coalescedBodyLimit + 1)
+        let large = [Self.head(.ok, ["Content-Length": "\(big.readableBytes)"]), .body(.byteBuffer(big)), .end(nil)]
+        let separate = try Self.exchange(Self.gatehouseCodec(), method: "GET", version: "HTTP/1.1", large)
+        #expect(separate.writes.count == 3 && separate.writes[1].count == big.readableBytes)
+        let chunked = try Self.exchange(Self.gatehouseCodec(), method: "GET", version: "HTTP/1.1", [Self.head(.ok), Self.body, .end(nil)])
+        #expect(String(decoding: chunked.writes[0], as: UTF8.self).hasSuffix("\r\n\r\n"), "the chunked head alone")
+    }
+
+    /// A held head is never stuck: a flush writes it (an upstream that sends its head
+    /// before its body has it reach the client at once), and so do a close (before it) and
+    /// the connection going away, where the channel fails its promise as any write's.
+    @Test func aHeldHeadIsWrittenByAFlushACloseOrTheEndOfTheConnection() throws {
+        let head = Self.head(.ok, ["Content-Length": "11"])
+
+        let flushed = try Self.gatehouseCodec()
+        try flushed.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: g.test\r\n\r\n"))
+        flushed.write(head, promise: nil)
+        #expect(try flushed.readOutbound(as: IOData.self) == nil, "held until the body or a flush")
+        flushed.flush()
+        guard case .byteBuffer(let alone) = try flushed.readOutbound(as: IOData.self) else {
+            Issue.record("the flush wrote no head")
+            return
+        }
+        #expect(String(buffer: alone).hasPrefix("HTTP/1.1 200 OK\r\n") && String(buffer: alone).hasSuffix("\r\n\r\n"))
+        flushed.writeAndFlush(Self.body, promise: nil)
+        guard case .byteBuffer(let body) = try flushed.readOutbound(as: IOData.self) else {
+            Issue.record("no body after the flushed head")
+            return
+        }
+        #expect(String(buffer: body) == "{\"ok\":true}")
+
+        for ending in ["close", "inactive"] {
+            let recorder = EventRecorder()
+            let channel = EmbeddedChannel(handlers: [recorder, ByteToMessageHandler(HTTPRequestDecoder()), RequestSequencer()])
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: g.test\r\n\r\n"))
+            channel.write(head, promise: nil)
+            #expect(recorder.events == [], "held")
+            if ending == "close" {
+                channel.close(promise: nil)
+            } else {
+                channel.pipeline.fireChannelInactive()
+            }
+            #expect(recorder.events.first == "write HTTP/1.1 200 OK", "\(ending): the held head went down first (\(recorder.events))")
+            _ = try? channel.finish()
+        }
+    }
+
+    /// What reaches the socket side, in order: writes (by their first line) and closes.
+    final class EventRecorder: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = IOData
+        var events: [String] = []
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if case .byteBuffer(let buffer) = unwrapOutboundIn(data) {
+                events.append("write " + (String(buffer: buffer).split(separator: "\r\n").first.map(String.init) ?? ""))
+            }
+            context.write(data, promise: promise)
+        }
+
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            events.append("close")
+            context.close(mode: mode, promise: promise)
         }
     }
 }
