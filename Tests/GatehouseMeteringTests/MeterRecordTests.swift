@@ -70,6 +70,29 @@ import Testing
         }
     }
 
+    /// Every field at its longest — each string byte escaped, the widest integers, a duration
+    /// past `Int`'s range (written as 0.0, not a trap), every outcome.
+    @Test func theLongestLinesAreWrittenWhole() {
+        let control = String(repeating: "\u{1}", count: 300)
+        for outcome in MeterRecord.Outcome.allCases {
+            let record = MeterRecord(
+                timestampMs: 0, org: control, app: control, user: control, method: control, path: control,
+                status: Int.min, requestBytes: Int.min, responseBytes: Int.min, durationMs: 1e300, requestID: control, outcome: outcome)
+            var out: [UInt8] = []
+            record.appendJSONLine(to: &out)
+            let line = String(decoding: out, as: UTF8.self)
+            #expect(line.contains(#""status":-9223372036854775808,"req_bytes":-9223372036854775808,"#))
+            #expect(line.contains(#""duration_ms":0.0,"#))
+            #expect(line.contains(#""org":""# + String(repeating: #"\u0001"#, count: 300) + #"","#))
+        }
+        let nearLimit = MeterRecord(
+            timestampMs: 0, org: "o", app: "a", user: "u", method: "GET", path: "/", status: 200,
+            requestBytes: 0, responseBytes: 0, durationMs: 99_999_999_999_999.9, requestID: "r", outcome: .ok)
+        var out: [UInt8] = []
+        nearLimit.appendJSONLine(to: &out)
+        #expect(String(decoding: out, as: UTF8.self).contains(#""duration_ms":99999999999999.9,"#))
+    }
+
     /// Text needing escapes takes the slow path, byte for byte; the rest is copied whole.
     @Test func stringsAreEscaped() {
         var out: [UInt8] = []

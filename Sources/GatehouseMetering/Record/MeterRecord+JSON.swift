@@ -127,9 +127,10 @@ enum JSONText {
         }
     }
 
-    /// A non-negative number with one decimal (`12.3`), the precision reports use.
+    /// A non-negative number with one decimal (`12.3`), the precision reports use; one past
+    /// `Int`'s range (no clock gives it) as 0.0 rather than a trap.
     static func appendTenths(_ v: Double, to out: inout [UInt8]) {
-        let tenths = v.isFinite && v > 0 ? Int((v * 10).rounded()) : 0
+        let tenths = v.isFinite && v > 0 && v < 1e15 ? Int((v * 10).rounded()) : 0
         appendInt(tenths / 10, to: &out)
         out.append(UInt8(ascii: "."))
         out.append(UInt8(ascii: "0") + UInt8(tenths % 10))
