@@ -41,20 +41,26 @@ public enum CredentialExtractor {
     ///   - cookieHeaderValues: every `Cookie` field value, in order.
     public static func extract(authorizationValues: [String], cookieHeaderValues: [String]) -> CredentialExtraction {
         if !authorizationValues.isEmpty {
-            guard authorizationValues.count == 1, let token = bearerToken(authorizationValues[0]) else {
-                return .malformedHeader
-            }
-            return .credential(Credential(token: token, source: .authorizationHeader))
+            guard authorizationValues.count == 1 else { return .malformedHeader }
+            return extract(authorization: authorizationValues[0])
         }
         return sessionCookie(cookieHeaderValues)
     }
 
+    /// The credential of a request's one `Authorization` field (the cookies do not count
+    /// then): `malformedHeader` unless it is `Bearer <token>`.
+    public static func extract(authorization value: String) -> CredentialExtraction {
+        guard let token = bearerToken(value) else { return .malformedHeader }
+        return .credential(Credential(token: String(token), source: .authorizationHeader))
+    }
+
     /// The token of `Bearer <token>` (RFC 6750 §2.1): scheme in any case, one or more spaces,
-    /// then visible ASCII with no spaces. Surrounding optional white space is ignored.
-    static func bearerToken(_ value: String) -> String? {
+    /// then visible ASCII with no spaces. Surrounding optional white space is ignored. A
+    /// slice of `value`, not a copy: a cached token is looked up in place.
+    public static func bearerToken(_ value: String) -> Substring? {
         var value = value
         // Read in place (no byte array): this runs on every gated request.
-        return value.withUTF8 { bytes -> String? in
+        let range = value.withUTF8 { bytes -> Range<Int>? in
             var start = 0
             var end = bytes.count
             while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
@@ -69,11 +75,15 @@ public enum CredentialExtractor {
             var i = start + schemeCount
             guard bytes[i] == 0x20 else { return nil }
             while i < end, bytes[i] == 0x20 { i += 1 }
-            guard i < end else { return nil }
-            let token = UnsafeBufferPointer(rebasing: bytes[i..<end])
-            guard VisibleASCII.contains(only: token) else { return nil }
-            return String(decoding: token, as: UTF8.self)
+            guard i < end, VisibleASCII.contains(only: UnsafeBufferPointer(rebasing: bytes[i..<end])) else { return nil }
+            return i..<end
         }
+        guard let range else { return nil }
+        // Byte offsets of ASCII, on the string's UTF-8 view: constant-time on native strings.
+        let utf8 = value.utf8
+        let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        let upper = utf8.index(lower, offsetBy: range.count)
+        return Substring(utf8[lower..<upper])
     }
 
     /// `__session` wins over `__session_<suffix>`; the matching `__client_uat` is attached.

@@ -13,6 +13,19 @@ struct CredentialExtractorTests {
         #expect(extract(["BEARER tok"]) == .credential(Credential(token: "tok", source: .authorizationHeader)))
     }
 
+    /// The token is a slice of the field's value, not a copy (the gate looks a cached token
+    /// up in place), and exactly the token whatever the spacing and case around it.
+    @Test func theBearerTokenIsASliceOfTheValue() throws {
+        for (value, token) in [("Bearer abc.def.ghi", "abc.def.ghi"), ("  bearer   t0k\t ", "t0k"), ("BEARER x", "x")] {
+            let slice = try #require(CredentialExtractor.bearerToken(value))
+            #expect(slice == token[...])
+            #expect(slice.base == value, "a slice of the value itself")
+            #expect(CredentialExtractor.extract(authorization: value) == .credential(Credential(token: token, source: .authorizationHeader)))
+        }
+        #expect(CredentialExtractor.bearerToken("Bearer a b") == nil)
+        #expect(CredentialExtractor.extract(authorization: "Basic x") == .malformedHeader)
+    }
+
     @Test func malformedHeaders() {
         for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearertok", "Bearer a b", "Token x", "", "Bearer\ttok", "Bearer tök"] {
             #expect(extract([value]) == .malformedHeader, "\(value)")

@@ -22,10 +22,21 @@ import NIOHTTP1
         now: Double,
         eventLoop: EventLoop
     ) -> Step {
-        let extraction = CredentialExtractor.extract(
-            authorizationValues: headers["authorization"],
-            cookieHeaderValues: headers["cookie"]
-        )
+        let extraction: CredentialExtraction
+        switch AuthorizationField(headers) {
+        case .one(let value):
+            // The common case, looked up in place: a cached token costs no copy of itself
+            // and no array of the field's values.
+            guard let token = CredentialExtractor.bearerToken(value) else { return .reject(.unauthenticated(.malformed)) }
+            if let hit = cache.lookup(token, now: now, clockSkew: app.clockSkew) {
+                return admit(app: app, token: hit.verified, source: .authorizationHeader, clientUAT: nil, sightingDue: hit.sightingDue)
+            }
+            extraction = .credential(Credential(token: String(token), source: .authorizationHeader))
+        case .several:
+            return .reject(.unauthenticated(.malformed))
+        case .none:
+            extraction = CredentialExtractor.extract(authorizationValues: [], cookieHeaderValues: headers["cookie"])
+        }
         switch extraction {
         case .none:
             if app.config.auth.mode == .none { return .accept(.anonymous, nil, sightingDue: false) }
@@ -34,7 +45,7 @@ import NIOHTTP1
             return .reject(.unauthenticated(.malformed))
         case .credential(let credential):
             // Only verified JWTs are cached: a hit needs no shape check (~1 KB scanned).
-            if let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
+            if credential.source != .authorizationHeader, let hit = cache.lookup(credential.token, now: now, clockSkew: app.clockSkew) {
                 return admit(app: app, token: hit.verified, credential: credential, sightingDue: hit.sightingDue)
             }
             if !TokenShape.looksLikeJWT(credential.token) {
@@ -44,6 +55,26 @@ import NIOHTTP1
                 return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil, sightingDue: false)
             }
             return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
+        }
+    }
+
+    /// How many `Authorization` fields a request has, and the value when it is one: one walk
+    /// over the fields, no array (`HTTPHeaders[name]` builds one).
+    private enum AuthorizationField {
+        case none
+        case one(String)
+        case several
+
+        init(_ headers: HTTPHeaders) {
+            self = .none
+            for (name, value) in headers where name.utf8.count == 13 && name.caseInsensitiveEquals("authorization") {
+                if case .none = self {
+                    self = .one(value)
+                } else {
+                    self = .several
+                    return
+                }
+            }
         }
     }
 
@@ -89,7 +120,11 @@ import NIOHTTP1
     /// Checks that depend on the request, not the token alone: Clerk's `__client_uat`
     /// (a cookie token older than the client's last sign-in change is stale) and `policy`.
     private static func admit(app: AppRuntime, token: VerifiedToken, credential: Credential, sightingDue: Bool) -> Step {
-        if credential.source == .sessionCookie, let uat = credential.clientUAT, let iat = token.issuedAt, iat < Double(uat) {
+        admit(app: app, token: token, source: credential.source, clientUAT: credential.clientUAT, sightingDue: sightingDue)
+    }
+
+    private static func admit(app: AppRuntime, token: VerifiedToken, source: CredentialSource, clientUAT: Int64?, sightingDue: Bool) -> Step {
+        if source == .sessionCookie, let uat = clientUAT, let iat = token.issuedAt, iat < Double(uat) {
             return .reject(.unauthenticated(.expired))
         }
         guard app.policy.isOpen || app.policy.allows(token) else { return .reject(.forbidden) }

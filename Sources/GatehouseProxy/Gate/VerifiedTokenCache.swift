@@ -18,8 +18,13 @@ import GatehouseAuth
     /// SipHashed whole on every request, ~1% of the `/_api` profile). Equal tails cost no
     /// more than a probe: only verified tokens are ever inserted, and equality still
     /// compares every byte.
+    ///
+    /// A `Substring`, so that a request's token is looked up in place, inside its
+    /// `Authorization` value (a copy was an allocation and ~700 bytes per request). Inserted
+    /// keys are the verified credential's own `String`, never a slice of a larger header: a
+    /// cached slice of a `Cookie` field would keep the whole field alive.
     struct Key: Hashable {
-        let token: String
+        let token: Substring
 
         static func == (a: Key, b: Key) -> Bool { a.token == b.token }
 
@@ -49,7 +54,7 @@ import GatehouseAuth
 
     /// The cached verification, if the token has not expired (`exp` + skew) by `now`; marks
     /// a due sighting as reported. One hash of the token's tail per request.
-    mutating func lookup(_ token: String, now: Double, clockSkew: Double) -> Hit? {
+    mutating func lookup(_ token: Substring, now: Double, clockSkew: Double) -> Hit? {
         guard let index = entries.index(forKey: Key(token: token)) else { return nil }
         let entry = entries.values[index]
         if now >= entry.verified.expiresAt + clockSkew {
@@ -61,12 +66,16 @@ import GatehouseAuth
         return Hit(verified: entry.verified, sightingDue: due)
     }
 
+    mutating func lookup(_ token: String, now: Double, clockSkew: Double) -> Hit? {
+        lookup(token[...], now: now, clockSkew: clockSkew)
+    }
+
     mutating func insert(_ token: String, _ verified: VerifiedToken, now: Double, clockSkew: Double) {
         if entries.count >= capacity {
             entries = entries.filter { now < $0.value.verified.expiresAt + clockSkew }
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         }
-        entries[Key(token: token)] = Entry(verified: verified, sightedAt: now)
+        entries[Key(token: token[...])] = Entry(verified: verified, sightedAt: now)
     }
 
     public var count: Int { entries.count }

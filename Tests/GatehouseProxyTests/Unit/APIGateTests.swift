@@ -1,0 +1,69 @@
+import Foundation
+import GatehouseAuth
+import GatehouseCore
+@_spi(Benchmarks) @testable import GatehouseProxy
+import GatehouseTesting
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+/// The gate's in-place look-up of a cached `Authorization` token (no copy of the token, no
+/// array of the field's values) decides exactly as the general path: a token cached by one
+/// request is found again whatever the spacing and case of `Bearer`, but only from a request
+/// that has one well-formed `Authorization` field; a cookie token still meets the
+/// `__client_uat` rule. Run with a key set that can verify nothing, so that only a cache hit
+/// accepts.
+@Suite struct APIGateTests {
+    static let issuer = "https://issuer.test"
+    static let now = 1_800_000_000.0
+
+    static func app(keys: VerificationKeySet) throws -> AppRuntime {
+        var auth = AuthConfiguration()
+        auth.mode = .jwt
+        auth.issuer = issuer
+        auth.audience = ["api"]
+        auth.jwksURL = "https://issuer.test/.well-known/jwks.json"
+        let config = AppConfiguration(
+            id: "app_gate", org: "org_gate", upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9),
+            api: APIConfiguration(upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9), ownerKey: Secret("sk_owner")),
+            auth: auth
+        )
+        return try AppRuntime(config: config, index: 0, keySource: StaticKeySource(keys: keys), devIssuer: nil)
+    }
+
+    static func evaluate(_ app: AppRuntime, _ headers: HTTPHeaders, _ cache: inout VerifiedTokenCache) -> String {
+        switch APIGate.evaluate(app: app, headers: headers, cache: &cache, now: now, eventLoop: EmbeddedEventLoop()) {
+        case .accept(let identity, _, _): return "accept \(identity.id)"
+        case .reject(let rejection): return "reject \(rejection)"
+        case .waitForKeys: return "wait"
+        }
+    }
+
+    @Test func aCachedBearerTokenIsFoundInPlaceOnlyFromOneWellFormedField() throws {
+        let key = try TestKey.shared(.rsa2048)
+        let token = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_gate", now: Self.now, ttl: 300, iss: Self.issuer, aud: "api"))
+        var cache = VerifiedTokenCache()
+        let verifying = try Self.app(keys: TokenFactory.keySet([key]))
+        #expect(Self.evaluate(verifying, ["Authorization": "Bearer \(token)"], &cache) == "accept user_gate")
+        #expect(cache.count == 1)
+
+        let blind = try Self.app(keys: .empty)
+        for value in ["Bearer \(token)", "  bearer   \(token) ", "BEARER \(token)\t"] {
+            #expect(Self.evaluate(blind, ["Authorization": value], &cache) == "accept user_gate", "\(value)")
+        }
+        // The cached token does not make a malformed request acceptable.
+        let malformed = "reject unauthenticated(GatehouseAuth.TokenRejectionReason.malformed)"
+        #expect(Self.evaluate(blind, ["Authorization": "Bearer \(token)", "authorization": "Bearer \(token)"], &cache) == malformed)
+        #expect(Self.evaluate(blind, ["Authorization": "Token \(token)"], &cache) == malformed)
+        #expect(Self.evaluate(blind, ["Authorization": "Bearer \(token) x"], &cache) == malformed)
+        // Uncached: the general path, which this key set cannot verify.
+        let other = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_other", now: Self.now, ttl: 300, iss: Self.issuer, aud: "api"))
+        #expect(Self.evaluate(blind, ["Authorization": "Bearer \(other)"], &cache).hasPrefix("reject unauthenticated"))
+        #expect(cache.count == 1)
+
+        // A cookie token is looked up too, and still meets Clerk's `__client_uat` rule.
+        #expect(Self.evaluate(blind, ["Cookie": "__session=\(token)"], &cache) == "accept user_gate")
+        #expect(Self.evaluate(blind, ["Cookie": "__session=\(token); __client_uat=\(Int(Self.now) + 10)"], &cache)
+            == "reject unauthenticated(GatehouseAuth.TokenRejectionReason.expired)")
+    }
+}
