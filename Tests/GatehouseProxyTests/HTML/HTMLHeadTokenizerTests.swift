@@ -27,16 +27,15 @@ import Testing
     }
 
     static func tokens(_ document: [UInt8]) -> (tokens: [Token], offset: Int, byteOrderMark: Int) {
-        var tokenizer = HTMLHeadTokenizer()
-        var tokens: [Token] = []
-        for (at, byte) in document.enumerated() {
-            if let token = tokenizer.consume(byte) { tokens.append(Token(token: token, at: at)) }
-        }
-        return (tokens, tokenizer.offset, tokenizer.byteOrderMarkLength)
+        run(HTMLHeadTokenizer(), over: document)
     }
 
     static func referenceTokens(_ document: [UInt8]) -> (tokens: [Token], offset: Int, byteOrderMark: Int) {
-        var tokenizer = ReferenceHTMLHeadTokenizer()
+        run(ReferenceHTMLHeadTokenizer(), over: document)
+    }
+
+    static func run<T: HeadTokenizing>(_ tokenizer: T, over document: [UInt8]) -> (tokens: [Token], offset: Int, byteOrderMark: Int) {
+        var tokenizer = tokenizer
         var tokens: [Token] = []
         for (at, byte) in document.enumerated() {
             if let token = tokenizer.consume(byte) { tokens.append(Token(token: token, at: at)) }
@@ -85,3 +84,13 @@ import Testing
         #expect(HTMLTagNameBytes("abcdefgh") != HTMLTagNameBytes("abcdefgh\u{0}"))
     }
 }
+
+/// What the two tokenizers compared above have in common.
+protocol HeadTokenizing {
+    mutating func consume(_ byte: UInt8) -> HTMLHeadToken?
+    var offset: Int { get }
+    var byteOrderMarkLength: Int { get }
+}
+
+extension HTMLHeadTokenizer: HeadTokenizing {}
+extension ReferenceHTMLHeadTokenizer: HeadTokenizing {}
