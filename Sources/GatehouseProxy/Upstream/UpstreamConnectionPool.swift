@@ -47,9 +47,11 @@ final class UpstreamConnectionPool {
     /// A kept-alive connection to `endpoint`, if one is idle and still usable — the usual
     /// case under load, taken synchronously (no completion closure to allocate).
     func takeIdle(_ endpoint: UpstreamEndpoint) -> Lease? {
-        let key = ObjectIdentifier(endpoint)
-        // Popped in place: copying the list out of the dictionary would copy its storage.
-        while let candidate = idle[key]?.popLast() {
+        // Popped in place through the entry's index: copying the list out of the dictionary
+        // would copy its storage, and `idle[key]?.popLast()` goes through the dictionary's
+        // `_modify` coroutine, whose frame was a `malloc` per request.
+        guard let index = idle.index(forKey: ObjectIdentifier(endpoint)) else { return nil }
+        while let candidate = idle.values[index].popLast() {
             if candidate.channel.isActive && candidate.handler.isUsable {
                 return Lease(channel: candidate.channel, handler: candidate.handler, reused: true)
             }
@@ -85,11 +87,18 @@ final class UpstreamConnectionPool {
         lease.handler.owner = nil
         lease.handler.resumeReads()
         let key = ObjectIdentifier(endpoint)
-        guard lease.channel.isActive, lease.handler.isUsable, (idle[key]?.count ?? 0) < maxIdlePerUpstream else {
+        let index = idle.index(forKey: key)
+        guard lease.channel.isActive, lease.handler.isUsable, index.map({ idle.values[$0].count }) ?? 0 < maxIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
         }
-        idle[key, default: []].append(Idle(channel: lease.channel, handler: lease.handler, since: .now()))
+        let entry = Idle(channel: lease.channel, handler: lease.handler, since: .now())
+        // In place through the index, as in `takeIdle` (no `_modify` coroutine frame).
+        if let index {
+            idle.values[index].append(entry)
+        } else {
+            idle[key] = [entry]
+        }
         if sweeper == nil { startSweeping() }
     }
 
