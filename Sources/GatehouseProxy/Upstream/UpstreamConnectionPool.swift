@@ -88,7 +88,7 @@ final class UpstreamConnectionPool {
         lease.handler.resumeReads()
         let key = ObjectIdentifier(endpoint)
         let index = idle.index(forKey: key)
-        guard lease.channel.isActive, lease.handler.isUsable, index.map({ idle.values[$0].count }) ?? 0 < maxIdlePerUpstream else {
+        guard lease.channel.isActive, lease.handler.isUsable, (index.map { idle.values[$0].count } ?? 0) < maxIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
         }

@@ -163,7 +163,7 @@ import Testing
     }
 
     /// What reaches the socket side, in order: writes (by their first line) and closes.
-    final class EventRecorder: ChannelOutboundHandler, @unchecked Sendable {
+    final class EventRecorder: ChannelOutboundHandler {
         typealias OutboundIn = IOData
         var events: [String] = []
 
