@@ -96,6 +96,8 @@ import Yams
         #expect(file.all("FROM").count >= 2, "a build stage and a runtime stage")
         let runs = file.all("RUN").joined(separator: "\n")
         #expect(runs.contains("swift build -c release --static-swift-stdlib --product gatehouse"))
+        // The image is the build the README's performance figures are measured on.
+        #expect(runs.contains("-Xswiftc -enforce-exclusivity=unchecked"))
 
         let user = try #require(file.all("USER").last, "a USER instruction")
         let name = String(user.split(separator: ":")[0])
