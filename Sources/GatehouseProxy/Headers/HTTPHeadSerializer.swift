@@ -14,8 +14,14 @@ import NIOHTTP1
 /// outbound header validation), exactly as with NIO's encoder configured as Gatehouse does.
 enum HTTPHeadSerializer {
     static func write(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        write(head, headerBytes: byteCount(of: head.headers), into: &buffer)
+    }
+
+    /// With the header block's size already known (``byteCount(of:)``, or counted by
+    /// ``HTTPBodyFraming/frame(_:version:body:)``).
+    static func write(_ head: HTTPRequestHead, headerBytes: Int, into buffer: inout ByteBuffer) {
         let method = head.method.rawValue
-        let size = method.utf8.count + 1 + head.uri.utf8.count + 1 + versionByteCount(head.version) + 2 + byteCount(of: head.headers)
+        let size = method.utf8.count + 1 + head.uri.utf8.count + 1 + versionByteCount(head.version) + 2 + headerBytes
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var writer = Writer(out: out)
             writer.put(method)
@@ -32,9 +38,14 @@ enum HTTPHeadSerializer {
     /// `HTTP/1.1 200 OK`: the version, the code and the status's reason phrase, as NIO's
     /// response encoder writes them.
     static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
+        write(head, headerBytes: byteCount(of: head.headers), into: &buffer)
+    }
+
+    /// With the header block's size already known, as for a request head.
+    static func write(_ head: HTTPResponseHead, headerBytes: Int, into buffer: inout ByteBuffer) {
         let code = head.status.code
         let reason = head.status.reasonPhrase
-        let size = versionByteCount(head.version) + 1 + decimalDigits(code) + 1 + reason.utf8.count + 2 + byteCount(of: head.headers)
+        let size = versionByteCount(head.version) + 1 + decimalDigits(code) + 1 + reason.utf8.count + 2 + headerBytes
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var writer = Writer(out: out)
             writer.put(version: head.version)
@@ -80,7 +91,9 @@ enum HTTPHeadSerializer {
         }
     }
 
-    /// Copies into the buffer's writable bytes, which were sized for everything put.
+    /// Copies into the buffer's writable bytes, which were sized for everything put. Every
+    /// put checks its bound (a compare): a size counted wrong traps instead of writing past
+    /// the buffer, which unchecked raw-pointer writes in a release build would do.
     private struct Writer {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
@@ -88,12 +101,14 @@ enum HTTPHeadSerializer {
         mutating func put(_ string: String) {
             var string = string
             string.withUTF8 { bytes in
+                precondition(bytes.count <= out.count - offset, "HTTP head larger than its counted size")
                 UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: UnsafeRawBufferPointer(bytes))
                 offset += bytes.count
             }
         }
 
         mutating func put(byte: UInt8) {
+            precondition(offset < out.count, "HTTP head larger than its counted size")
             out[offset] = byte
             offset += 1
         }

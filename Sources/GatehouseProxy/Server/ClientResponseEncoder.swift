@@ -55,11 +55,11 @@ struct ClientResponseEncoder {
                 }
             }
             let body: HTTPBodyFraming.BodyExpectation = answeringConnect || !head.status.mayHaveResponseBody ? .no : .yes
-            let framing = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
+            let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
             isChunked = suppressResponseBody ? false : framing == .chunked
             writeHeldHead(context: context)
             var buffer = context.channel.allocator.buffer(capacity: 0)
-            HTTPHeadSerializer.write(head, into: &buffer)
+            HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             if framing == .contentLength && !suppressResponseBody {
                 heldHead = buffer
                 heldPromise = promise

@@ -19,9 +19,10 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
-            isChunked = HTTPBodyFraming.frame(&head.headers, version: head.version, body: Self.bodyExpectation(head.method)) == .chunked
+            let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: Self.bodyExpectation(head.method))
+            isChunked = framing == .chunked
             var buffer = context.channel.allocator.buffer(capacity: 0)
-            HTTPHeadSerializer.write(head, into: &buffer)
+            HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let part):
             HTTPBodyFraming.writeBody(part, chunked: isChunked, context: context, promise: promise)

@@ -86,4 +86,25 @@ import Testing
         let expected = "GET / HTTP/1.1\r\n".utf8.count + 700 + fields + 2
         #expect(text.utf8.count == expected)
     }
+
+    /// The head is written into a buffer sized by the count framing gives: it must be the
+    /// block's serialized size whether framing left the fields alone, removed one or
+    /// added one (a count too small would trap in the serializer, one too large would
+    /// waste the buffer), for every version and body expectation.
+    @Test func framingCountsTheHeaderBlockItLeaves() {
+        let expectations: [HTTPBodyFraming.BodyExpectation] = [.no, .yes, .unlikely]
+        var edited = 0
+        for head in Self.heads {
+            for body in expectations {
+                var headers = head.headers
+                let (_, headerBytes) = HTTPBodyFraming.frame(&headers, version: head.version, body: body)
+                if headers != head.headers { edited += 1 }
+                var block = ByteBuffer()
+                HTTPHeadSerializer.write(headers, into: &block)
+                #expect(headerBytes == block.readableBytes, "\(head.version) \(head.headers) \(body)")
+                #expect(headerBytes == HTTPHeadSerializer.byteCount(of: headers))
+            }
+        }
+        #expect(edited >= 10, "the cases include framing that removes and adds fields")
+    }
 }
