@@ -23,14 +23,29 @@ public enum UpstreamRequestBuilder {
         public var requestID: String
         /// A WebSocket upgrade to pass through (SPEC: tunnelled only after the upstream's 101).
         public var webSocketUpgrade: Bool
+        /// The body length `head` declares (``RequestHeadValidator/declaredLength(_:)``),
+        /// read in the walk that validated it.
+        public var declaredLength: Int?
 
-        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool = false) {
+        public init(
+            head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool,
+            declaredLength: Int?
+        ) {
             self.head = head
             self.target = target
             self.peer = peer
             self.peerTrusted = peerTrusted
             self.requestID = requestID
             self.webSocketUpgrade = webSocketUpgrade
+            self.declaredLength = declaredLength
+        }
+
+        /// The declared length read from `head`.
+        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool = false) {
+            self.init(
+                head: head, target: target, peer: peer, peerTrusted: peerTrusted, requestID: requestID, webSocketUpgrade: webSocketUpgrade,
+                declaredLength: RequestHeadValidator.declaredLength(head)
+            )
         }
     }
 

@@ -217,13 +217,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         runtime = loop.runtime
         settings = loop.settings
         currentRequestIsHead = head.method == .HEAD
-        let hasBody = RequestHeadValidator.declaredLength(head) != 0
+        let facts = RequestHeadValidator.inspect(head)
+        let hasBody = facts.declaredLength != 0
         var keepAlive = head.isKeepAlive
         // A request asking for a protocol switch leaves the decoder parsing nothing more;
         // it is served once, then the connection closes.
-        if head.headers.contains(name: "upgrade") { keepAlive = false }
+        if facts.hasUpgrade { keepAlive = false }
 
-        if RequestHeadValidator.validate(head) != nil {
+        if facts.violation != nil {
             return answer(.badRequest, keepAlive: false, requestComplete: !hasBody, context: context)
         }
         let target: RequestTarget
@@ -235,7 +236,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         accessEntry = loop.sampleAccessLog(percent: settings.accessLogPercent)
             ? AccessEntry(method: head.method.rawValue, path: target.path, started: .now())
             : nil
-        guard let app = runtime.app(forHost: head.headers.first(name: "host")) else {
+        guard let app = runtime.app(forHost: facts.host) else {
             return answer(.notFound, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
         }
         currentApp = app.index
@@ -258,11 +259,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let peer = connectionPeer(context)
         let trusted = settings.isTrusted(ipBytes: peer.bytes)
         let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
-        let webSocket = UpstreamRequestBuilder.isWebSocketUpgrade(head)
+        let webSocket = facts.hasUpgrade && UpstreamRequestBuilder.isWebSocketUpgrade(head)
         let inbound = UpstreamRequestBuilder.Inbound(
-            head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket
+            head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket,
+            declaredLength: facts.declaredLength
         )
-        let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
+        let expectContinue = facts.expect?.lowercased() == "100-continue"
 
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
             let now = settings.clock()
@@ -360,7 +362,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Counted here, after the quota: a 429 is not an accepted call.
         runtime.metrics.gateAccepted(app: app.index)
-        let declared = RequestHeadValidator.declaredLength(inbound.head)
+        let declared = inbound.declaredLength
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
         }

@@ -45,4 +45,34 @@ import Testing
         #expect(RequestHeadValidator.declaredLength(Self.head([("Host", "a"), ("Content-Length", "42")])) == 42)
         #expect(RequestHeadValidator.declaredLength(Self.head([("Host", "a"), ("Transfer-Encoding", "chunked")])) == nil)
     }
+
+    /// The one walk gives what NIO's own look-ups give, field by field, and the verdicts of
+    /// the rules above, whatever the fields' case, order and repetition.
+    @Test func inspectionReadsWhatSeparateLookUpsRead() {
+        let heads: [[(String, String)]] = [
+            [("Host", "a")],
+            [("Accept", "*/*"), ("HOST", "first"), ("host", "second"), ("Expect", "100-continue"), ("expect", "other")],
+            [("Host", "a"), ("UPGRADE", "websocket"), ("Connection", "Upgrade")],
+            [("Host", "a"), ("Content-Length", "42"), ("content-length", "7")],
+            [("Host", "a"), ("Content-Length", "x1")],
+            [("Host", "a"), ("Transfer-Encoding", " Chunked "), ("X-Upgrade", "no"), ("Upgrades", "no")],
+            [("Host", "a"), ("transfer-encoding", "gzip"), ("Transfer-Encoding", "chunked")],
+            [("Host", "a"), ("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
+            [("Expect", "100-Continue"), ("X-Host", "b"), ("Hosts", "c")],
+            [],
+        ]
+        for fields in heads {
+            let head = Self.head(fields)
+            let facts = RequestHeadValidator.inspect(head)
+            #expect(facts.host == head.headers.first(name: "host"), "\(fields)")
+            #expect(facts.expect == head.headers.first(name: "expect"), "\(fields)")
+            #expect(facts.hasUpgrade == head.headers.contains(name: "upgrade"), "\(fields)")
+            let separately: Int? = head.headers.contains(name: "transfer-encoding") ? nil : Int(head.headers.first(name: "content-length") ?? "0") ?? 0
+            #expect(facts.declaredLength == separately, "\(fields)")
+        }
+        #expect(RequestHeadValidator.inspect(Self.head(heads[1])).violation == .hostCount)
+        #expect(RequestHeadValidator.inspect(Self.head(heads[3])).declaredLength == 42)
+        #expect(RequestHeadValidator.inspect(Self.head(heads[5])).violation == nil)
+        #expect(RequestHeadValidator.inspect(Self.head(heads[6])).violation == .transferEncoding)
+    }
 }
