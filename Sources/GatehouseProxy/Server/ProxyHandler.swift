@@ -307,9 +307,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         accessEntry?.route = "app"
         accessEntry?.requestID = inbound.requestID
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
-        if !webSocket, HTMLResponseRewriter.mayInject(method: head.method, app: app.config) {
+        if !webSocket, HTMLResponseRewriter.mayInject(method: head.method, inject: app.config.inject) {
             // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
-            exchange.htmlRewriter = HTMLResponseRewriter(app: app.config, snippet: app.injectionSnippet)
+            exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet)
             HTMLResponseRewriter.narrowAcceptEncoding(&upstreamHead.headers)
         }
         connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
