@@ -8,13 +8,13 @@ extension ProxyHandler {
     func writeRewritten(_ output: HTMLResponseRewriter.Output, exchange: Exchange, context: ChannelHandlerContext) {
         if let head = output.head {
             if head.status.code >= 200 { exchange.clientResponseStarted = true }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            send(.head(head), context: context)
         }
         if let body = output.body, body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            send(.body(.byteBuffer(body)), context: context)
         }
         if let rest = output.rest, rest.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(rest))), promise: nil)
+            send(.body(.byteBuffer(rest)), context: context)
         }
     }
 }

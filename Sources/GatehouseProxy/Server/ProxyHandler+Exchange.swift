@@ -40,7 +40,7 @@ extension ProxyHandler {
         lease.handler.owner = self
         state = .forwarding(exchange)
         if expectContinue && !exchange.requestEnded {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            sendAndFlush(.head(HTTPResponseHead(version: .http1_1, status: .continue)), context: context)
         }
         lease.handler.write(.head(head))
         exchange.upstreamNeedsFlush = true
@@ -190,7 +190,7 @@ extension ProxyHandler {
     func completeExchange(_ exchange: Exchange, context: ChannelHandlerContext, endOfResponse: HTTPServerResponsePart? = nil) {
         exchange.upstreamDeadline = nil
         guard case .forwarding(let current) = state, current === exchange else {
-            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+            if let endOfResponse { sendAndFlush(endOfResponse, context: context) }
             return
         }
         if let lease = exchange.lease, let endpoint = exchange.endpoint {
@@ -206,10 +206,10 @@ extension ProxyHandler {
             state = .idle
             resumeReads(context: context)
             timeouts.awaitingNextHead()
-            if let endOfResponse { context.writeAndFlush(wrapOutboundOut(endOfResponse), promise: nil) }
+            if let endOfResponse { sendAndFlush(endOfResponse, context: context) }
         } else if let endOfResponse {
             state = .closed
-            context.writeAndFlush(wrapOutboundOut(endOfResponse)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            sendAndFlushThenClose(endOfResponse, context: context)
         } else {
             closeClient(context: context)
         }
@@ -251,7 +251,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 if head.status.code >= 200 { exchange.htmlRewriter = nil }
             }
             if head.status.code >= 200 { exchange.clientResponseStarted = true }
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            send(.head(head), context: context)
         case .body(let buffer):
             exchange.responseBytes += buffer.readableBytes
             if let rewriter = exchange.htmlRewriter {
@@ -261,7 +261,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                     return upstreamBroke(exchange, context: context)
                 }
             } else {
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+                send(.body(.byteBuffer(buffer)), context: context)
             }
             if !context.channel.isWritable { exchange.lease?.handler.holdReads() }
         case .end(let trailers):
@@ -276,7 +276,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
             logAccess(status: exchange.status)
             if exchange.switchingProtocols {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                sendAndFlush(.end(trailers), context: context)
                 engageTunnel(exchange, context: context)
                 return
             }
@@ -312,7 +312,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
 
     func upstreamReadComplete() {
         guard let context else { return }
-        context.flush()
+        flushResponses(context: context)
         // Once per read, not per part: a response that ended within it owes nothing.
         if case .forwarding(let exchange) = state, exchange.responseStarted {
             refreshUpstreamDeadline(exchange, progressed: true, context: context)

@@ -19,11 +19,11 @@ extension ProxyHandler {
         let keep = keepAlive && !response.closesConnection
         let body = response.body
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep, bodyByteCount: body.utf8.count))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        send(.head(head), context: context)
         if !body.isEmpty && !currentRequestIsHead {
             var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
             buffer.writeString(body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            send(.body(.byteBuffer(buffer)), context: context)
         }
         runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
         logAccess(status: response.status.code)
@@ -42,8 +42,8 @@ extension ProxyHandler {
             state = .answered(keepAlive: false)
         }
         resumeReads(context: context)
-        guard !keep else { return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        guard !keep else { return sendAndFlush(.end(nil), context: context) }
+        sendAndFlushThenClose(.end(nil), context: context)
     }
 
     func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {

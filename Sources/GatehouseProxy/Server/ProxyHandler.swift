@@ -75,13 +75,51 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestID: String?
     }
 
-    init(loop: LoopContext, timeouts: ClientTimeoutHandler, endpoints: LocalEndpoints, logger: Logger) {
+    /// The handler right before this one, which response parts, flushes and reads are
+    /// handed to by a direct call (``RequestSequencer/writeResponse(_:promise:)``); `nil`
+    /// in a pipeline built otherwise, where they go through the context.
+    let sequencer: RequestSequencer?
+
+    /// - Parameter sequencer: the handler added right before this one, if it is a
+    ///   ``RequestSequencer``. Nothing may come between them.
+    init(loop: LoopContext, timeouts: ClientTimeoutHandler, endpoints: LocalEndpoints, logger: Logger, sequencer: RequestSequencer? = nil) {
         self.runtime = loop.runtime
         self.settings = loop.settings
         self.loop = loop
         self.timeouts = timeouts
         self.endpoints = endpoints
         self.logger = logger
+        self.sequencer = sequencer
+    }
+
+    /// Writes a response part towards the client.
+    func send(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+        if let sequencer, sequencer.writeResponse(part, promise: promise) { return }
+        context.write(wrapOutboundOut(part), promise: promise)
+    }
+
+    /// Writes a response part and flushes.
+    func sendAndFlush(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+        send(part, context: context, promise: promise)
+        flushResponses(context: context)
+    }
+
+    /// ``sendAndFlush(_:context:promise:)``, then closes the connection once the part is written.
+    func sendAndFlushThenClose(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        sendAndFlush(part, context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func flushResponses(context: ChannelHandlerContext) {
+        if let sequencer, sequencer.flushResponses() { return }
+        context.flush()
+    }
+
+    /// Lets a read go on towards the socket.
+    private func readFromClient(context: ChannelHandlerContext) {
+        if let sequencer, sequencer.readRequests() { return }
+        context.read()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -183,7 +221,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if holdingReads {
             pendingRead = true
         } else {
-            context.read()
+            readFromClient(context: context)
         }
     }
 
@@ -195,7 +233,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         holdingReads = false
         if pendingRead {
             pendingRead = false
-            context.read()
+            readFromClient(context: context)
         }
     }
 

@@ -17,7 +17,10 @@ import NIOPosix
 ///                                    │ 400/431 for framing errors, then close; responses
 ///                                    │ written by its ClientResponseEncoder (one-pass
 ///                                    │ heads; NIO's framing rules)
-///         ─▶ ProxyHandler ───────────┘ route, gate, local answer or upstream exchange
+///         ─▶ ProxyHandler ───────────┘ route, gate, local answer or upstream exchange;
+///                 │                      its writes, flushes and reads call the sequencer
+///                 │                      directly (no `NIOAny` round trip), so nothing may
+///                 │                      be added between the two
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
 ///                      + HTTPResponseDecoder ─▶ UpstreamHandler
@@ -101,8 +104,9 @@ public final class ProxyServer: Sendable {
                     // generated ids and numbers). The validator re-scanned every byte of
                     // every header of every response: ~7% of the proxy's CPU on /_api.
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
-                    try sync.addHandler(RequestSequencer(timeouts: timeouts))
-                    try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger))
+                    let sequencer = RequestSequencer(timeouts: timeouts)
+                    try sync.addHandler(sequencer)
+                    try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))
                 }
             }
         let server = try await bootstrap.bind(host: listen.host, port: listen.port).get()
