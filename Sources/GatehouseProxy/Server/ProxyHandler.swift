@@ -124,17 +124,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        sequencer?.receiver = self
         runtime.metrics.connectionOpened()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        sequencer?.receiver = nil
     }
 
     // MARK: - Client events
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        received(unwrapInboundIn(data), context: context)
+    }
+
+    private func received(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         inClientRead = true
         switch state {
         case .idle:
@@ -427,4 +432,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return exchangeSerial
     }
 
+}
+
+extension ProxyHandler: RequestPartReceiver {
+    /// ``RequestSequencer``'s direct hand-over: `channelRead` without the `NIOAny`.
+    func requestPartArrived(_ part: HTTPServerRequestPart) -> Bool {
+        guard let context else { return false }
+        received(part, context: context)
+        return true
+    }
+
+    func requestReadComplete() -> Bool {
+        guard let context else { return false }
+        channelReadComplete(context: context)
+        return true
+    }
 }

@@ -18,9 +18,10 @@ import NIOPosix
 ///                                    │ written by its ClientResponseEncoder (one-pass
 ///                                    │ heads; NIO's framing rules)
 ///         ─▶ ProxyHandler ───────────┘ route, gate, local answer or upstream exchange;
-///                 │                      its writes, flushes and reads call the sequencer
-///                 │                      directly (no `NIOAny` round trip), so nothing may
-///                 │                      be added between the two
+///                 │                      the two call each other directly for request
+///                 │                      parts, response parts, flushes and reads (no
+///                 │                      `NIOAny` round trip), so nothing may be added
+///                 │                      between them
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
 ///                      + HTTPResponseDecoder ─▶ UpstreamHandler

@@ -16,6 +16,13 @@ import NIOHTTP1
 /// response already under way it only closes. (A handler of its own until it was measured:
 /// one more hop for every part of every request and response, ~3,000 instructions per
 /// `/_api` call, for a decision that needs this handler's ordering anyway.)
+/// Takes request parts from ``RequestSequencer`` by a direct call; `false` when it cannot
+/// (it left the pipeline): the part then goes through the pipeline.
+protocol RequestPartReceiver: AnyObject {
+    func requestPartArrived(_ part: HTTPServerRequestPart) -> Bool
+    func requestReadComplete() -> Bool
+}
+
 final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -23,9 +30,15 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = IOData
 
     enum Held {
-        case part(NIOAny)
+        case part(HTTPServerRequestPart)
         case error(Error)
     }
+
+    /// The handler right after this one, when it takes request parts by a direct call
+    /// (``ProxyHandler``, wired by ``ProxyServer``): handed on through the pipeline, each
+    /// part was wrapped in a `NIOAny` again and cast back there. Cleared when either
+    /// leaves the pipeline (which also breaks the reference cycle with it).
+    var receiver: RequestPartReceiver?
 
     private var sequence = RequestSequence<Held>()
     /// Told when a complete head is held while no exchange runs (see ``channelRead``),
@@ -88,7 +101,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let kind: RequestSequence<Held>.Kind
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        switch part {
         case .head(let head):
             encoder.recordRequestMethod(head.method)
             kind = .head
@@ -99,7 +113,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             kind = .end
             timeouts?.clientOwesBody(false)
         }
-        let action = sequence.received(kind, .part(data))
+        let action = sequence.received(kind, .part(part))
         if kind == .head, action == .none, sequence.waitingForClient {
             // The head is complete; it waits for the client to read its answers. The
             // connection counts as idle (closed after `idle_timeout_ms` if the client never
@@ -107,7 +121,12 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             // of the answers already sent.
             timeouts?.awaitingNextHead()
         }
-        run(action, .part(data), context: context)
+        run(action, .part(part), context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let receiver, receiver.requestReadComplete() { return }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -198,8 +217,10 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         ownContext = nil
+        receiver = nil
         encoder.writeHeldHead(context: context)
-        // Leaving for a tunnel: whatever was held goes on in order, and a withheld read too.
+        // Leaving for a tunnel: whatever was held goes on in order (through the pipeline,
+        // to whoever follows now), and a withheld read too.
         for held in sequence.takeAllHeld() { fire(held, context: context) }
         if sequence.takeWithheldRead() { context.read() }
     }
@@ -237,7 +258,9 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     private func fire(_ event: Held, context: ChannelHandlerContext) {
         guard !failed else { return }
         switch event {
-        case .part(let data): context.fireChannelRead(data)
+        case .part(let part):
+            if let receiver, receiver.requestPartArrived(part) { return }
+            context.fireChannelRead(wrapInboundOut(part))
         case .error(let error as HTTPParserError): answer(error, context: context)
         case .error(let error): context.fireErrorCaught(error)
         }
@@ -281,7 +304,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             delivered = true
             run(action, event, context: context)
         }
-        if delivered { context.fireChannelReadComplete() }
+        if delivered { channelReadComplete(context: context) }
         if sequence.takeWithheldRead() { readFromClient(context: context) }
     }
 }
