@@ -28,8 +28,8 @@ PIN=${PIN:-1}
 SCRATCH=${SCRATCH_PATH:-.build-release}
 
 if [[ -z "${GATEHOUSE_BIN:-}" ]]; then
-  echo "== swift build -c release --scratch-path $SCRATCH --product gatehouse -Xswiftc -enforce-exclusivity=unchecked" >&2
-  swift build -c release --scratch-path "$SCRATCH" --product gatehouse -Xswiftc -enforce-exclusivity=unchecked >&2
+  echo "== swift build -c release --scratch-path $SCRATCH --product gatehouse" >&2
+  swift build -c release --scratch-path "$SCRATCH" --product gatehouse >&2
   GATEHOUSE_BIN="$SCRATCH/release/gatehouse"
 fi
 [[ -x "$GATEHOUSE_BIN" ]] || { echo "bench: no executable at $GATEHOUSE_BIN" >&2; exit 1; }

@@ -26,9 +26,9 @@ done
 
 if [[ -z "${SUMMARY:-}" ]]; then
   if [[ "${STATIC:-1}" == 0 ]]; then
-    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse -Xswiftc -enforce-exclusivity=unchecked)
+    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse ${SWIFT_BUILD_FLAGS:-})
   else
-    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse -Xswiftc -enforce-exclusivity=unchecked)
+    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse ${SWIFT_BUILD_FLAGS:-})
   fi
   echo "== ${BUILD[*]}" >&2
   "${BUILD[@]}" >&2
@@ -55,10 +55,12 @@ fi
 
 SCRATCH=${SCRATCH:-$([[ "${STATIC:-1}" == 0 ]] && echo .build-release || echo .build-static)}
 python3 - "$SUMMARY" "${ROUNDS:-1}" "$SCRATCH" <<'PY'
-import re, sys
+import os, re, sys
 summary, rounds, scratch = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
-built = ("`swift build -c release --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked` (as the container image)" if scratch == ".build-static"
-         else "`swift build -c release -Xswiftc -enforce-exclusivity=unchecked` (Swift runtime linked dynamically)")
+extra = os.environ.get("SWIFT_BUILD_FLAGS", "").strip()
+flags = (" " + extra) if extra else ""
+built = ("`swift build -c release --static-swift-stdlib" + flags + "` (" + ("the container image with `SWIFT_BUILD_FLAGS`" if extra else "as the container image") + ")" if scratch == ".build-static"
+         else "`swift build -c release" + flags + "` (Swift runtime linked dynamically)")
 def field(name):
     m = re.search(r"^- " + name + r": (.*)$", summary, re.M)
     return m.group(1) if m else "?"

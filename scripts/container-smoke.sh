@@ -173,7 +173,7 @@ fi
 for tool in bwrap setpriv openssl curl strip; do command -v "$tool" >/dev/null || fail "$tool is missing"; done
 
 # The same build as the Dockerfile's build stage.
-BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static -Xswiftc -enforce-exclusivity=unchecked)
+BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static ${SWIFT_BUILD_FLAGS:-})
 if [[ -z "${SMOKE_SKIP_BUILD:-}" ]]; then
   note "${BUILD[*]}"
   "${BUILD[@]}" 2>&1 | tail -n 3 || fail "build failed"

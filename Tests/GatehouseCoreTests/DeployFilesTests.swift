@@ -96,8 +96,10 @@ import Yams
         #expect(file.all("FROM").count >= 2, "a build stage and a runtime stage")
         let runs = file.all("RUN").joined(separator: "\n")
         #expect(runs.contains("swift build -c release --static-swift-stdlib --product gatehouse"))
-        // The image is the build the README's performance figures are measured on.
-        #expect(runs.contains("-Xswiftc -enforce-exclusivity=unchecked"))
+        // Runtime exclusivity checks stay on unless the builder opts out (README "Deployment").
+        #expect(runs.contains("--scratch-path .build-static $SWIFT_BUILD_FLAGS"))
+        #expect(file.all("ARG").contains("SWIFT_BUILD_FLAGS=\"\""), "SWIFT_BUILD_FLAGS defaults to no flags")
+        #expect(!runs.contains("enforce-exclusivity"))
 
         let user = try #require(file.all("USER").last, "a USER instruction")
         let name = String(user.split(separator: ":")[0])
