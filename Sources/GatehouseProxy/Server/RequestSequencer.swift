@@ -16,13 +16,6 @@ import NIOHTTP1
 /// response already under way it only closes. (A handler of its own until it was measured:
 /// one more hop for every part of every request and response, ~3,000 instructions per
 /// `/_api` call, for a decision that needs this handler's ordering anyway.)
-/// Takes request parts from ``RequestSequencer`` by a direct call; `false` when it cannot
-/// (it left the pipeline): the part then goes through the pipeline.
-protocol RequestPartReceiver: AnyObject {
-    func requestPartArrived(_ part: HTTPServerRequestPart) -> Bool
-    func requestReadComplete() -> Bool
-}
-
 final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -307,4 +300,11 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         if delivered { channelReadComplete(context: context) }
         if sequence.takeWithheldRead() { readFromClient(context: context) }
     }
+}
+
+/// Takes request parts from ``RequestSequencer`` by a direct call; `false` when it cannot
+/// (it left the pipeline): the part then goes through the pipeline.
+protocol RequestPartReceiver: AnyObject {
+    func requestPartArrived(_ part: HTTPServerRequestPart) -> Bool
+    func requestReadComplete() -> Bool
 }
