@@ -27,9 +27,9 @@ enum HTTPBodyFraming: Equatable {
         var hasLength = false
         /// The first `Transfer-Encoding` value, if any.
         var transferEncoding: String?
-        var headerBytes = 2
+        var headerBytes = HTTPHeadSerializer.blankLineByteCount
         for (name, value) in headers {
-            headerBytes += name.utf8.count + value.utf8.count + 4
+            headerBytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
             if name.caseInsensitiveEquals("content-length") {
                 hasLength = true
             } else if transferEncoding == nil, name.caseInsensitiveEquals("transfer-encoding") {

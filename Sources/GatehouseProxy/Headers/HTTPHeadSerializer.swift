@@ -79,10 +79,20 @@ enum HTTPHeadSerializer {
     }
 
     static func byteCount(of headers: HTTPHeaders) -> Int {
-        var count = 2
-        for (name, value) in headers { count += name.utf8.count + 2 + value.utf8.count + 2 }
+        var count = blankLineByteCount
+        for (name, value) in headers { count += lineByteCount(name: name, value: value) }
         return count
     }
+
+    /// One field's `name: value\r\n`, as ``Writer`` writes it; shared with the count
+    /// ``HTTPBodyFraming/frame(_:version:body:)`` makes in its own walk.
+    @inline(__always)
+    static func lineByteCount(name: String, value: String) -> Int {
+        name.utf8.count + 2 + value.utf8.count + 2
+    }
+
+    /// The `\r\n` that ends a header block.
+    static let blankLineByteCount = 2
 
     private static func versionByteCount(_ version: HTTPVersion) -> Int {
         switch (version.major, version.minor) {
