@@ -32,6 +32,12 @@ struct ClientResponseEncoder {
     private var suppressResponseBody = false
     /// Methods of requests decoded and not yet answered by a final head, oldest first.
     private var requestMethods = CircularBuffer<HTTPMethod>(initialCapacity: 4)
+    /// The loop's spare head buffer (``HeadBufferRecycler``).
+    private let headBuffers: HeadBufferRecycler
+
+    init(headBuffers: HeadBufferRecycler) {
+        self.headBuffers = headBuffers
+    }
 
     mutating func recordRequestMethod(_ method: HTTPMethod) {
         requestMethods.append(method)
@@ -58,7 +64,7 @@ struct ClientResponseEncoder {
             let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
             isChunked = suppressResponseBody ? false : framing == .chunked
             writeHeldHead(context: context)
-            var buffer = context.channel.allocator.buffer(capacity: 0)
+            var buffer = headBuffers.take()
             HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             if framing == .contentLength && !suppressResponseBody {
                 heldHead = buffer
@@ -66,6 +72,7 @@ struct ClientResponseEncoder {
                 return
             }
             context.write(NIOAny(IOData.byteBuffer(buffer)), promise: promise)
+            headBuffers.recycle(buffer)
         case .body(let part):
             guard !suppressResponseBody else {
                 // Nothing is written, so the head and end still make a bodiless response.
@@ -73,10 +80,13 @@ struct ClientResponseEncoder {
                 return
             }
             if var head = heldHead, case .byteBuffer(var bytes) = part, bytes.readableBytes <= Self.coalescedBodyLimit {
+                // Released first: `head` is then the buffer's only holder and the body is
+                // copied in place rather than into a copy of the whole buffer.
                 heldHead = nil
                 head.writeBuffer(&bytes)
                 context.write(NIOAny(IOData.byteBuffer(head)), promise: Self.joined(heldPromise, promise))
                 heldPromise = nil
+                headBuffers.recycle(head)
                 return
             }
             writeHeldHead(context: context)
@@ -95,6 +105,7 @@ struct ClientResponseEncoder {
         heldHead = nil
         heldPromise = nil
         context.write(NIOAny(IOData.byteBuffer(head)), promise: promise)
+        headBuffers.recycle(head)
     }
 
     /// One promise for a write that stands for two.

@@ -8,6 +8,9 @@ import NIOCore
 final class LoopContext {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
+    /// The spare buffer every head this loop writes (upstream requests, client
+    /// responses) is serialized into when free.
+    let headBuffers: HeadBufferRecycler
     /// The configuration this loop serves new requests with. A connection reads it at each
     /// request head, so a reload reaches kept-alive connections at their next request while
     /// in-flight exchanges finish on the snapshot they started with.
@@ -27,7 +30,9 @@ final class LoopContext {
 
     init(eventLoop: EventLoop, runtime: ProxyRuntime, settings: ProxySettings, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: settings.idleTimeout)
+        let headBuffers = HeadBufferRecycler()
+        self.headBuffers = headBuffers
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: settings.idleTimeout, headBuffers: headBuffers)
         self.runtime = runtime
         self.settings = settings
         self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)

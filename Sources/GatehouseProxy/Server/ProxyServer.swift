@@ -105,7 +105,7 @@ public final class ProxyServer: Sendable {
                     // generated ids and numbers). The validator re-scanned every byte of
                     // every header of every response: ~7% of the proxy's CPU on /_api.
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
-                    let sequencer = RequestSequencer(timeouts: timeouts)
+                    let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers)
                     try sync.addHandler(sequencer)
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))
                 }

@@ -50,12 +50,14 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Told each request's method as it is decoded, so the response answering it is
     /// framed for it (no body for HEAD or CONNECT).
-    private var encoder = ClientResponseEncoder()
+    private var encoder: ClientResponseEncoder
     /// This handler's own context while it is in the pipeline (see ``writeResponse(_:promise:)``).
     private var ownContext: ChannelHandlerContext?
 
-    init(timeouts: ClientTimeoutHandler? = nil) {
+    /// `headBuffers`: the loop's (``LoopContext``); a sequencer of its own by default.
+    init(timeouts: ClientTimeoutHandler? = nil, headBuffers: HeadBufferRecycler = HeadBufferRecycler()) {
         self.timeouts = timeouts
+        self.encoder = ClientResponseEncoder(headBuffers: headBuffers)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -30,6 +30,8 @@ final class UpstreamConnectionPool {
     private let eventLoop: EventLoop
     private let idleTimeout: TimeAmount
     private let maxIdlePerUpstream: Int
+    /// The loop's spare head buffer, handed to each new connection's request encoder.
+    private let headBuffers: HeadBufferRecycler
     /// Per upstream, oldest first; ``takeIdle(_:)`` takes the newest (the least likely to have
     /// been closed by the upstream meanwhile), so expired ones collect at the front.
     private var idle: [ObjectIdentifier: [Idle]] = [:]
@@ -38,8 +40,9 @@ final class UpstreamConnectionPool {
     /// allocation per request).
     private var sweeper: Scheduled<Void>?
 
-    init(eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 1024) {
+    init(eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 1024, headBuffers: HeadBufferRecycler = HeadBufferRecycler()) {
         self.eventLoop = eventLoop
+        self.headBuffers = headBuffers
         self.idleTimeout = idleTimeout
         self.maxIdlePerUpstream = maxIdlePerUpstream
     }
@@ -70,7 +73,11 @@ final class UpstreamConnectionPool {
             switch result {
             case .success(let channel):
                 do {
-                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    let sync = channel.pipeline.syncOperations
+                    let handler = try sync.handler(type: UpstreamHandler.self)
+                    // Set here, on the loop, before the first write (the initializer above
+                    // runs as a `Sendable` closure, which cannot take the loop's recycler).
+                    try sync.handler(type: UpstreamRequestEncoder.self).headBuffers = self.headBuffers
                     completion(.success(Lease(channel: channel, handler: handler, reused: false)))
                 } catch {
                     channel.close(promise: nil)

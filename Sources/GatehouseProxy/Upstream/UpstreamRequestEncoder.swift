@@ -10,6 +10,9 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     typealias OutboundOut = IOData
 
     private var isChunked = false
+    /// The loop's spare head buffer (``HeadBufferRecycler``), set by the pool that opened
+    /// this connection; without one (a one-off fetch) each head gets a buffer of its own.
+    var headBuffers: HeadBufferRecycler?
 
     /// Whether the request under way ends with bytes (the last chunk): an `.end` of one
     /// framed by `Content-Length`, or by nothing, writes nothing (see
@@ -21,9 +24,10 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
         case .head(var head):
             let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: Self.bodyExpectation(head.method))
             isChunked = framing == .chunked
-            var buffer = context.channel.allocator.buffer(capacity: 0)
+            var buffer = headBuffers?.take() ?? context.channel.allocator.buffer(capacity: 0)
             HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
+            headBuffers?.recycle(buffer)
         case .body(let part):
             HTTPBodyFraming.writeBody(part, chunked: isChunked, context: context, promise: promise)
         case .end(let trailers):
