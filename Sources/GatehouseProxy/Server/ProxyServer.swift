@@ -96,7 +96,8 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
-                    // NIO's request decoder; Gatehouse's response encoder (inside the
+                    // NIO's request decoder, run by NIO's `ByteToMessageHandler` logic
+                    // specialised for it (``DecodingCore``); Gatehouse's response encoder (inside the
                     // sequencer) in place of `HTTPResponseEncoder` (same rules, one-pass
                     // heads), and without NIO's outbound header validator: every header
                     // written here is either parsed by llhttp (which admits no CR/LF in a
@@ -104,7 +105,7 @@ public final class ProxyServer: Sendable {
                     // (configuration checked at load, token `sub` checked by the verifier,
                     // generated ids and numbers). The validator re-scanned every byte of
                     // every header of every response: ~7% of the proxy's CPU on /_api.
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+                    try sync.addHandler(HTTPRequestDecodingHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
                     let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers)
                     try sync.addHandler(sequencer)
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))

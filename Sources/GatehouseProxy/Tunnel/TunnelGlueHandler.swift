@@ -126,12 +126,12 @@ enum TunnelSwitch {
         let clientOps = client.pipeline.syncOperations
         let upstreamOps = upstream.pipeline.syncOperations
         remove(RequestSequencer.self, from: clientOps)
-        remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: clientOps)
+        remove(HTTPRequestDecodingHandler.self, from: clientOps)
         clientOps.removeHandler(proxyHandler, promise: nil)
         try clientOps.addHandler(clientGlue)
         // The upstream's glue goes right after its decoder before the decoder leaves, so
         // bytes the upstream sent behind its 101 are forwarded, not lost.
-        let decoder = try upstreamOps.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        let decoder = try upstreamOps.handler(type: HTTPResponseDecodingHandler.self)
         try upstreamOps.addHandler(upstreamGlue, position: .after(decoder))
         upstreamOps.removeHandler(upstreamHandler, promise: nil)
         remove(UpstreamRequestEncoder.self, from: upstreamOps)
