@@ -1,7 +1,7 @@
 //===----------------------------------------------------------------------===//
 //
 // Adapted from SwiftNIO's `ByteToMessageHandler` (Sources/NIOCore/Codec.swift, swift-nio
-// 1.33.2, revision e78966bb3d490debcdf012dd9ae2eb4dad70cbff).
+// 2.101.3, revision cb5a7340e5f89ca4e8a44687d1979ace078be128).
 // Copyright (c) 2017-2023 Apple Inc. and the SwiftNIO project authors.
 // Licensed under Apache License v2.0 (https://www.apache.org/licenses/LICENSE-2.0).
 //
