@@ -436,7 +436,7 @@ final class HTTPRequestDecodingHandler: ChannelInboundHandler, RemovableChannelH
     func handlerAdded(context: ChannelHandlerContext) { core.handlerAdded(context: context) }
     func handlerRemoved(context: ChannelHandlerContext) { core.handlerRemoved(context: context) }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        core.channelRead(context: context, buffer: Self.unwrapInboundIn(data))
+        core.channelRead(context: context, buffer: unwrapInboundIn(data))
     }
     func channelInactive(context: ChannelHandlerContext) { core.channelInactive(context: context) }
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -466,14 +466,14 @@ final class HTTPResponseDecodingHandler: ChannelDuplexHandler, RemovableChannelH
     func handlerAdded(context: ChannelHandlerContext) { core.handlerAdded(context: context) }
     func handlerRemoved(context: ChannelHandlerContext) { core.handlerRemoved(context: context) }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        core.channelRead(context: context, buffer: Self.unwrapInboundIn(data))
+        core.channelRead(context: context, buffer: unwrapInboundIn(data))
     }
     func channelInactive(context: ChannelHandlerContext) { core.channelInactive(context: context) }
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         core.userInboundEventTriggered(context: context, event: event)
     }
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        core.observeWrite(data, part: Self.unwrapOutboundIn(data))
+        core.observeWrite(data, part: unwrapOutboundIn(data))
         context.write(data, promise: promise)
     }
     func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
