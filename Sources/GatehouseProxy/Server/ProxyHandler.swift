@@ -412,7 +412,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let upstreamHead = UpstreamRequestBuilder.apiRequest(inbound, app: app.config, rewrite: app.apiRewrite, user: identity.id)
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
-        let upstreamPath = upstreamHead.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
+        // The meter's path is the upstream target without its query; with no query (neither
+        // the base path nor a normalised path holds a `?`) that is the whole target, unscanned.
+        let upstreamPath = inbound.target.query == nil
+            ? upstreamHead.uri
+            : upstreamHead.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
         accessEntry?.route = "api"
         accessEntry?.user = identity.id
         accessEntry?.requestID = inbound.requestID
