@@ -127,7 +127,9 @@ public enum UpstreamRequestBuilder {
         /// The API route's `Cookie` fields, merged, credential cookies dropped.
         var cookies = ""
 
-        init(inbound: Inbound, api: APIRewrite?, named: [String]) {
+        /// `borrowing`: an initializer takes its arguments owned, so each pass copied the
+        /// whole `Inbound` (every string and array in it retained, then released).
+        init(inbound: borrowing Inbound, api: APIRewrite?, named: [String]) {
             let source = inbound.head.headers
             let trusted = inbound.peerTrusted
             out.reserveCapacity(source.count + 10)
