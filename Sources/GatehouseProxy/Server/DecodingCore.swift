@@ -421,18 +421,14 @@ extension ByteBuffer {
 
 // MARK: - The two handlers
 
-/// The client side's request decoder in a `ByteToMessageHandler` of its own (see
-/// ``DecodingCore`` for why).
-final class HTTPRequestDecodingHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = HTTPServerRequestPart
+/// What the two decoding handlers share: every inbound event goes to their core. Default
+/// implementations used as the handlers' witnesses, so each is specialised for its type.
+protocol DecodingCoreHandler: ChannelInboundHandler, RemovableChannelHandler where InboundIn == ByteBuffer {
+    associatedtype Decoder: ByteToMessageDecoder
+    var core: DecodingCore<Decoder> { get }
+}
 
-    let core: DecodingCore<HTTPRequestDecoder>
-
-    init(_ decoder: HTTPRequestDecoder) {
-        core = DecodingCore(decoder)
-    }
-
+extension DecodingCoreHandler {
     func handlerAdded(context: ChannelHandlerContext) { core.handlerAdded(context: context) }
     func handlerRemoved(context: ChannelHandlerContext) { core.handlerRemoved(context: context) }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -447,9 +443,22 @@ final class HTTPRequestDecodingHandler: ChannelInboundHandler, RemovableChannelH
     }
 }
 
+/// The client side's request decoder in a `ByteToMessageHandler` of its own (see
+/// ``DecodingCore`` for why).
+final class HTTPRequestDecodingHandler: DecodingCoreHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = HTTPServerRequestPart
+
+    let core: DecodingCore<HTTPRequestDecoder>
+
+    init(_ decoder: HTTPRequestDecoder) {
+        core = DecodingCore(decoder)
+    }
+}
+
 /// The upstream side's response decoder, which observes the requests written (a response
 /// to HEAD has no body), in a `ByteToMessageHandler` of its own (see ``DecodingCore``).
-final class HTTPResponseDecodingHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTPResponseDecodingHandler: DecodingCoreHandler, ChannelOutboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
@@ -463,20 +472,8 @@ final class HTTPResponseDecodingHandler: ChannelDuplexHandler, RemovableChannelH
         }
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { core.handlerAdded(context: context) }
-    func handlerRemoved(context: ChannelHandlerContext) { core.handlerRemoved(context: context) }
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        core.channelRead(context: context, buffer: unwrapInboundIn(data))
-    }
-    func channelInactive(context: ChannelHandlerContext) { core.channelInactive(context: context) }
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        core.userInboundEventTriggered(context: context, event: event)
-    }
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         core.observeWrite(data, part: unwrapOutboundIn(data))
         context.write(data, promise: promise)
-    }
-    func removeHandler(context: ChannelHandlerContext, removalToken: ChannelHandlerContext.RemovalToken) {
-        core.removeHandler(context: context, removalToken: removalToken)
     }
 }
