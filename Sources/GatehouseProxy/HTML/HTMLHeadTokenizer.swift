@@ -140,7 +140,10 @@ struct HTMLHeadTokenizer {
     private var markerMatched: Int? = 0
     private var marked = false
 
-    /// Consumes one byte; returns the token it completes, if any.
+    /// Consumes one byte; returns the token it completes, if any. Inlined into the state
+    /// machine's scan loop (its one caller), which calls it for every byte before `<head>`:
+    /// as a call it was ~60 instructions a byte, 4% of an injected page's.
+    @inline(__always)
     mutating func consume(_ byte: UInt8) -> HTMLHeadToken? {
         let at = offset
         offset += 1
