@@ -27,10 +27,13 @@ import NIOHTTP1
         case .one(let value):
             // The common case, looked up in place: a cached token costs no copy of itself
             // and no array of the field's values.
-            guard let token = CredentialExtractor.bearerToken(value) else { return .reject(.unauthenticated(.malformed)) }
+            guard let token = CredentialExtractor.bearerCandidate(value) else { return .reject(.unauthenticated(.malformed)) }
+            // Looked up before its characters are checked: the cache holds only verified
+            // JWTs (base64url and dots), compared whole, so a hit is a well-formed token.
             if let hit = cache.lookup(token, now: now, clockSkew: app.clockSkew) {
                 return admit(app: app, token: hit.verified, source: .authorizationHeader, clientUAT: nil, sightingDue: hit.sightingDue)
             }
+            guard CredentialExtractor.isVisibleASCII(token) else { return .reject(.unauthenticated(.malformed)) }
             extraction = .credential(Credential(token: String(token), source: .authorizationHeader))
         case .several:
             return .reject(.unauthenticated(.malformed))

@@ -66,4 +66,28 @@ import Testing
         #expect(Self.evaluate(blind, ["Cookie": "__session=\(token); __client_uat=\(Int(Self.now) + 10)"], &cache)
             == "reject unauthenticated(GatehouseAuth.TokenRejectionReason.expired)")
     }
+
+    /// The token is looked up before its characters are checked (the cache holds only
+    /// verified JWTs, compared whole); whatever is not in it is still checked, so a token
+    /// with a control, non-ASCII or space byte is malformed whether or not a token close to
+    /// it is cached.
+    @Test func aTokenOutsideVisibleASCIIIsMalformedWhateverTheCacheHolds() throws {
+        let key = try TestKey.shared(.rsa2048)
+        let token = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_gate", now: Self.now, ttl: 300, iss: Self.issuer, aud: "api"))
+        var cache = VerifiedTokenCache()
+        let verifying = try Self.app(keys: TokenFactory.keySet([key]))
+        #expect(Self.evaluate(verifying, ["Authorization": "Bearer \(token)"], &cache) == "accept user_gate")
+        let malformed = "reject unauthenticated(GatehouseAuth.TokenRejectionReason.malformed)"
+        let middle = token.index(token.startIndex, offsetBy: token.count / 2)
+        // A space only inside: around the token it is the separator or trailing white space.
+        for odd in ["\u{1}", "\u{7f}", "é", " ", "\u{0}"] {
+            let variants = odd == " " ? [token[..<middle] + odd + token[middle...]] : [token + odd, odd + token, token[..<middle] + odd + token[middle...]]
+            for variant in variants {
+                #expect(Self.evaluate(verifying, ["Authorization": "Bearer \(variant)"], &cache) == malformed, "\(odd.unicodeScalars.map(\.value))")
+            }
+        }
+        var empty = VerifiedTokenCache()
+        #expect(Self.evaluate(verifying, ["Authorization": "Bearer caf\u{e9}"], &empty) == malformed)
+        #expect(cache.count == 1)
+    }
 }
