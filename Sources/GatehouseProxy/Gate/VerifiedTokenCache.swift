@@ -70,6 +70,8 @@ import GatehouseAuth
         lookup(token[...], now: now, clockSkew: clockSkew)
     }
 
+    /// Only for a token that verified: `APIGate` looks a bearer token up before checking its
+    /// characters, relying on every cached token being a well-formed JWT.
     mutating func insert(_ token: String, _ verified: VerifiedToken, now: Double, clockSkew: Double) {
         if entries.count >= capacity {
             entries = entries.filter { now < $0.value.verified.expiresAt + clockSkew }
