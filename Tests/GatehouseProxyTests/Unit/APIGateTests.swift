@@ -39,12 +39,21 @@ import Testing
         }
     }
 
-    @Test func aCachedBearerTokenIsFoundInPlaceOnlyFromOneWellFormedField() throws {
+    static let malformed = "reject unauthenticated(GatehouseAuth.TokenRejectionReason.malformed)"
+
+    /// A token of `user_gate`, verified once by an app that can verify it, so it is cached.
+    static func cachedToken() throws -> (TestKey, String, AppRuntime, VerifiedTokenCache) {
         let key = try TestKey.shared(.rsa2048)
-        let token = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_gate", now: Self.now, ttl: 300, iss: Self.issuer, aud: "api"))
+        let token = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_gate", now: now, ttl: 300, iss: issuer, aud: "api"))
         var cache = VerifiedTokenCache()
-        let verifying = try Self.app(keys: TokenFactory.keySet([key]))
-        #expect(Self.evaluate(verifying, ["Authorization": "Bearer \(token)"], &cache) == "accept user_gate")
+        let verifying = try app(keys: TokenFactory.keySet([key]))
+        #expect(evaluate(verifying, ["Authorization": "Bearer \(token)"], &cache) == "accept user_gate")
+        return (key, token, verifying, cache)
+    }
+
+    @Test func aCachedBearerTokenIsFoundInPlaceOnlyFromOneWellFormedField() throws {
+        let (key, token, _, cached) = try Self.cachedToken()
+        var cache = cached
         #expect(cache.count == 1)
 
         let blind = try Self.app(keys: .empty)
@@ -52,7 +61,7 @@ import Testing
             #expect(Self.evaluate(blind, ["Authorization": value], &cache) == "accept user_gate", "\(value)")
         }
         // The cached token does not make a malformed request acceptable.
-        let malformed = "reject unauthenticated(GatehouseAuth.TokenRejectionReason.malformed)"
+        let malformed = Self.malformed
         #expect(Self.evaluate(blind, ["Authorization": "Bearer \(token)", "authorization": "Bearer \(token)"], &cache) == malformed)
         #expect(Self.evaluate(blind, ["Authorization": "Token \(token)"], &cache) == malformed)
         #expect(Self.evaluate(blind, ["Authorization": "Bearer \(token) x"], &cache) == malformed)
@@ -72,12 +81,9 @@ import Testing
     /// with a control, non-ASCII or space byte is malformed whether or not a token close to
     /// it is cached.
     @Test func aTokenOutsideVisibleASCIIIsMalformedWhateverTheCacheHolds() throws {
-        let key = try TestKey.shared(.rsa2048)
-        let token = TokenFactory.token(key: key, claims: TokenFactory.claims(sub: "user_gate", now: Self.now, ttl: 300, iss: Self.issuer, aud: "api"))
-        var cache = VerifiedTokenCache()
-        let verifying = try Self.app(keys: TokenFactory.keySet([key]))
-        #expect(Self.evaluate(verifying, ["Authorization": "Bearer \(token)"], &cache) == "accept user_gate")
-        let malformed = "reject unauthenticated(GatehouseAuth.TokenRejectionReason.malformed)"
+        let (_, token, verifying, cached) = try Self.cachedToken()
+        var cache = cached
+        let malformed = Self.malformed
         let middle = token.index(token.startIndex, offsetBy: token.count / 2)
         // A space only inside: around the token it is the separator or trailing white space.
         for odd in ["\u{1}", "\u{7f}", "é", " ", "\u{0}"] {
