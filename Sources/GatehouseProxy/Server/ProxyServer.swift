@@ -12,7 +12,9 @@ import NIOPosix
 ///
 /// ```
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
-///         ─▶ HTTPRequestDecoder        llhttp, strict; head size capped (431)
+///         ─▶ HTTPRequestDecodingHandler NIO's HTTPRequestDecoder (llhttp, strict; head
+///                                      size capped: 431) in NIO's ByteToMessageHandler
+///                                      logic, specialised (DecodingCore)
 ///         ─▶ RequestSequencer ◀──────┐ one request at a time, pipelined ones held; drain;
 ///                                    │ 400/431 for framing errors, then close; responses
 ///                                    │ written by its ClientResponseEncoder (one-pass
@@ -24,7 +26,9 @@ import NIOPosix
 ///                 │                      between them
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
-///                      + HTTPResponseDecoder ─▶ UpstreamHandler
+///                      + HTTPResponseDecodingHandler ─▶ UpstreamHandler
+///
+///  Both encoders write heads into the loop's spare buffer (HeadBufferRecycler).
 /// ```
 public final class ProxyServer: Sendable {
     private let group: EventLoopGroup
