@@ -10,9 +10,11 @@ public final class AdminServer: Sendable {
     /// What the admin endpoints report, supplied by the app wiring.
     public struct Probes: Sendable {
         public var isReady: @Sendable () -> Bool
-        public var renderMetrics: @Sendable () -> String
+        /// The `/metrics` text, completed on the given loop (the admin connection's):
+        /// gathering the proxy loops' counters takes a hop to each of them.
+        public var renderMetrics: @Sendable (EventLoop) -> EventLoopFuture<String>
 
-        public init(isReady: @escaping @Sendable () -> Bool, renderMetrics: @escaping @Sendable () -> String) {
+        public init(isReady: @escaping @Sendable () -> Bool, renderMetrics: @escaping @Sendable (EventLoop) -> EventLoopFuture<String>) {
             self.isReady = isReady
             self.renderMetrics = renderMetrics
         }
@@ -70,33 +72,44 @@ private final class AdminHandler: ChannelInboundHandler {
             guard let head else { return }
             self.head = nil
             let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-            let (status, type, body): (HTTPResponseStatus, String, String)
             switch path {
             case "/healthz":
-                (status, type, body) = (.ok, "application/json", #"{"status":"ok"}"#)
+                respond(head, .ok, "application/json", #"{"status":"ok"}"#, context: context)
             case "/readyz":
-                (status, type, body) = probes.isReady()
-                    ? (.ok, "application/json", #"{"status":"ready"}"#)
-                    : (.serviceUnavailable, "application/json", #"{"status":"starting"}"#)
+                if probes.isReady() {
+                    respond(head, .ok, "application/json", #"{"status":"ready"}"#, context: context)
+                } else {
+                    respond(head, .serviceUnavailable, "application/json", #"{"status":"starting"}"#, context: context)
+                }
             case "/metrics":
-                (status, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", probes.renderMetrics())
+                probes.renderMetrics(context.eventLoop).assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let text):
+                        self.respond(head, .ok, "text/plain; version=0.0.4; charset=utf-8", text, context: context)
+                    case .failure:
+                        self.respond(head, .serviceUnavailable, "application/json", #"{"error":"metrics_unavailable"}"#, context: context)
+                    }
+                }
             default:
-                (status, type, body) = (.notFound, "application/json", #"{"error":"not_found"}"#)
+                respond(head, .notFound, "application/json", #"{"error":"not_found"}"#, context: context)
             }
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: type)
-            headers.add(name: "Content-Length", value: String(body.utf8.count))
-            if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            if head.method != .HEAD {
-                var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-                buffer.writeString(body)
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            }
-            let keepAlive = head.isKeepAlive
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                if !keepAlive { context.close(promise: nil) }
-            }
+        }
+    }
+
+    private func respond(_ head: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String, _ body: String, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: type)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let keepAlive = head.isKeepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
         }
     }
 }

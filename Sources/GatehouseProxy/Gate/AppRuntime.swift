@@ -9,6 +9,8 @@ public final class AppRuntime: Sendable {
     public let config: AppConfiguration
     /// Position in ``ProxyRuntime/apps``; indexes per-loop caches and pools.
     public let index: Int
+    /// Where the app's counters are in every loop's ``LoopMetrics``: stable per app id.
+    let metricSlot: Int
     let appEndpoint: UpstreamEndpoint
     let apiEndpoint: UpstreamEndpoint
     /// The SDK tags injected into the app's HTML, built once.
@@ -33,6 +35,7 @@ public final class AppRuntime: Sendable {
     public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil, users: AppUsers? = nil) throws {
         self.config = config
         self.index = index
+        self.metricSlot = MetricSlots.slot(for: config.id)
         self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
         self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
         self.injectionSnippet = InjectionSnippet(app: config)
@@ -69,11 +72,9 @@ public final class ProxyRuntime: Sendable {
     public let apps: [AppRuntime]
     private let byHost: [String: Int]
     private let defaultApp: Int?
-    let metrics: ProxyMetrics
 
     public init(apps: [AppRuntime]) {
         self.apps = apps
-        self.metrics = ProxyMetrics(appIDs: apps.map(\.config.id))
         var byHost: [String: Int] = [:]
         var defaultApp: Int?
         for app in apps {

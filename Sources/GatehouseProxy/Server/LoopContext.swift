@@ -27,6 +27,8 @@ final class LoopContext {
     private var meterBatch = MeterBatch()
     let meterWriter: MeterWriter?
     static let meterBatchSize = 256
+    /// This loop's request counters, summed over the loops at each scrape.
+    let metrics: LoopMetrics
 
     init(eventLoop: EventLoop, runtime: ProxyRuntime, settings: ProxySettings, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop
@@ -37,6 +39,7 @@ final class LoopContext {
         self.settings = settings
         self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
         self.meterWriter = meterWriter
+        self.metrics = LoopMetrics(slots: runtime.apps.map(\.metricSlot))
     }
 
     /// Serves later requests with a reloaded configuration.
@@ -44,6 +47,7 @@ final class LoopContext {
         self.runtime = runtime
         self.settings = settings
         tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
+        metrics.prepare(slots: runtime.apps.map(\.metricSlot))
     }
 
     /// The verified-token cache of `app`. An app of a snapshot replaced meanwhile (a request

@@ -25,7 +25,7 @@ extension ProxyHandler {
             }
             switch result {
             case .failure:
-                self.runtime.metrics.upstreamFailed(app: exchange.app.index)
+                self.loop.metrics.upstreamFailed(slot: exchange.app.metricSlot)
                 self.resumeReads(context: context)
                 exchange.finish(.upstreamError, status: 502)
                 self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
@@ -224,7 +224,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         switch part {
         case .head(let upstreamHead):
             if let sentAt = exchange.sentAt {
-                runtime.metrics.upstreamResponded(app: exchange.app.index, isAPI: exchange.isAPI, after: .now() - sentAt)
+                loop.metrics.upstreamResponded(slot: exchange.app.metricSlot, isAPI: exchange.isAPI, after: .now() - sentAt)
             }
             exchange.responseStarted = true
             exchange.status = upstreamHead.status.code
@@ -273,7 +273,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 }
             }
             exchange.responseEnded = true
-            runtime.metrics.response(app: exchange.app.index, route: exchange.isAPI ? .api : .app, status: exchange.status)
+            loop.metrics.response(slot: exchange.app.metricSlot, route: exchange.isAPI ? .api : .app, status: exchange.status)
             logAccess(status: exchange.status)
             if exchange.switchingProtocols {
                 sendAndFlush(.end(trailers), context: context)
@@ -335,7 +335,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
         exchange.dropUpstream()
         exchange.finish(.upstreamError, status: exchange.clientResponseStarted ? nil : 502)
-        runtime.metrics.upstreamFailed(app: exchange.app.index)
+        loop.metrics.upstreamFailed(slot: exchange.app.metricSlot)
         if exchange.clientResponseStarted {
             logAccess(status: exchange.status)
             closeClient(context: context)

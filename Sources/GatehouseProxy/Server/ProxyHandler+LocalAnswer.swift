@@ -25,7 +25,7 @@ extension ProxyHandler {
             buffer.writeString(body)
             send(.body(.byteBuffer(buffer)), context: context)
         }
-        runtime.metrics.response(app: currentApp, route: .local, status: response.status.code)
+        loop.metrics.response(slot: currentApp.map { runtime.apps[$0].metricSlot } ?? MetricSlots.none, route: .local, status: response.status.code)
         logAccess(status: response.status.code)
         // Settle before writing `.end`, which may hand over the next pipelined request
         // at once (see `completeExchange`).

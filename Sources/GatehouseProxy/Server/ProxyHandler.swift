@@ -125,7 +125,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         sequencer?.receiver = self
-        runtime.metrics.connectionOpened()
+        loop.metrics.connectionOpened()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -186,7 +186,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         upstreamTimer?.cancel()
         upstreamTimer = nil
-        runtime.metrics.connectionClosed()
+        loop.metrics.connectionClosed()
         abandonExchange()
         context.fireChannelInactive()
     }
@@ -318,7 +318,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if let token, sightingDue { app.users?.saw(token, now: now, on: context.eventLoop) }
                 startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
-                self.runtime.metrics.gateRejected(app: app.index, rejection)
+                self.loop.metrics.gateRejected(slot: app.metricSlot, rejection)
                 answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
             case .waitForKeys(let future, let credential):
                 let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
@@ -334,7 +334,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         self.state = .idle
                         self.startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context, carrying: exchange)
                     case .reject(let rejection):
-                        self.runtime.metrics.gateRejected(app: app.index, rejection)
+                        self.loop.metrics.gateRejected(slot: app.metricSlot, rejection)
                         self.resumeReads(context: context)
                         self.answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: exchange.requestEnded || !hasBody, endConsumed: exchange.requestEnded, context: context)
                     case .waitForKeys:
@@ -395,7 +395,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let requestComplete = previous?.requestEnded ?? !hasBody
         let endConsumed = previous?.requestEnded ?? false
         if !app.quota.isUnlimited, let wait = app.quota.admit(user: identity.id, now: settings.clock()) {
-            runtime.metrics.gateRejected(app: app.index, .rateLimited(retryAfter: wait))
+            loop.metrics.gateRejected(slot: app.metricSlot, .rateLimited(retryAfter: wait))
             return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
                           endConsumed: endConsumed, context: context)
         }
@@ -404,7 +404,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                           endConsumed: endConsumed, context: context)
         }
         // Counted here, after the quota: a 429 is not an accepted call.
-        runtime.metrics.gateAccepted(app: app.index)
+        loop.metrics.gateAccepted(slot: app.metricSlot)
         let declared = inbound.declaredLength
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)

@@ -132,6 +132,19 @@ public final class ProxyServer: Sendable {
         }
     }
 
+    /// The request counters of every loop, summed, as Prometheus text (for `/metrics`).
+    /// Each loop copies its own figures on its own thread; the request path never waits.
+    public func metricsText(on eventLoop: EventLoop) -> EventLoopFuture<String> {
+        let snapshots = loops.values.map { bound in
+            bound.eventLoop.submit { bound.value.metrics.snapshot() }
+        }
+        return EventLoopFuture.whenAllSucceed(snapshots, on: eventLoop).map { snapshots in
+            var total = LoopMetrics.Snapshot()
+            for snapshot in snapshots { total.add(snapshot) }
+            return ProxyMetricsText.render(total, appLabels: MetricSlots.labels())
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (each connection closes after its
     /// current response), and returns when all are closed or `drainTimeout` passed.
     public func drain(timeout drainTimeout: TimeAmount) async {
