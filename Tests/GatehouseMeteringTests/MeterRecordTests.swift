@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseMetering
 import Testing
 
@@ -67,6 +68,30 @@ import Testing
             MeterRecord(timestampMs: 0, org: "o", app: "a", user: "u", method: "GET", path: "/", status: 200,
                         requestBytes: 0, responseBytes: 0, durationMs: duration, requestID: "r", outcome: .ok).appendJSONLine(to: &out)
             #expect(String(decoding: out, as: UTF8.self).contains(#""duration_ms":\#(text),"#), "\(duration)")
+        }
+    }
+
+    /// Lines without an escape are written through a buffer sized for them: the widest
+    /// numbers, every outcome, long and multi-byte text all fit, and the line is the one the
+    /// escaping path spells (compared with a field that forces that path).
+    @Test func theLongestPlainLinesFitTheirBuffer() {
+        let long = String(repeating: "é/a", count: 3000)
+        for outcome in MeterRecord.Outcome.allCases {
+            for number in [Int.min, Int.max] {
+                var record = MeterRecord(
+                    timestampMs: -1, org: long, app: "", user: long, method: "M", path: long, status: number,
+                    requestBytes: number, responseBytes: number, durationMs: 99_999_999_999_999.9, requestID: long, outcome: outcome)
+                var plain: [UInt8] = []
+                record.appendJSONLine(to: &plain)
+                record.app = "\u{1}"
+                var escaped: [UInt8] = []
+                record.appendJSONLine(to: &escaped)
+                let line = String(decoding: plain, as: UTF8.self)
+                #expect(line == String(decoding: escaped, as: UTF8.self).replacingOccurrences(of: #""app":"\u0001""#, with: #""app":"""#))
+                #expect(line.hasPrefix(#"{"ts":"1969-12-31T23:59:59.999Z","org":""# + long + #"","app":"","user":""#))
+                #expect(line.contains(#""status":\#(number),"req_bytes":\#(number),"resp_bytes":\#(number),"duration_ms":99999999999999.9,"#))
+                #expect(line.hasSuffix(#""request_id":""# + long + #"","outcome":"\#(outcome.rawValue)"}"# + "\n"))
+            }
         }
     }
 

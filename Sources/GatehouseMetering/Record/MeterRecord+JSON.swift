@@ -16,6 +16,60 @@ extension MeterRecord {
     }
 
     private func appendFieldsAfterTimestamp(to out: inout [UInt8]) {
+        // Almost every line has no byte to escape: its exact text length is known, so the
+        // fields are written into one stack buffer through a pointer and appended in one
+        // copy. Appending them to the array one by one (a capacity and uniqueness check
+        // each, 25 of them) was ~3,600 instructions of every metered request.
+        guard let textBytes = plainTextBytes() else {
+            appendEscapingFieldsAfterTimestamp(to: &out)
+            return
+        }
+        let capacity = textBytes + JSONLineWriter.fixedFieldBytes
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            var line = JSONLineWriter(buffer)
+            line.literal(#"","org":""#)
+            line.plain(org)
+            line.literal(#","app":""#)
+            line.plain(app)
+            line.literal(#","user":""#)
+            line.plain(user)
+            line.literal(#","method":""#)
+            line.plain(method)
+            line.literal(#","path":""#)
+            line.plain(path)
+            line.literal(#","status":"#)
+            line.int(status)
+            line.literal(#","req_bytes":"#)
+            line.int(requestBytes)
+            line.literal(#","resp_bytes":"#)
+            line.int(responseBytes)
+            line.literal(#","duration_ms":"#)
+            line.tenths(durationMs)
+            line.literal(#","request_id":""#)
+            line.plain(requestID)
+            line.literal(#","outcome":""#)
+            line.literal(outcome.literal)
+            line.literal("\"}\n")
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<line.count]))
+        }
+    }
+
+    /// The UTF-8 length of the six text fields, or `nil` if one needs an escape (or has no
+    /// contiguous bytes to look at).
+    private func plainTextBytes() -> Int? {
+        guard let org = Self.plainBytes(org), let app = Self.plainBytes(app), let user = Self.plainBytes(user),
+            let method = Self.plainBytes(method), let path = Self.plainBytes(path), let id = Self.plainBytes(requestID)
+        else { return nil }
+        return org + app + user + method + path + id
+    }
+
+    @inline(__always)
+    private static func plainBytes(_ text: String) -> Int? {
+        text.utf8.withContiguousStorageIfAvailable { JSONText.needsEscape($0) ? nil : $0.count } ?? nil
+    }
+
+    /// The line byte by byte with escapes (a field with `"`, `\` or a control character).
+    private func appendEscapingFieldsAfterTimestamp(to out: inout [UInt8]) {
         JSONText.appendLiteral(#"","org":"#, to: &out)
         JSONText.appendString(org, to: &out)
         JSONText.appendLiteral(#","app":"#, to: &out)
@@ -50,6 +104,70 @@ extension MeterRecord.Outcome {
         case .upstreamError: "upstream_error"
         case .clientAbort: "client_abort"
         }
+    }
+}
+
+/// Writes a meter line's fields after `ts` into a buffer sized for them: the fixed text
+/// plus the UTF-8 of fields known to need no escape. Every write checks the room left, so a
+/// wrong size traps instead of writing past the buffer.
+struct JSONLineWriter {
+    /// Everything but the six text fields, at most: the literals (~120 bytes), three
+    /// `Int`s of up to 20 characters and the duration (up to 18).
+    static let fixedFieldBytes = 256
+
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.buffer = buffer
+    }
+
+    @inline(__always)
+    private mutating func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+        precondition(bytes.count <= buffer.count &- count, "meter line longer than its buffer")
+        guard let source = bytes.baseAddress, let target = buffer.baseAddress else { return }
+        (target + count).update(from: source, count: bytes.count)
+        count &+= bytes.count
+    }
+
+    @inline(__always)
+    private mutating func byte(_ byte: UInt8) {
+        precondition(count < buffer.count, "meter line longer than its buffer")
+        buffer[count] = byte
+        count &+= 1
+    }
+
+    mutating func literal(_ text: StaticString) {
+        text.withUTF8Buffer { copy($0) }
+    }
+
+    /// A text field known to need no escape, with its closing quote (the literal before it
+    /// opens it).
+    mutating func plain(_ text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ copy($0) }) == nil {
+            for unit in text.utf8 { byte(unit) }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    mutating func int(_ value: Int) {
+        if value < 0 { byte(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var scale: UInt = 1
+        while magnitude / scale >= 10 { scale *= 10 }
+        while scale > 0 {
+            byte(UInt8(ascii: "0") &+ UInt8(magnitude / scale))
+            magnitude %= scale
+            scale /= 10
+        }
+    }
+
+    /// As ``JSONText/appendTenths(_:to:)``.
+    mutating func tenths(_ value: Double) {
+        let tenths = JSONText.tenths(value)
+        int(tenths / 10)
+        byte(UInt8(ascii: "."))
+        byte(UInt8(ascii: "0") &+ UInt8(tenths % 10))
     }
 }
 
@@ -167,9 +285,13 @@ enum JSONText {
     /// A non-negative number with one decimal (`12.3`), the precision reports use; one past
     /// `Int`'s range (no clock gives it) as 0.0 rather than a trap.
     static func appendTenths(_ v: Double, to out: inout [UInt8]) {
-        let tenths = v.isFinite && v > 0 && v < 1e15 ? Int((v * 10).rounded()) : 0
+        let tenths = tenths(v)
         appendInt(tenths / 10, to: &out)
         out.append(UInt8(ascii: "."))
         out.append(UInt8(ascii: "0") + UInt8(tenths % 10))
+    }
+
+    static func tenths(_ v: Double) -> Int {
+        v.isFinite && v > 0 && v < 1e15 ? Int((v * 10).rounded()) : 0
     }
 }
