@@ -108,13 +108,21 @@ enum HTTPHeadSerializer {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
 
+        /// From the string's own bytes when it has them contiguous (native strings do):
+        /// `withUTF8` is mutating, so it took a copy of each string (a retain and release
+        /// per name and per value).
         mutating func put(_ string: String) {
-            var string = string
-            string.withUTF8 { bytes in
-                precondition(bytes.count <= out.count - offset, "HTTP head larger than its counted size")
-                UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: UnsafeRawBufferPointer(bytes))
-                offset += bytes.count
+            if string.utf8.withContiguousStorageIfAvailable({ put(bytes: $0) }) == nil {
+                var string = string
+                string.withUTF8 { put(bytes: $0) }
             }
+        }
+
+        @inline(__always)
+        private mutating func put(bytes: UnsafeBufferPointer<UInt8>) {
+            precondition(bytes.count <= out.count - offset, "HTTP head larger than its counted size")
+            UnsafeMutableRawBufferPointer(rebasing: out[offset..<offset + bytes.count]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+            offset += bytes.count
         }
 
         mutating func put(byte: UInt8) {
