@@ -44,6 +44,49 @@ import Testing
         #expect(MeterBatch().isEmpty)
     }
 
+    /// Records hopping between files (the batch remembers the last one's group), a batch
+    /// copied midway and both copies appended to: each file gets exactly its records' lines,
+    /// in order, and the copy never sees the original's later records.
+    @Test func recordsHoppingBetweenFilesLandInTheirOwn() async throws {
+        let files = [("org_a", "2026-11-24"), ("org_b", "2026-11-24"), ("org_a", "2026-11-25"), ("org_c", "2026-11-24"), ("org_b", "2026-11-26")]
+        var generator = SystemRandomNumberGenerator()
+        var order: [Int] = []
+        for _ in 0..<400 {
+            // Runs of one file, as traffic comes, and single hops.
+            let file = Int.random(in: 0..<files.count, using: &generator)
+            order += Array(repeating: file, count: Int.random(in: 1...4, using: &generator))
+        }
+        var batch = MeterBatch()
+        var copy = MeterBatch()
+        var expected = Array(repeating: [UInt8](), count: files.count)
+        var expectedCopy = expected
+        for (n, file) in order.enumerated() {
+            let (org, day) = files[file]
+            let record = MeterTestSupport.record("\(day)T10:00:00.000Z", org: org, id: "r\(n)")
+            batch.append(record)
+            record.appendJSONLine(to: &expected[file])
+            if n < order.count / 2 { record.appendJSONLine(to: &expectedCopy[file]) }
+            if n == order.count / 2 - 1 { copy = batch }
+            if n >= order.count / 2, n % 3 == 0 {
+                let other = MeterTestSupport.record("\(day)T11:00:00.000Z", org: org, id: "c\(n)")
+                copy.append(other)
+                other.appendJSONLine(to: &expectedCopy[file])
+            }
+        }
+        for (written, wanted) in [(batch, expected), (copy, expectedCopy)] {
+            let dir = MeterTestSupport.tempDirectory()
+            let writer = MeterTestSupport.writer(dir)
+            writer.submit(written)
+            await writer.shutdown()
+            for (file, (org, day)) in files.enumerated() {
+                let bytes = FileManager.default.contents(atPath: dir + "/\(org)/\(day).test-1.jsonl").map(Array.init) ?? []
+                // Compared first, so a failure names the file and sizes, not every byte.
+                let same = bytes == wanted[file]
+                #expect(same, "\(org)/\(day): \(bytes.count) bytes written, \(wanted[file].count) wanted")
+            }
+        }
+    }
+
     static func requestID(_ line: String) -> String? {
         guard let start = line.range(of: #""request_id":""#)?.upperBound,
               let end = line[start...].firstIndex(of: "\"") else { return nil }
