@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Tells a JWT from an opaque API key: a bearer with exactly two dots is a JWT (SPEC).
 public enum TokenShape {
     /// True when `bearer` contains exactly two `.`.
@@ -7,15 +15,25 @@ public enum TokenShape {
 
     /// The per-request form: concrete, so callers in other modules get specialised code.
     public static func looksLikeJWT(_ bearer: String) -> Bool {
+        // Over the string's own bytes (`withUTF8` is mutating: it took a copy).
+        if let answer = bearer.utf8.withContiguousStorageIfAvailable(hasExactlyTwoDots) { return answer }
         var bearer = bearer
-        // Over the contiguous UTF-8 buffer: a token is ~1 KB, read on every request.
-        return bearer.withUTF8 { bytes in
-            var dots = 0
-            for c in bytes where c == UInt8(ascii: ".") {
-                dots += 1
-                if dots > 2 { return false }
-            }
-            return dots == 2
+        return bearer.withUTF8(hasExactlyTwoDots)
+    }
+
+    /// Dots found with `memchr`, which reads a word or a vector at a time: a token is ~1 KB,
+    /// read on every request that is not in the verified-token cache (byte by byte it was
+    /// ~2,700 instructions of a forged token's 401).
+    static func hasExactlyTwoDots(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        var start = UnsafeRawPointer(base)
+        let end = start + bytes.count
+        var dots = 0
+        while start < end, let found = memchr(start, Int32(UInt8(ascii: ".")), end - start) {
+            dots += 1
+            if dots > 2 { return false }
+            start = UnsafeRawPointer(found) + 1
         }
+        return dots == 2
     }
 }

@@ -264,5 +264,20 @@ struct TokenAttackTests {
         #expect(!TokenShape.looksLikeJWT("a.b"))
         #expect(!TokenShape.looksLikeJWT("a.b.c.d"))
         #expect(!TokenShape.looksLikeJWT("sk_live_abc"))
+        // Dots anywhere in long text, first and last bytes included: exactly two or not.
+        let filler = String(repeating: "x", count: 700)
+        for (first, second, third) in [(0, 1, 2), (0, 699, 350), (5, 350, 0), (698, 699, 697), (300, 301, 699)] {
+            var bytes = Array(filler.utf8)
+            bytes[first] = UInt8(ascii: ".")
+            bytes[second] = UInt8(ascii: ".")
+            let two = String(decoding: bytes, as: UTF8.self)
+            #expect(TokenShape.looksLikeJWT(two), "\(first), \(second)")
+            #expect(TokenShape.looksLikeJWT(two[...]), "\(first), \(second)")
+            bytes[third] = UInt8(ascii: ".")
+            #expect(!TokenShape.looksLikeJWT(String(decoding: bytes, as: UTF8.self)), "three: \(first), \(second)")
+        }
+        #expect(!TokenShape.looksLikeJWT(filler))
+        #expect(!TokenShape.looksLikeJWT(""))
+        #expect(!TokenShape.looksLikeJWT("."))
     }
 }
