@@ -230,7 +230,8 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             exchange.status = upstreamHead.status.code
             exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
             var headers = upstreamHead.headers
-            let upgradeTo = headers.first(name: "upgrade")
+            // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
+            let upgradeTo = upstreamHead.status == .switchingProtocols ? headers.first(name: "upgrade") : nil
             HeaderHygiene.cleanResponse(&headers)
             if upstreamHead.status == .switchingProtocols {
                 guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
