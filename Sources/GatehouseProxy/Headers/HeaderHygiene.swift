@@ -12,24 +12,37 @@ public enum HeaderHygiene {
     ]
 
     /// Removes hop-by-hop fields and every field named in `Connection`.
-    public static func removeHopByHop(_ headers: inout HTTPHeaders) {
+    ///
+    /// - Parameter keepingKeepAlive: a lone `Connection: keep-alive` (nothing else
+    ///   hop-by-hop) stays, as the sender's own control option (RFC 9110 §7.6.1: removed "or
+    ///   replaced with the intermediary's own"): for a response on a client connection that
+    ///   stays open it says just what Gatehouse would say. Every HTTP/1.1 nginx response
+    ///   carries it, and removing it rebuilt the field list (an allocation and a copy of
+    ///   every field) on each proxied request.
+    public static func removeHopByHop(_ headers: inout HTTPHeaders, keepingKeepAlive: Bool = false) {
         // One pass notes where the hop-by-hop fields are (on a response usually just
         // `Connection: keep-alive`) and what `Connection` names beyond keep-alive/close; a
         // second copies the rest, once. (`HTTPHeaders.remove` per name was a scan each,
         // ~2,300 instructions for one `Connection` field in an 8-field response.)
         var dropped: UInt64 = 0
-        var any = false
+        var found = 0
+        var loneKeepAlive = false
         var named: [String] = []
         for (position, (name, value)) in headers.enumerated() {
             guard let index = hopByHopIndex(name) else { continue }
-            any = true
+            found += 1
             if position < 64 { dropped |= 1 << position }
-            if index == 0, !isKeepAliveOrClose(value) {
-                // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
-                forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
+            if index == 0 {
+                if value.caseInsensitiveEquals("keep-alive") {
+                    loneKeepAlive = found == 1
+                } else if !value.caseInsensitiveEquals("close") {
+                    // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
+                    forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
+                }
             }
         }
-        guard any else { return }
+        guard found > 0 else { return }
+        if keepingKeepAlive, found == 1, loneKeepAlive { return }
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (position, (name, value)) in headers.enumerated() {
@@ -38,11 +51,6 @@ public enum HeaderHygiene {
             kept.append((name, value))
         }
         headers = HTTPHeaders(kept)
-    }
-
-    /// The usual `Connection` value, which names no field.
-    private static func isKeepAliveOrClose(_ value: String) -> Bool {
-        value.caseInsensitiveEquals("keep-alive") || value.caseInsensitiveEquals("close")
     }
 
     /// The field's index in ``hopByHop``, or `nil`.
@@ -178,9 +186,11 @@ public enum HeaderHygiene {
         name == "__session" || name.hasPrefix("__session_") || name == "__client_uat" || name.hasPrefix("__client_uat_")
     }
 
-    /// Response headers from an upstream: hop-by-hop removed.
-    public static func cleanResponse(_ headers: inout HTTPHeaders) {
-        removeHopByHop(&headers)
+    /// Response headers from an upstream: hop-by-hop removed; with `clientKeepsAlive`
+    /// (the client connection stays open after this response) a lone
+    /// `Connection: keep-alive` stays (see ``removeHopByHop(_:keepingKeepAlive:)``).
+    public static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool = false) {
+        removeHopByHop(&headers, keepingKeepAlive: clientKeepsAlive)
     }
 }
 

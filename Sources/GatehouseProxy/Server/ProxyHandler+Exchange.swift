@@ -232,7 +232,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             var headers = upstreamHead.headers
             // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
             let upgradeTo = upstreamHead.status == .switchingProtocols ? headers.first(name: "upgrade") : nil
-            HeaderHygiene.cleanResponse(&headers)
+            HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: exchange.keepAlive && upstreamHead.status != .switchingProtocols)
             if upstreamHead.status == .switchingProtocols {
                 guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
                     // A switch nobody asked for (or to anything but WebSocket) is refused.
@@ -245,7 +245,11 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             } else if !exchange.keepAlive {
                 headers.add(name: "Connection", value: "close")
             }
-            let head = HTTPResponseHead(version: .http1_1, status: upstreamHead.status, headers: headers)
+            // The upstream's head, re-versioned only if it is not HTTP/1.1 (a new head
+            // would allocate its storage box on every response).
+            var head = upstreamHead
+            head.headers = headers
+            if head.version != .http1_1 { head.version = .http1_1 }
             if let rewriter = exchange.htmlRewriter {
                 // An injectable HTML response's head waits until the injector has decided.
                 if rewriter.responseHead(head) { return }

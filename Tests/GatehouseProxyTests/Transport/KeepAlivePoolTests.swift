@@ -120,6 +120,28 @@ import Testing
         await api.stop()
     }
 
+    /// An upstream's `Connection: keep-alive` (every HTTP/1.1 nginx response has one)
+    /// reaches a client whose connection stays open as the only `Connection` field — true
+    /// of Gatehouse's own connection — and never one whose connection closes.
+    @Test func upstreamKeepAliveIsTheClientsOnlyWhileItsConnectionStaysOpen() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(headers: [("Connection", "keep-alive")], body: "kept") }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let client = try await RawConnection.connect(port: gatehouse.port)
+        for _ in 0..<2 {
+            let response = try await Self.send(client, "/_api/x")
+            #expect(response.status == 200)
+            #expect(response.text == "kept")
+            #expect(response.headers.filter { $0.0.lowercased() == "connection" }.map(\.1) == ["keep-alive"])
+        }
+        try await client.send("GET /_api/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\nConnection: close\r\n\r\n")
+        let last = try await client.readResponse()
+        #expect(last.status == 200)
+        #expect(last.headers.filter { $0.0.lowercased() == "connection" }.map(\.1) == ["close"])
+        await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
     @Test func clientLeavingMidResponseClosesThatUpstreamConnection() async throws {
         let api = try await TestHTTPServer.start { r in
             r.path == "/big" ? .stream(count: 256 << 20, byte: UInt8(ascii: "b")) : .fixed(body: "small")

@@ -29,6 +29,27 @@ import Testing
         #expect(plain.map(\.name) == ["Content-Type", "Content-Length"])
     }
 
+    /// A response on a client connection that stays open keeps a lone `Connection:
+    /// keep-alive` (what Gatehouse would say itself); anything more goes as before.
+    @Test func aLoneKeepAliveStaysOnlyWhereItIsTrue() {
+        func cleaned(_ fields: [(String, String)], clientKeepsAlive: Bool) -> [String] {
+            var headers = HTTPHeaders(fields)
+            HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: clientKeepsAlive)
+            return headers.map { "\($0.name): \($0.value)" }
+        }
+        let plain = [("Content-Type", "application/json"), ("Connection", "keep-alive"), ("Content-Length", "3")]
+        #expect(cleaned(plain, clientKeepsAlive: true) == ["Content-Type: application/json", "Connection: keep-alive", "Content-Length: 3"])
+        #expect(cleaned(plain, clientKeepsAlive: false) == ["Content-Type: application/json", "Content-Length: 3"])
+        #expect(cleaned([("connection", "Keep-Alive")], clientKeepsAlive: true) == ["connection: Keep-Alive"])
+        #expect(cleaned([("Connection", "close"), ("X", "1")], clientKeepsAlive: true) == ["X: 1"])
+        #expect(cleaned([("Connection", "keep-alive"), ("Keep-Alive", "timeout=5")], clientKeepsAlive: true) == [])
+        #expect(cleaned([("Keep-Alive", "timeout=5"), ("Connection", "keep-alive")], clientKeepsAlive: true) == [])
+        #expect(cleaned([("Connection", "keep-alive"), ("Connection", "keep-alive")], clientKeepsAlive: true) == [])
+        #expect(cleaned([("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Y", "2")], clientKeepsAlive: true) == ["Y: 2"])
+        #expect(cleaned([("Connection", "keep-alive"), ("Upgrade", "h2c")], clientKeepsAlive: true) == [])
+        #expect(cleaned([("Y", "2")], clientKeepsAlive: true) == ["Y: 2"])
+    }
+
     @Test func connectionCannotStripFramingOrHost() {
         var headers = HTTPHeaders([("Host", "a"), ("Connection", "content-length, transfer-encoding, host"),
                                    ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
