@@ -14,7 +14,10 @@
 # kept-alive connections, 400 requests of warm-up, then $N counted (callgrind's counters
 # are zeroed and dumped around them with callgrind_control). Kernel time is not counted.
 # For html the page comes from a small Python server on $PAGE_PORT (its cost is not counted).
-# Needs valgrind, openssl and python3 (Debian: apt-get install valgrind).
+# UPSTREAM=nginx answers /_api from nginx instead of the demo upstream, as the anchors' runs
+# do: its responses carry the fields every nginx response has (Server, Date, Connection:
+# keep-alive), which Gatehouse parses and rewrites too (~8k instructions more per request).
+# Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-.build-static/release/gatehouse}
@@ -99,7 +102,31 @@ apps:
       jwt_key_file: $work/pub.pem
 EOF
 
-"$BIN" demo-upstream --listen "127.0.0.1:$UP_PORT" --owner-key sk_owner_bench > "$work/upstream.log" 2>&1 &
+if [[ "${UPSTREAM:-demo}" == nginx ]]; then
+  command -v nginx >/dev/null || { echo "UPSTREAM=nginx needs nginx" >&2; exit 1; }
+  mkdir -p "$work/nginx"
+  # The anchors' upstream answer: a 104-byte JSON body (../shared/bench).
+  cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    location /_api/ { default_type application/json; return 200 '{"ok":true,"service":"bench-upstream","data":{"id":42,"name":"widget","tags":["a","b","c"]},"v":"1.0.0"}'; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" > "$work/upstream.log" 2>&1 &
+else
+  "$BIN" demo-upstream --listen "127.0.0.1:$UP_PORT" --owner-key sk_owner_bench > "$work/upstream.log" 2>&1 &
+fi
 pids+=($!)
 # valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries; the symbol table is enough.
 strip -g -o "$work/gatehouse" "$BIN"
@@ -156,5 +183,5 @@ PY
 sleep 1
 dump=$(ls -t "$work"/callgrind.out.* | head -1)
 total=$(grep -E '^(summary|totals):' "$dump" | head -1 | awk '{print $2}')
-echo "$MODE: $(( total / N )) instructions per request (user space, $N requests, $(basename "$BIN"))"
+echo "$MODE: $(( total / N )) instructions per request (user space, $N requests, $(basename "$BIN"), ${UPSTREAM:-demo} upstream)"
 if [[ -n "${KEEP:-}" ]]; then cp "$dump" "$KEEP"; echo "profile kept in $KEEP (callgrind_annotate $KEEP)"; fi
