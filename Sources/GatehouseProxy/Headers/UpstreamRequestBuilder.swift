@@ -74,6 +74,8 @@ public enum UpstreamRequestBuilder {
         let extras: [(String, String)]
         /// The same names lowercased, for ``String/caseInsensitiveEquals(_:)``.
         let extraNames: [String]
+        /// `extra_headers` names `Upgrade`: every API request carries it.
+        let setsUpgrade: Bool
 
         public init(app: AppConfiguration) {
             authorization = "Bearer " + app.api.ownerKey.value
@@ -82,6 +84,7 @@ public enum UpstreamRequestBuilder {
             self.app = app.id
             extras = app.api.extraHeaders.filter { !HeaderHygiene.isGatehouseReserved($0.name) }.map { ($0.name, $0.value) }
             extraNames = extras.map { $0.0.lowercased() }
+            setsUpgrade = extraNames.contains("upgrade")
         }
 
         func overrides(_ name: String) -> Bool {

@@ -9,9 +9,16 @@ import NIOHTTP1
 extension ProxyHandler {
     // MARK: - Upstream exchange
 
-    func connect(_ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+    /// - Parameter upgradeRequested: whether `head` carries `Upgrade` (a WebSocket
+    ///   upgrade passed on, or an `Upgrade` the API route's `extra_headers` set): only
+    ///   then may the upstream switch protocols. Known from how the head was built, so
+    ///   its fields are not walked again.
+    func connect(
+        _ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, upgradeRequested: Bool, expectContinue: Bool,
+        context: ChannelHandlerContext
+    ) {
         exchange.endpoint = endpoint
-        exchange.upgradeRequested = head.headers.contains(name: "upgrade")
+        exchange.upgradeRequested = upgradeRequested
         state = .pending(exchange)
         if let lease = loop.pool.takeIdle(endpoint) {
             attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)

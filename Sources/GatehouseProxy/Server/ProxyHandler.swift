@@ -355,7 +355,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet)
             HTMLResponseRewriter.narrowAcceptEncoding(&upstreamHead.headers)
         }
-        connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
+        // The app route passes `Upgrade` only for a WebSocket upgrade (hop-by-hop otherwise).
+        connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, upgradeRequested: webSocket, expectContinue: expectContinue, context: context)
     }
 
     /// Answers a local endpoint once its I/O completes (``LocalEndpoints/Match/asyncAnswer(_:)``),
@@ -428,7 +429,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.buffered = previous.buffered
             exchange.requestEnded = previous.requestEnded
         }
-        connect(exchange, endpoint: app.apiEndpoint, head: upstreamHead, expectContinue: expectContinue, context: context)
+        connect(
+            exchange, endpoint: app.apiEndpoint, head: upstreamHead, upgradeRequested: inbound.webSocketUpgrade || app.apiRewrite.setsUpgrade,
+            expectContinue: expectContinue, context: context
+        )
     }
 
     func nextSerial() -> Int {

@@ -198,4 +198,35 @@ import Testing
         #expect(appHead.headers["cookie"] == ["__session=t; k=v"])
         #expect(!appHead.headers.contains(name: "x-gatehouse-user"))
     }
+
+    /// An upstream head carries `Upgrade` exactly when the proxy says it asked for one
+    /// (a WebSocket upgrade passed on, or `extra_headers` naming it on the API route): the
+    /// flag the exchange gets instead of walking the head again.
+    @Test func upgradeIsInTheUpstreamHeadExactlyWhenFlagged() throws {
+        let upstream = try #require(UpstreamURL(parsing: "http://127.0.0.1:9999"))
+        let plainRewrite = try Self.rewrite()
+        let upgradeRewrite = try Self.rewrite(extra: [HeaderField(name: "UPGRADE", value: "custom")])
+        #expect(!plainRewrite.setsUpgrade)
+        #expect(upgradeRewrite.setsUpgrade)
+        let inbounds: [[(String, String)]] = [
+            [("Host", "a")],
+            [("Host", "a"), ("Upgrade", "h2c"), ("Connection", "Upgrade")],
+            [("Host", "a"), ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "k")],
+            [("Host", "a"), ("upgrade", "WebSocket"), ("connection", "keep-alive, upgrade")],
+        ]
+        for fields in inbounds {
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/_api/x", headers: HTTPHeaders(fields))
+            let webSocket = UpstreamRequestBuilder.isWebSocketUpgrade(head)
+            let inbound = UpstreamRequestBuilder.Inbound(
+                head: head, target: RequestTarget(path: "/_api/x", query: nil), peer: "1.2.3.4", peerTrusted: false, requestID: "rid",
+                webSocketUpgrade: webSocket)
+            for rewrite in [plainRewrite, upgradeRewrite] {
+                let app = AppConfiguration(
+                    id: "app_1", org: "org_1", upstream: upstream, api: APIConfiguration(upstream: upstream, ownerKey: Secret("owner")))
+                let api = UpstreamRequestBuilder.apiRequest(inbound, app: app, rewrite: rewrite, user: "u")
+                #expect(api.headers.contains(name: "upgrade") == (webSocket || rewrite.setsUpgrade), "\(fields)")
+            }
+            #expect(UpstreamRequestBuilder.appRequest(inbound, upstream: upstream).headers.contains(name: "upgrade") == webSocket, "\(fields)")
+        }
+    }
 }
