@@ -133,4 +133,16 @@ import Testing
         let marked = try HTMLResponseRewriterTests.rewrite(Self.head([Self.html, ("X-Gatehouse-Injected", "1")]), once, chunk: 64, searchLimit: limit)
         #expect(marked.body == once)
     }
+
+    /// The media type before any parameter, case-insensitively, spaces and tabs around it
+    /// ignored; anything longer, shorter or different is not HTML.
+    @Test func htmlIsTheMediaTypeBeforeAnyParameter() {
+        for yes in ["text/html", "TEXT/HTML", "Text/Html; charset=utf-8", " text/html ;x", "\ttext/html\t", "text/html;", "text/html ; q=1"] {
+            #expect(HTMLInjectionDecision.isHTML(yes), "\(yes)")
+        }
+        for no in [nil, "", ";", "text/htm", "text/htmlx", "text/html-sandboxed", "xtext/html", "text/ html", "text/plain; x=text/html",
+                   "application/xhtml+xml", "text/h\u{0130}ml", "text/html\u{0}", "t;ext/html"] as [String?] {
+            #expect(!HTMLInjectionDecision.isHTML(no), "\(String(describing: no))")
+        }
+    }
 }
