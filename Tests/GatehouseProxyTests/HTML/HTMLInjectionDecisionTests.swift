@@ -145,4 +145,16 @@ import Testing
             #expect(!HTMLInjectionDecision.isHTML(no), "\(String(describing: no))")
         }
     }
+
+    /// A page's length is read only from a `Content-Length` of digits that fit an `Int`.
+    @Test func contentLengthIsDigitsOnly() {
+        let cases: [(String, Int?)] = [
+            ("0", 0), ("20359", 20359), (" 42\t", 42), ("007", 7), ("9223372036854775807", Int.max),
+            ("9223372036854775808", nil), ("99999999999999999999", nil), ("", nil), ("  ", nil), ("+1", nil), ("-1", nil),
+            ("1a", nil), ("1 2", nil), ("0x10", nil), ("١٢", nil), ("1,2", nil),
+        ]
+        for (value, expected) in cases {
+            #expect(HTMLResponseFields.contentLength(value) == expected, "\(value)")
+        }
+    }
 }
