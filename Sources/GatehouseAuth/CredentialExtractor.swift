@@ -1,3 +1,5 @@
+import GatehouseCore
+
 /// Where a request's credential came from; the gate treats cookie tokens specially (Clerk's
 /// `__client_uat` rule) and strips credential cookies before forwarding.
 public enum CredentialSource: Sendable, Equatable {
@@ -67,13 +69,11 @@ public enum CredentialExtractor {
     /// with ``isVisibleASCII(_:)`` only when it is not there. A 700-byte token's scan was ~1%
     /// of a cached-token request.
     public static func bearerCandidate(_ value: String) -> Substring? {
-        var value = value
         // Read in place (no byte array): this runs on every gated request.
-        let range = value.withUTF8 { bytes -> Range<Int>? in
-            var start = 0
-            var end = bytes.count
-            while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-            while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+        let range = value.withUTF8Bytes { bytes -> Range<Int>? in
+            let trimmed = bytes.trimmingOWS(0..<bytes.count)
+            let start = trimmed.lowerBound
+            let end = trimmed.upperBound
             let scheme: StaticString = "bearer"
             let schemeCount = scheme.utf8CodeUnitCount
             guard end - start > schemeCount + 1 else { return nil }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import GatehouseCore
 
 /// Tells a JWT from an opaque API key: a bearer with exactly two dots is a JWT (SPEC).
 public enum TokenShape {
@@ -15,10 +16,7 @@ public enum TokenShape {
 
     /// The per-request form: concrete, so callers in other modules get specialised code.
     public static func looksLikeJWT(_ bearer: String) -> Bool {
-        // Over the string's own bytes (`withUTF8` is mutating: it took a copy).
-        if let answer = bearer.utf8.withContiguousStorageIfAvailable(hasExactlyTwoDots) { return answer }
-        var bearer = bearer
-        return bearer.withUTF8(hasExactlyTwoDots)
+        bearer.withUTF8Bytes(hasExactlyTwoDots)
     }
 
     /// Dots found with `memchr`, which reads a word or a vector at a time: a token is ~1 KB,

@@ -1,3 +1,5 @@
+import GatehouseCore
+
 extension MeterRecord {
     /// Appends the record as one JSON Lines line (fields in SPEC order, `\n` last).
     /// Hand-written so a batch serialises without Foundation or intermediate strings.
@@ -54,8 +56,7 @@ extension MeterRecord {
         }
     }
 
-    /// The UTF-8 length of the six text fields, or `nil` if one needs an escape (or has no
-    /// contiguous bytes to look at).
+    /// The UTF-8 length of the six text fields, or `nil` if one needs an escape.
     private func plainTextBytes() -> Int? {
         guard let org = Self.plainBytes(org), let app = Self.plainBytes(app), let user = Self.plainBytes(user),
             let method = Self.plainBytes(method), let path = Self.plainBytes(path), let id = Self.plainBytes(requestID)
@@ -65,7 +66,7 @@ extension MeterRecord {
 
     @inline(__always)
     private static func plainBytes(_ text: String) -> Int? {
-        text.utf8.withContiguousStorageIfAvailable { JSONText.needsEscape($0) ? nil : $0.count } ?? nil
+        text.withUTF8Bytes { JSONText.needsEscape($0) ? nil : $0.count }
     }
 
     /// The line byte by byte with escapes (a field with `"`, `\` or a control character).
@@ -144,9 +145,7 @@ struct JSONLineWriter {
     /// A text field known to need no escape, with its closing quote (the literal before it
     /// opens it).
     mutating func plain(_ text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ copy($0) }) == nil {
-            for unit in text.utf8 { byte(unit) }
-        }
+        text.withUTF8Bytes { copy($0) }
         byte(UInt8(ascii: "\""))
     }
 

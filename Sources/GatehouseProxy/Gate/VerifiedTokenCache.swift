@@ -1,4 +1,5 @@
 import GatehouseAuth
+import GatehouseCore
 
 /// Tokens already verified on this event loop, so a repeated token (a browser polling the
 /// API with the same 60 s Clerk token) costs a dictionary look-up, not a signature check.
@@ -32,11 +33,7 @@ import GatehouseAuth
         static let hashedBytes = 16
 
         func hash(into hasher: inout Hasher) {
-            // From the string's own bytes (`withUTF8`, mutating, took a copy of the key).
-            if token.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(Self.hashedBytes)))) }) == nil {
-                var token = token
-                token.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(Self.hashedBytes)))) }
-            }
+            token.withUTF8Bytes { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(Self.hashedBytes)))) }
         }
     }
 

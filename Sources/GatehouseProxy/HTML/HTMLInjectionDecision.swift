@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOHTTP1
 
 /// Whether an app-upstream response is one the injector takes over, decided from its
@@ -84,25 +85,10 @@ enum HTMLInjectionDecision: Equatable {
     /// instructions a page.
     static func isHTML(_ contentType: String?) -> Bool {
         guard let value = contentType else { return false }
-        if let answer = value.utf8.withContiguousStorageIfAvailable(isHTMLMediaType) { return answer }
-        var copy = value
-        return copy.withUTF8(isHTMLMediaType)
-    }
-
-    private static func isHTMLMediaType(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var end = 0
-        while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
-        var start = 0
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        let expected: StaticString = "text/html"
-        guard end - start == expected.utf8CodeUnitCount else { return false }
-        return expected.withUTF8Buffer { expected in
-            for i in 0..<expected.count {
-                let c = bytes[start + i]
-                if (c >= 65 && c <= 90 ? c | 0x20 : c) != expected[i] { return false }
-            }
-            return true
+        return value.withUTF8Bytes { bytes in
+            var end = 0
+            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+            return bytes.equalsIgnoringASCIICase(bytes.trimmingOWS(0..<end), "text/html")
         }
     }
 }
@@ -172,19 +158,14 @@ struct HTMLResponseFields {
     /// fit an `Int`, else `nil`. Over the value's bytes (through `Substring` and `Int(_:)`
     /// it was ~400 instructions a page).
     static func contentLength(_ value: String) -> Int? {
-        if let length = value.utf8.withContiguousStorageIfAvailable(parseLength) { return length }
-        var copy = value
-        return copy.withUTF8(parseLength)
+        value.withUTF8Bytes(parseLength)
     }
 
     private static func parseLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        var start = 0
-        var end = bytes.count
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
-        guard start < end else { return nil }
+        let digits = bytes.trimmingOWS(0..<bytes.count)
+        guard !digits.isEmpty else { return nil }
         var length = 0
-        for i in start..<end {
+        for i in digits {
             let digit = bytes[i] &- UInt8(ascii: "0")
             guard digit <= 9 else { return nil }
             let (times10, overflow1) = length.multipliedReportingOverflow(by: 10)

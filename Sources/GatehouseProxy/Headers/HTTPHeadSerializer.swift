@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOCore
 import NIOHTTP1
 
@@ -108,14 +109,10 @@ enum HTTPHeadSerializer {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
 
-        /// From the string's own bytes when it has them contiguous (native strings do):
-        /// `withUTF8` is mutating, so it took a copy of each string (a retain and release
-        /// per name and per value).
+        /// From the string's own bytes (``Swift/String/withUTF8Bytes(_:)``: no copy of each
+        /// name and value).
         mutating func put(_ string: String) {
-            if string.utf8.withContiguousStorageIfAvailable({ put(bytes: $0) }) == nil {
-                var string = string
-                string.withUTF8 { put(bytes: $0) }
-            }
+            string.withUTF8Bytes { put(bytes: $0) }
         }
 
         @inline(__always)
