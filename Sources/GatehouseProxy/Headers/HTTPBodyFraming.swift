@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOCore
 import NIOHTTP1
 
@@ -15,7 +16,8 @@ enum HTTPBodyFraming: Equatable {
 
     /// Frames `headers` for `version`: no framing fields on a bodiless message;
     /// `Content-Length` wins over `Transfer-Encoding`; an HTTP/1.1 message that will have
-    /// a body and declares neither is sent chunked; otherwise a declared `chunked` stands.
+    /// a body and declares neither is sent chunked; otherwise a declared `chunked` (last
+    /// coding, any case: ``endsInChunked(_:)``) stands.
     ///
     /// Also gives the size of the header block as ``HTTPHeadSerializer`` then writes it
     /// (`name: value\r\n` per field and the blank line), counted in the same walk: the
@@ -56,9 +58,23 @@ enum HTTPBodyFraming: Equatable {
             edited = true
             framing = .chunked
         } else {
-            framing = transferEncoding == "chunked" ? .chunked : .neither
+            framing = transferEncoding.map(endsInChunked) == true ? .chunked : .neither
         }
         return (framing, edited ? HTTPHeadSerializer.byteCount(of: headers) : headerBytes)
+    }
+
+    /// Whether a `Transfer-Encoding` value's last coding is `chunked`, in any case (RFC
+    /// 9112 §7: codings are case-insensitive), as llhttp reads it on either side. NIO's
+    /// encoders frame only an exact `chunked`: a GET sent with `Transfer-Encoding: Chunked`
+    /// kept its field but had its body written unchunked, so the body's own bytes ended the
+    /// upstream's chunked read and what followed was a request of its own (smuggled past
+    /// the gate on a pooled connection).
+    static func endsInChunked(_ value: String) -> Bool {
+        value.withUTF8Bytes { bytes in
+            var start = bytes.count
+            while start > 0, bytes[start - 1] != UInt8(ascii: ",") { start -= 1 }
+            return bytes.equalsIgnoringASCIICase(bytes.trimmingOWS(start..<bytes.count), "chunked")
+        }
     }
 
     /// A body part: as is, or as one chunk. An empty part is written empty (never as a

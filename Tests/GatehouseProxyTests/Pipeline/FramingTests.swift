@@ -144,4 +144,28 @@ import Testing
         }
         await rig.stop()
     }
+
+    /// `Transfer-Encoding` is case-insensitive (RFC 9112 §7): `Chunked` on a GET is a chunked
+    /// body. Were it passed on as the client spelled it but its body written unchunked (NIO's
+    /// encoder frames only an exact `chunked`), the body's own bytes would end the upstream's
+    /// chunked read at a `0` line, and what follows would be a request of its own on a
+    /// pooled connection: to the API upstream without the gate, its answer another
+    /// client's. Each body must reach the upstream as the one body it is.
+    @Test(arguments: ["GET", "DELETE", "OPTIONS"], ["Chunked", "CHUNKED", "chunked"])
+    func aChunkedBodyOfAnyMethodAndSpellingStaysOneBody(method: String, spelling: String) async throws {
+        let rig = try await GateRig.start()
+        let hidden = "0\r\n\r\nGET /_api/smuggled HTTP/1.1\r\nHost: g.test\r\n\r\n"
+        let chunk = String(hidden.utf8.count, radix: 16) + "\r\n" + hidden + "\r\n0\r\n\r\n"
+        for target in ["/page", "/_api/x"] {
+            let connection = try await rig.gatehouse.raw(
+                "\(method) \(target) HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(rig.token())\r\nTransfer-Encoding: \(spelling)\r\n\r\n\(chunk)")
+            #expect(try await connection.readResponse().status == 200)
+            await connection.close()
+        }
+        #expect(rig.app.requests.map(\.path) == ["/page"])
+        #expect(rig.api.requests.map(\.path) == ["/x"])
+        #expect(rig.app.requests.first?.body == Array(hidden.utf8))
+        #expect(rig.api.requests.first?.body == Array(hidden.utf8))
+        await rig.stop()
+    }
 }

@@ -5,7 +5,8 @@ import Testing
 @testable import GatehouseProxy
 
 /// Gatehouse's upstream request encoder replaces NIO's `HTTPRequestEncoder` for speed; the
-/// bytes on the wire must be NIO's, part for part, whatever the head and framing.
+/// bytes on the wire must be NIO's, part for part, whatever the head and framing — but for
+/// a `Transfer-Encoding` that NIO misreads (``HTTPBodyFraming/endsInChunked(_:)``).
 @Suite struct UpstreamRequestEncoderTests {
     static let longValue = String(repeating: "v", count: 700)
 
@@ -106,5 +107,22 @@ import Testing
             }
         }
         #expect(edited >= 10, "the cases include framing that removes and adds fields")
+    }
+
+    /// A body whose `Transfer-Encoding` ends in `chunked`, in any case and with any
+    /// whitespace, goes chunked: the field is passed on, so the bytes must match it (NIO
+    /// frames only an exact `chunked`, and a GET's `Chunked` body was written unchunked).
+    @Test func aTransferEncodingEndingInChunkedIsChunkedInAnyCase() throws {
+        for value in ["chunked", "Chunked", "CHUNKED", " chunked\t", "gzip, chunked", "gzip,Chunked"] {
+            var headers: HTTPHeaders = ["Host": "h", "Transfer-Encoding": value]
+            #expect(HTTPBodyFraming.frame(&headers, version: .http1_1, body: .unlikely).framing == .chunked, "\(value)")
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/g", headers: headers)
+            let bytes = try Self.encode([.head(head), .body(.byteBuffer(ByteBuffer(string: "0\r\n\r\n"))), .end(nil)], with: UpstreamRequestEncoder(), promises: false)
+            #expect(Array(bytes.dropFirst().joined()) == Array("5\r\n0\r\n\r\n\r\n0\r\n\r\n".utf8), "\(value)")
+        }
+        for value in ["gzip", "chunked, gzip", "xchunked", "chunkedx", "chunked;q=1", "", "chunked,"] {
+            var headers: HTTPHeaders = ["Host": "h", "Transfer-Encoding": value]
+            #expect(HTTPBodyFraming.frame(&headers, version: .http1_1, body: .unlikely).framing == .neither, "\(value)")
+        }
     }
 }
