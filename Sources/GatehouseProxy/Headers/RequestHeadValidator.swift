@@ -2,13 +2,17 @@ import NIOHTTP1
 
 /// Framing rules the decoder does not enforce itself (SPEC "Routing", RFC 9112 read
 /// strictly): exactly one `Host`; `Transfer-Encoding` only as a single `chunked`, never
-/// beside `Content-Length`; `Content-Length` digits only, one value. A sidecar that
-/// accepts what the server behind it parses differently is a smuggling hole.
+/// beside `Content-Length`; `Content-Length` digits only, one value; no content on a TRACE.
+/// A sidecar that accepts what the server behind it parses differently is a smuggling hole.
 public enum RequestHeadValidator {
     public enum Violation: Error, Equatable {
         case hostCount
         case transferEncoding
         case contentLength
+        /// A TRACE with content (RFC 9110 §9.3.8: a client must not send any). Its request
+        /// goes upstream without framing fields (NIO's rule, Gatehouse's encoder's), so
+        /// its body would be read there as the start of the next request.
+        case traceContent
     }
 
     /// What routing reads from a request head besides its target, found in the one walk
@@ -67,6 +71,8 @@ public enum RequestHeadValidator {
                     || !firstContentLength.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
                     || firstContentLength.utf8.count > 18 {
             violation = .contentLength
+        } else if head.method == .TRACE, transferEncodings > 0 || (declaredLength ?? 0) > 0 {
+            violation = .traceContent
         }
         return Inspection(violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade)
     }

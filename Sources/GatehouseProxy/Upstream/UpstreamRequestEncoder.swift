@@ -9,7 +9,8 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = IOData
 
-    private var isChunked = false
+    /// How the request under way delimits its body.
+    private var framing = HTTPBodyFraming.neither
     /// The loop's spare head buffer (``HeadBufferRecycler``), set by the pool that opened
     /// this connection; without one (a one-off fetch) each head gets a buffer of its own.
     var headBuffers: HeadBufferRecycler?
@@ -17,23 +18,34 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     /// Whether the request under way ends with bytes (the last chunk): an `.end` of one
     /// framed by `Content-Length`, or by nothing, writes nothing (see
     /// ``UpstreamHandler/writeEnd(_:)``).
-    var endWritesBytes: Bool { isChunked }
+    var endWritesBytes: Bool { framing == .chunked }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head):
             let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: Self.bodyExpectation(head.method))
-            isChunked = framing == .chunked
+            self.framing = framing
             var buffer = headBuffers?.take() ?? context.channel.allocator.buffer(capacity: 0)
             HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
             headBuffers?.recycle(buffer)
         case .body(let part):
-            HTTPBodyFraming.writeBody(part, chunked: isChunked, context: context, promise: promise)
+            guard framing != .neither || part.readableBytes == 0 else {
+                // A request body has no end but its framing (RFC 9112 §6.3: never the
+                // connection's close): written bare, the upstream would read it as the next
+                // request. The request validator keeps such bodies out; this is the backstop.
+                promise?.fail(UnframedRequestBody())
+                context.close(promise: nil)
+                return
+            }
+            HTTPBodyFraming.writeBody(part, chunked: framing == .chunked, context: context, promise: promise)
         case .end(let trailers):
-            HTTPBodyFraming.writeEnd(trailers, chunked: isChunked, context: context, promise: promise)
+            HTTPBodyFraming.writeEnd(trailers, chunked: framing == .chunked, context: context, promise: promise)
         }
     }
+
+    /// A body part for a request whose head framed none: refused, the connection closed.
+    struct UnframedRequestBody: Error {}
 
     /// NIO's `HTTPMethod.hasRequestBody`: none on a TRACE; POST, PUT and PATCH have one
     /// (sent chunked when its length is not declared); others only if declared.

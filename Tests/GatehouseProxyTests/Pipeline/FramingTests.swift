@@ -11,6 +11,7 @@ import Testing
         case contentLengthAndTransferEncoding, gzipThenChunked, chunkedTwiceInTwoFields, chunkedTwiceInOneField, identityEncoding
         case nonHexChunkSize, chunkSizeWithPlus, twoHosts, noHost, plusContentLength, negativeContentLength
         case twoDifferentContentLengths, twoEqualContentLengths, contentLengthList, nulInHeader
+        case traceWithContent, traceWithChunkedContent
 
         /// The head is sound and the error is in the chunked body: the gate has already
         /// accepted the head and may have begun connecting upstream, but nothing is sent.
@@ -49,6 +50,12 @@ import Testing
                 return "POST /_api/x HTTP/1.1\r\nHost: g.test\r\n\(auth)\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
             case .contentLengthList: return "POST /_api/x HTTP/1.1\r\nHost: g.test\r\n\(auth)\r\nContent-Length: 5, 5\r\n\r\nhello"
             case .nulInHeader: return "GET /_api/x HTTP/1.1\r\nHost: g.test\r\nX-A: a\u{0}b\r\n\(auth)\r\n\r\n"
+            // RFC 9110 §9.3.8; upstream a TRACE goes unframed, so its content would be the next request there.
+            case .traceWithContent:
+                let hidden = "GET /_api/smuggled HTTP/1.1\r\nHost: g.test\r\n\r\n"
+                return "TRACE /_api/x HTTP/1.1\r\nHost: g.test\r\n\(auth)\r\nContent-Length: \(hidden.utf8.count)\r\n\r\n\(hidden)"
+            case .traceWithChunkedContent:
+                return "TRACE /page HTTP/1.1\r\nHost: g.test\r\n\(auth)\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
             }
         }
     }

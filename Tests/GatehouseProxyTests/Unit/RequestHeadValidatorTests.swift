@@ -31,6 +31,18 @@ import Testing
         #expect(RequestHeadValidator.validate(Self.head([("Host", "a"), ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])) == .transferEncoding)
     }
 
+    @Test func traceWithoutContentOnly() {
+        func trace(_ fields: [(String, String)]) -> RequestHeadValidator.Violation? {
+            RequestHeadValidator.validate(HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: HTTPHeaders([("Host", "a")] + fields)))
+        }
+        #expect(trace([]) == nil)
+        #expect(trace([("Content-Length", "0")]) == nil)
+        #expect(trace([("Content-Length", "1")]) == .traceContent)
+        #expect(trace([("Transfer-Encoding", "chunked")]) == .traceContent)
+        // Other methods may carry content.
+        #expect(RequestHeadValidator.validate(Self.head([("Host", "a"), ("Content-Length", "1")])) == nil)
+    }
+
     @Test func contentLengthOnlyDigitsOnce() {
         for cl in ["+5", "-5", "5 ", " 5", "5,5", "5, 5", "0x10", "", "1e3", "١٢", String(repeating: "9", count: 19)] {
             #expect(RequestHeadValidator.validate(Self.head([("Host", "a"), ("Content-Length", cl)])) == .contentLength, "\(cl)")

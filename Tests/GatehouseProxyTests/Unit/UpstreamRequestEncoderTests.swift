@@ -60,9 +60,17 @@ import Testing
         return written
     }
 
+    /// How NIO (and Gatehouse) frame `head`'s body.
+    static func framing(_ head: HTTPRequestHead) -> HTTPBodyFraming {
+        var headers = head.headers
+        return HTTPBodyFraming.frame(&headers, version: head.version, body: UpstreamRequestEncoder.bodyExpectation(head.method)).framing
+    }
+
     @Test func writesWhatNIOsEncoderWritesForEveryHeadAndBody() throws {
         for head in Self.heads {
             for body in Self.bodies {
+                // Bytes without framing are refused (next test), where NIO writes them bare.
+                if Self.framing(head) == .neither, body.contains(where: { if case .body(let b) = $0 { b.readableBytes > 0 } else { false } }) { continue }
                 for promises in [false, true] {
                     let parts = [HTTPClientRequestPart.head(head)] + body
                     let ours = try Self.encode(parts, with: UpstreamRequestEncoder(), promises: promises)
@@ -124,5 +132,37 @@ import Testing
             var headers: HTTPHeaders = ["Host": "h", "Transfer-Encoding": value]
             #expect(HTTPBodyFraming.frame(&headers, version: .http1_1, body: .unlikely).framing == .neither, "\(value)")
         }
+    }
+
+    /// A body for a request framed with neither field (a TRACE, an HTTP/1.0 head, a GET
+    /// declaring nothing) would be read upstream as the start of the next request: the
+    /// encoder refuses it and closes the connection instead of writing it bare, as NIO's does.
+    @Test func aBodyWithoutFramingIsRefusedAndTheConnectionClosed() throws {
+        var unframed = 0
+        for head in Self.heads where Self.framing(head) == .neither {
+            unframed += 1
+            let channel = EmbeddedChannel(handler: UpstreamRequestEncoder())
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try channel.writeOutbound(HTTPClientRequestPart.head(head))
+            let written = try #require(try channel.readOutbound(as: IOData.self))
+            guard case .byteBuffer(let headBytes) = written else { Issue.record("file region"); continue }
+            #expect(String(buffer: headBytes).hasSuffix("\r\n\r\n"))
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "GET /smuggled HTTP/1.1\r\n\r\n"))), promise: promise)
+            #expect(throws: UpstreamRequestEncoder.UnframedRequestBody.self) { try promise.futureResult.wait() }
+            #expect(try channel.readOutbound(as: IOData.self) == nil, "\(head.method) \(head.uri)")
+            let closed = !channel.isActive
+            #expect(closed, "\(head.method) \(head.uri)")
+            // An empty part (it may carry a promise) is not a body.
+            let empty = EmbeddedChannel(handler: UpstreamRequestEncoder())
+            try empty.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try empty.writeOutbound(HTTPClientRequestPart.head(head))
+            _ = try empty.readOutbound(as: IOData.self)
+            try empty.writeOutbound(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer())))
+            let open = empty.isActive
+            #expect(open, "\(head.method) \(head.uri)")
+            _ = try empty.finish()
+        }
+        #expect(unframed >= 4)
     }
 }
