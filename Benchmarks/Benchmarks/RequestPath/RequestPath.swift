@@ -93,7 +93,7 @@ let benchmarks: @Sendable () -> Void = {
             let inbound = UpstreamRequestBuilder.Inbound(
                 head: apiHead, target: target, peer: "127.0.0.1", peerTrusted: false, requestID: requestID
             )
-            blackHole(UpstreamRequestBuilder.apiRequest(inbound, app: config, rewrite: rewrite, user: user))
+            blackHole(UpstreamRequestBuilder.apiRequest(inbound, app: config, rewrite: rewrite, user: user, into: ByteBuffer()))
         }
     }
 

@@ -63,15 +63,18 @@ import NIOHTTP1
     /// §12.5.3), with their weights: `br, gzip` becomes `gzip`; nothing left, `identity`.
     /// Without the field, the upstream may send anything, and what cannot be decoded
     /// passes through unchanged.
-    static func narrowAcceptEncoding(_ headers: inout HTTPHeaders) {
-        guard headers.contains(name: "accept-encoding") else { return }
-        var kept: [String] = []
-        for value in headers[canonicalForm: "accept-encoding"] {
-            let entry = value.trimmingASCIISpaces()
+    ///
+    /// Per `Accept-Encoding` field, in ``UpstreamRequestBuilder``'s pass: the codings of
+    /// `value` it keeps (trimmed, weights and all) appended to `kept`, joined by `", "`;
+    /// the field written is `kept`, or `identity` when it is empty.
+    static func appendAcceptedCodings(of value: String, to kept: inout String) {
+        HeaderHygiene.forEachPiece(of: value, separatedBy: UInt8(ascii: ",")) { piece in
+            let entry = piece.trimmingASCIISpaces()
             let coding = entry.split(separator: ";", maxSplits: 1).first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
-            if coding == "gzip" || coding == "x-gzip" || coding == "deflate" || coding == "identity" { kept.append(String(entry)) }
+            guard coding == "gzip" || coding == "x-gzip" || coding == "deflate" || coding == "identity" else { return }
+            if !kept.isEmpty { kept += ", " }
+            kept += entry
         }
-        headers.replaceOrAdd(name: "Accept-Encoding", value: kept.isEmpty ? "identity" : kept.joined(separator: ", "))
     }
 
     private let snippet: InjectionSnippet

@@ -95,6 +95,24 @@ enum HTTPHeadSerializer {
     /// The `\r\n` that ends a header block.
     static let blankLineByteCount = 2
 
+    /// The size of what a ``Writer`` would write.
+    struct LineCount: HeaderFieldSink {
+        var bytes = 0
+
+        mutating func field(_ name: String, _ value: String) {
+            bytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
+        }
+
+        mutating func end() {
+            bytes += HTTPHeadSerializer.blankLineByteCount
+        }
+    }
+
+    /// `METHOD target HTTP/1.1\r\n`, as ``Writer/requestLine(_:uri:)`` writes it.
+    static func requestLineByteCount(_ method: HTTPMethod, uri: String) -> Int {
+        method.rawValue.utf8.count + 1 + uri.utf8.count + 1 + 8 + 2
+    }
+
     private static func versionByteCount(_ version: HTTPVersion) -> Int {
         switch (version.major, version.minor) {
         case (1, 0), (1, 1): return 8
@@ -105,9 +123,37 @@ enum HTTPHeadSerializer {
     /// Copies into the buffer's writable bytes, which were sized for everything put. Every
     /// put checks its bound (a compare): a size counted wrong traps instead of writing past
     /// the buffer, which unchecked raw-pointer writes in a release build would do.
-    private struct Writer {
+    /// Also ``UpstreamRequestBuilder``'s, which writes the upstream head as it decides it.
+    struct Writer: HeaderFieldSink {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
+
+        init(out: UnsafeMutableRawBufferPointer) {
+            self.out = out
+        }
+
+        /// `name: value\r\n`.
+        mutating func field(_ name: String, _ value: String) {
+            put(name)
+            put(byte: UInt8(ascii: ":"))
+            put(byte: UInt8(ascii: " "))
+            put(value)
+            putCRLF()
+        }
+
+        mutating func end() {
+            putCRLF()
+        }
+
+        /// `METHOD target HTTP/1.1\r\n`.
+        mutating func requestLine(_ method: HTTPMethod, uri: String) {
+            put(method.rawValue)
+            put(byte: UInt8(ascii: " "))
+            put(uri)
+            put(byte: UInt8(ascii: " "))
+            put(version: .http1_1)
+            putCRLF()
+        }
 
         /// From the string's own bytes (``Swift/String/withUTF8Bytes(_:)``: no copy of each
         /// name and value).
@@ -152,13 +198,7 @@ enum HTTPHeadSerializer {
         }
 
         mutating func put(_ headers: HTTPHeaders) {
-            for (name, value) in headers {
-                put(name)
-                put(byte: UInt8(ascii: ":"))
-                put(byte: UInt8(ascii: " "))
-                put(value)
-                putCRLF()
-            }
+            for (name, value) in headers { field(name, value) }
             putCRLF()
         }
     }

@@ -85,6 +85,7 @@ public enum HeaderHygiene {
     enum RequestField: Equatable {
         case host, cookie, expect, authorization, requestID
         case forwardedFor, forwardedProto, forwardedHost
+        case contentLength, transferEncoding, acceptEncoding
         /// Index in ``HeaderHygiene/hopByHop``; 0 is `Connection`.
         case hopByHop(Int)
         case gatehouseReserved
@@ -99,9 +100,14 @@ public enum HeaderHygiene {
             case 6: return name.caseInsensitiveEquals("cookie") ? .cookie : name.caseInsensitiveEquals("expect") ? .expect : .other
             case 12: return name.caseInsensitiveEquals("x-request-id") ? .requestID : .other
             case 13: return name.caseInsensitiveEquals("authorization") ? .authorization : .other
-            case 15: return name.caseInsensitiveEquals("x-forwarded-for") ? .forwardedFor : .other
+            case 14: return name.caseInsensitiveEquals("content-length") ? .contentLength : .other
+            case 15:
+                return name.caseInsensitiveEquals("x-forwarded-for") ? .forwardedFor
+                    : name.caseInsensitiveEquals("accept-encoding") ? .acceptEncoding : .other
             case 16: return name.caseInsensitiveEquals("x-forwarded-host") ? .forwardedHost : .other
-            case 17: return name.caseInsensitiveEquals("x-forwarded-proto") ? .forwardedProto : .other
+            case 17:
+                return name.caseInsensitiveEquals("x-forwarded-proto") ? .forwardedProto
+                    : name.caseInsensitiveEquals("transfer-encoding") ? .transferEncoding : .other
             default: return .other
             }
         }
@@ -131,7 +137,7 @@ public enum HeaderHygiene {
 
     /// Calls `body` with each piece of `value` between `separator` bytes. Walked in place:
     /// `split` would build an array for every `Connection: keep-alive` or `Cookie`.
-    private static func forEachPiece(of value: String, separatedBy separator: UInt8, _ body: (Substring) -> Void) {
+    static func forEachPiece(of value: String, separatedBy separator: UInt8, _ body: (Substring) -> Void) {
         var rest = Substring(value)
         while !rest.isEmpty {
             if let end = rest.utf8.firstIndex(of: separator) {

@@ -29,6 +29,9 @@ public enum RequestHeadValidator {
         public var expect: String?
         /// Whether an `Upgrade` field is present.
         public var hasUpgrade: Bool
+        /// The fields' size as `name: value\r\n` lines: what the upstream head can keep of
+        /// them is no larger (``UpstreamRequestBuilder`` sizes its buffer by it).
+        public var fieldBytes: Int
     }
 
     public static func inspect(_ head: HTTPRequestHead) -> Inspection {
@@ -40,7 +43,9 @@ public enum RequestHeadValidator {
         var firstTransferEncoding = ""
         var contentLengths = 0
         var firstContentLength = ""
+        var fieldBytes = 0
         for (name, value) in head.headers {
+            fieldBytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
             // Told apart by length first: most fields are none of these.
             switch name.utf8.count {
             case 4 where name.caseInsensitiveEquals("host"):
@@ -74,7 +79,9 @@ public enum RequestHeadValidator {
         } else if head.method == .TRACE, transferEncodings > 0 || (declaredLength ?? 0) > 0 {
             violation = .traceContent
         }
-        return Inspection(violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade)
+        return Inspection(
+            violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade, fieldBytes: fieldBytes
+        )
     }
 
     public static func validate(_ head: HTTPRequestHead) -> Violation? {

@@ -302,12 +302,12 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
 extension DecodingCore where Decoder: WriteObservingByteToMessageDecoder {
     /// The write observer: the decoder sees each outbound part (the response decoder
     /// learns each request's method), queued while it is busy decoding.
-    func observeWrite(_ data: NIOAny, part: Decoder.OutboundIn) {
+    func observeWrite(_ part: Decoder.OutboundIn, data: @autoclosure () -> NIOAny) {
         if self.decoder != nil {
             assert(self.queuedWrites.isEmpty)
             self.decoder?.write(data: part)
         } else {
-            self.queuedWrites.append(data)
+            self.queuedWrites.append(data())
         }
     }
 
@@ -473,7 +473,13 @@ final class HTTPResponseDecodingHandler: DecodingCoreHandler, ChannelOutboundHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        core.observeWrite(data, part: unwrapOutboundIn(data))
+        core.observeWrite(unwrapOutboundIn(data), data: data)
         context.write(data, promise: promise)
+    }
+
+    /// A request head written past this handler (``UpstreamHandler/write(_:)-(UpstreamRequest)``
+    /// hands its bytes to the encoder directly): the decoder is told here instead.
+    func observe(_ head: HTTPRequestHead) {
+        core.observeWrite(.head(head), data: wrapOutboundOut(.head(head)))
     }
 }

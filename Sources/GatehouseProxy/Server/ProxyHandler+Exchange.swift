@@ -14,14 +14,14 @@ extension ProxyHandler {
     ///   then may the upstream switch protocols. Known from how the head was built, so
     ///   its fields are not walked again.
     func connect(
-        _ exchange: Exchange, endpoint: UpstreamEndpoint, head: HTTPRequestHead, upgradeRequested: Bool, expectContinue: Bool,
+        _ exchange: Exchange, endpoint: UpstreamEndpoint, request: UpstreamRequest, upgradeRequested: Bool, expectContinue: Bool,
         context: ChannelHandlerContext
     ) {
         exchange.endpoint = endpoint
         exchange.upgradeRequested = upgradeRequested
         state = .pending(exchange)
         if let lease = loop.pool.takeIdle(endpoint) {
-            attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
+            attach(lease, exchange: exchange, request: request, expectContinue: expectContinue, context: context)
             return
         }
         holdReads()
@@ -37,19 +37,19 @@ extension ProxyHandler {
                 exchange.finish(.upstreamError, status: 502)
                 self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
             case .success(let lease):
-                self.attach(lease, exchange: exchange, head: head, expectContinue: expectContinue, context: context)
+                self.attach(lease, exchange: exchange, request: request, expectContinue: expectContinue, context: context)
             }
         }
     }
 
-    func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, head: HTTPRequestHead, expectContinue: Bool, context: ChannelHandlerContext) {
+    func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, request: UpstreamRequest, expectContinue: Bool, context: ChannelHandlerContext) {
         exchange.lease = lease
         lease.handler.owner = self
         state = .forwarding(exchange)
         if expectContinue && !exchange.requestEnded {
             sendAndFlush(.head(HTTPResponseHead(version: .http1_1, status: .continue)), context: context)
         }
-        lease.handler.write(.head(head))
+        lease.handler.write(request)
         exchange.upstreamNeedsFlush = true
         exchange.sentAt = .now()
         let buffered = exchange.buffered

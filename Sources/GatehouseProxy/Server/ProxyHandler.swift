@@ -305,7 +305,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let webSocket = facts.hasUpgrade && UpstreamRequestBuilder.isWebSocketUpgrade(head)
         let inbound = UpstreamRequestBuilder.Inbound(
             head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket,
-            declaredLength: facts.declaredLength
+            inspection: facts
         )
         let expectContinue = facts.expect?.lowercased() == "100-continue"
 
@@ -346,17 +346,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
 
-        var upstreamHead = UpstreamRequestBuilder.appRequest(inbound, upstream: app.config.upstream)
         accessEntry?.route = "app"
         accessEntry?.requestID = inbound.requestID
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
-        if !webSocket, HTMLResponseRewriter.mayInject(method: head.method, inject: app.config.inject) {
-            // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
-            exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet)
-            HTMLResponseRewriter.narrowAcceptEncoding(&upstreamHead.headers)
-        }
+        // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
+        let injects = !webSocket && HTMLResponseRewriter.mayInject(method: head.method, inject: app.config.inject)
+        if injects { exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet) }
+        let request = UpstreamRequestBuilder.appRequest(
+            inbound, upstream: app.config.upstream, narrowAcceptEncoding: injects, into: loop.headBuffers.take()
+        )
         // The app route passes `Upgrade` only for a WebSocket upgrade (hop-by-hop otherwise).
-        connect(exchange, endpoint: app.appEndpoint, head: upstreamHead, upgradeRequested: webSocket, expectContinue: expectContinue, context: context)
+        connect(exchange, endpoint: app.appEndpoint, request: request, upgradeRequested: webSocket, expectContinue: expectContinue, context: context)
     }
 
     /// Answers a local endpoint once its I/O completes (``LocalEndpoints/Match/asyncAnswer(_:)``),
@@ -410,14 +410,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let declared, declared > settings.maxAPIBodyBytes {
             return answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
         }
-        let upstreamHead = UpstreamRequestBuilder.apiRequest(inbound, app: app.config, rewrite: app.apiRewrite, user: identity.id)
+        let request = UpstreamRequestBuilder.apiRequest(
+            inbound, app: app.config, rewrite: app.apiRewrite, user: identity.id, into: loop.headBuffers.take()
+        )
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
         exchange.bodyLimit = settings.maxAPIBodyBytes
         // The meter's path is the upstream target without its query; with no query (neither
         // the base path nor a normalised path holds a `?`) that is the whole target, unscanned.
         let upstreamPath = inbound.target.query == nil
-            ? upstreamHead.uri
-            : upstreamHead.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(upstreamHead.uri[..<$0]) } ?? upstreamHead.uri
+            ? request.uri
+            : request.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(request.uri[..<$0]) } ?? request.uri
         accessEntry?.route = "api"
         accessEntry?.user = identity.id
         accessEntry?.requestID = inbound.requestID
@@ -430,7 +432,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.requestEnded = previous.requestEnded
         }
         connect(
-            exchange, endpoint: app.apiEndpoint, head: upstreamHead, upgradeRequested: inbound.webSocketUpgrade || app.apiRewrite.setsUpgrade,
+            exchange, endpoint: app.apiEndpoint, request: request, upgradeRequested: inbound.webSocketUpgrade || app.apiRewrite.setsUpgrade,
             expectContinue: expectContinue, context: context
         )
     }

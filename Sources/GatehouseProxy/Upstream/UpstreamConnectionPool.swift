@@ -68,7 +68,9 @@ final class UpstreamConnectionPool {
     func connect(_ endpoint: UpstreamEndpoint, connectTimeout: TimeAmount, completion: @escaping (Result<Lease, Error>) -> Void) {
         endpoint.connect(on: eventLoop, connectTimeout: connectTimeout) { channel in
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(UpstreamHandler(encoder: try sync.handler(type: UpstreamRequestEncoder.self)))
+            try sync.addHandler(UpstreamHandler(
+                encoder: try sync.handler(type: UpstreamRequestEncoder.self), decoder: try sync.handler(type: HTTPResponseDecodingHandler.self)
+            ))
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):

@@ -24,12 +24,15 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     weak var owner: UpstreamHandlerDelegate?
     private var context: ChannelHandlerContext?
-    /// This connection's request encoder (the pipeline's), asked whether a request's end
-    /// has bytes to send.
-    private let encoder: UpstreamRequestEncoder?
+    /// This connection's request encoder and response decoder (the pipeline's): the
+    /// encoder writes the heads Gatehouse built and says whether a request's end has bytes
+    /// to send; the decoder learns each request's method.
+    private let encoder: UpstreamRequestEncoder
+    private let decoder: HTTPResponseDecodingHandler
 
-    init(encoder: UpstreamRequestEncoder? = nil) {
+    init(encoder: UpstreamRequestEncoder, decoder: HTTPResponseDecodingHandler) {
         self.encoder = encoder
+        self.decoder = decoder
     }
     /// Reads are withheld because the client cannot take more: the upstream is not
     /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:)``).
@@ -92,12 +95,21 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context?.write(wrapOutboundOut(part), promise: nil)
     }
 
+    /// A request's head, built and framed (``UpstreamRequestBuilder``): its bytes to the
+    /// encoder and its method to the response decoder, by direct calls. Through the pipeline
+    /// it crossed two handlers, each casting it back from `NIOAny`.
+    func write(_ request: UpstreamRequest) {
+        guard context != nil else { return }
+        decoder.observe(request.methodHead)
+        encoder.write(prepared: request.head, framing: request.framing)
+    }
+
     /// The request's end. Sent through the pipeline only when the encoder has bytes for
     /// it: otherwise it is nothing on the wire, and nothing else on the way looks at it
     /// (the response decoder notes request heads only) — one trip through the pipeline
     /// less per request, ~2,000 instructions.
     func writeEnd(_ trailers: HTTPHeaders?) {
-        guard encoder?.endWritesBytes ?? true else { return }
+        guard encoder.endWritesBytes else { return }
         write(.end(trailers))
     }
 

@@ -15,6 +15,28 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     /// this connection; without one (a one-off fetch) each head gets a buffer of its own.
     var headBuffers: HeadBufferRecycler?
 
+    /// Set while in a pipeline: ``write(prepared:framing:)`` writes from here.
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// A head ``UpstreamRequestBuilder`` already wrote and framed (``UpstreamRequest``),
+    /// handed over by ``UpstreamHandler`` directly: written from this handler's place, the
+    /// pipeline's first, so it is not wrapped, passed and cast on the way. A connection
+    /// torn down drops it, as its channel would.
+    func write(prepared head: ByteBuffer, framing: HTTPBodyFraming) {
+        guard let context else { return }
+        self.framing = framing
+        context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        headBuffers?.recycle(head)
+    }
+
     /// Whether the request under way ends with bytes (the last chunk): an `.end` of one
     /// framed by `Content-Length`, or by nothing, writes nothing (see
     /// ``UpstreamHandler/writeEnd(_:)``).

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 @_spi(Benchmarks) @testable import GatehouseProxy
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -123,12 +124,23 @@ import Testing
         ("*", "identity"),
         ("identity, GZIP", "identity, GZIP"),
     ])
-    func acceptEncodingIsNarrowed(sent: String, expected: String) {
-        var headers = HTTPHeaders([("Accept-Encoding", sent)])
-        HTMLResponseRewriter.narrowAcceptEncoding(&headers)
+    func acceptEncodingIsNarrowed(sent: String, expected: String) throws {
+        let headers = try Self.appUpstreamHeaders([("Host", "a"), ("Accept-Encoding", sent)], narrow: true)
         #expect(headers[canonicalForm: "accept-encoding"].map(String.init) == expected.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        var none = HTTPHeaders()
-        HTMLResponseRewriter.narrowAcceptEncoding(&none)
-        #expect(!none.contains(name: "accept-encoding"))
+        // Split over two fields: one field, the codings kept in order.
+        let halves = sent.split(separator: ",", maxSplits: 1).map(String.init)
+        let split = try Self.appUpstreamHeaders([("Host", "a")] + halves.map { ("Accept-Encoding", $0) }, narrow: true)
+        #expect(split["accept-encoding"] == [expected])
+        #expect(try Self.appUpstreamHeaders([("Host", "a")], narrow: true)["accept-encoding"].isEmpty)
+        // Not narrowed where nothing is injected.
+        #expect(try Self.appUpstreamHeaders([("Host", "a"), ("Accept-Encoding", sent)], narrow: false)["accept-encoding"] == [sent])
+    }
+
+    /// The app upstream's head for a GET with `fields`, as its server parses it.
+    static func appUpstreamHeaders(_ fields: [(String, String)], narrow: Bool) throws -> HTTPHeaders {
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders(fields))
+        let inbound = UpstreamRequestBuilder.Inbound(head: head, target: RequestTarget(path: "/", query: nil), peer: "1.2.3.4", peerTrusted: false, requestID: "r")
+        let upstream = try #require(UpstreamURL(parsing: "http://127.0.0.1:9"))
+        return try UpstreamRequestBuilder.appRequest(inbound, upstream: upstream, narrowAcceptEncoding: narrow, into: ByteBuffer()).parsed().headers
     }
 }

@@ -1,0 +1,28 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request as its upstream receives it, built by ``UpstreamRequestBuilder``: the head's
+/// bytes, written once, and how the body parts that follow are framed. Handed to the
+/// connection's ``UpstreamHandler``, which tells its encoder and response decoder directly.
+@_spi(Benchmarks) public struct UpstreamRequest {
+    /// `METHOD target HTTP/1.1`, the fields and the blank line.
+    public var head: ByteBuffer
+    /// How the encoder frames the body parts that follow the head.
+    var framing: HTTPBodyFraming
+    /// The head's target (the meter's path is read from it).
+    public var uri: String
+    /// The client's head, for the upstream's response decoder, which reads a request's
+    /// method and nothing else of it (NIO's `HTTPDecoder`: a response to HEAD has no
+    /// body): the same method as this request's, without a head built for it.
+    let methodHead: HTTPRequestHead
+}
+
+/// Where ``UpstreamRequestBuilder`` puts the fields it sets: counted first
+/// (``HTTPHeadSerializer/LineCount``), then written (``HTTPHeadSerializer/Writer``) into
+/// exactly that room, from one description of them.
+protocol HeaderFieldSink {
+    /// `name: value\r\n`.
+    mutating func field(_ name: String, _ value: String)
+    /// The blank line that ends the head.
+    mutating func end()
+}
