@@ -33,6 +33,17 @@ import Testing
         #expect(error(replacing("upstream: http://127.0.0.1:4000", "upstream: http://user@host"))?.field == "apps[0].api.upstream")
     }
 
+    /// Framing is Gatehouse's: a static `Content-Length` or `Transfer-Encoding` for the API
+    /// upstream would be sent beside the one it writes for the body (two framings).
+    @Test func extraHeadersCannotFrameTheBody() {
+        for name in ["Content-Length", "transfer-encoding", "TRANSFER-ENCODING"] {
+            let e = error(replacing("owner_key: sk_owner_one", "owner_key: sk_owner_one\n      extra_headers: {\(name): \"5\"}"))
+            #expect(e?.field == "apps[0].api.extra_headers.\(name)")
+            #expect(e?.code == .invalidValue)
+        }
+        #expect(error(replacing("owner_key: sk_owner_one", "owner_key: sk_owner_one\n      extra_headers: {X-Length: \"5\"}")) == nil)
+    }
+
     @Test func badFsync() {
         let e = error(F.minimal(top: "metering: {fsync: sometimes}"))
         #expect(e?.field == "metering.fsync")

@@ -68,6 +68,14 @@ extension APIConfiguration {
                 throw ConfigurationError(.invalidValue, field: "\(api.field("extra_headers")).\(name)",
                                          message: "not a valid header name and value")
             }
+            // The body's framing is Gatehouse's, from the body it forwards: a static
+            // `Content-Length` or `Transfer-Encoding` would frame some other body, and sent
+            // beside the one Gatehouse writes, two framings are how requests are smuggled.
+            let lowercased = name.lowercased()
+            guard lowercased != "content-length", lowercased != "transfer-encoding" else {
+                throw ConfigurationError(.invalidValue, field: "\(api.field("extra_headers")).\(name)",
+                                         message: "framing headers are set by Gatehouse from the body it forwards")
+            }
             extraHeaders.append(HeaderField(name: name, value: value))
         }
         if let caFile = try api.string("ca_file") { self.caFile = api.resolvePath(caFile) }

@@ -50,7 +50,7 @@ public enum ConfigurationSchema {
         Key("apps[].api.upstream", "URL (`http`, `https`, `unix:`)", "— (required)", "The paid API behind the gate."),
         Key("apps[].api.prefix", "path", "/_api", "The gated path prefix."),
         Key("apps[].api.strip_prefix", "boolean", "true", "`/_api/v1/x` is sent as `/v1/x`."),
-        Key("apps[].api.extra_headers", "mapping", "{}", "Static headers for the API upstream."),
+        Key("apps[].api.extra_headers", "mapping", "{}", "Static headers for the API upstream (not the framing ones: Content-Length, Transfer-Encoding)."),
         Key("apps[].api.owner_key", "secret", "— (required)", "Sent upstream as `Authorization: Bearer <owner_key>`; never logged."),
         Key("apps[].api.owner_key_file", "path", "—", "File holding `owner_key` (Docker/Kubernetes secrets)."),
         Key("apps[].api.ca_file", "path", "—", "PEM CA bundle for an `https` API upstream (default: system roots)."),
