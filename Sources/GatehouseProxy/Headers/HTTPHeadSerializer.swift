@@ -135,8 +135,7 @@ enum HTTPHeadSerializer {
         /// `name: value\r\n`.
         mutating func field(_ name: String, _ value: String) {
             put(name)
-            put(byte: UInt8(ascii: ":"))
-            put(byte: UInt8(ascii: " "))
+            put(UInt8(ascii: ":"), UInt8(ascii: " "))
             put(value)
             putCRLF()
         }
@@ -175,8 +174,16 @@ enum HTTPHeadSerializer {
         }
 
         mutating func putCRLF() {
-            put(byte: UInt8(ascii: "\r"))
-            put(byte: UInt8(ascii: "\n"))
+            put(UInt8(ascii: "\r"), UInt8(ascii: "\n"))
+        }
+
+        /// Two bytes, one bound check: `": "` and `"\r\n"` go around every field.
+        @inline(__always)
+        mutating func put(_ first: UInt8, _ second: UInt8) {
+            precondition(2 <= out.count - offset, "HTTP head larger than its counted size")
+            out[offset] = first
+            out[offset + 1] = second
+            offset += 2
         }
 
         mutating func put(decimal value: UInt) {
