@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehouseTesting
 import NIOConcurrencyHelpers
 import NIOCore
@@ -199,7 +200,7 @@ import Testing
     @Test(.disabled("finding: request trailers are forwarded verbatim to the API upstream (X-Gatehouse-User, Authorization, Cookie)"))
     func trailersNeverCarryIdentityToTheAPI() async throws {
         let api = try await RawUpstream.start { _, _ in .ok("fine") }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let trailers = "X-Gatehouse-User: admin\r\nx_gatehouse_org: org_evil\r\nAuthorization: Bearer stolen_key\r\nCookie: __session=stolen_session\r\n"
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(
@@ -224,10 +225,10 @@ import Testing
     /// `Host`, `Connection`). RFC 9110 §6.5.1: they may not be trailers. Forwarded, an
     /// upstream that merges them may re-read the message's framing after the fact. Either
     /// a 400, or the upstream sees one request whose trailer section carries none of them.
-    @Test(.disabled("finding: request trailers naming framing/routing fields (Host, Connection, Transfer-Encoding) are forwarded verbatim"))
+    @Test(.disabled("finding: request trailers naming routing/hop-by-hop fields (Host, Connection, Upgrade) are forwarded verbatim; Content-Length/Transfer-Encoding trailers are refused by llhttp"))
     func trailersNeverCarryFramingFields() async throws {
         let api = try await RawUpstream.start { _, _ in .ok("fine") }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         for trailer in ["Content-Length: 50", "Transfer-Encoding: chunked", "Host: evil.test", "Connection: close", "Upgrade: h2c"] {
             api.reset()
             let connection = try await RawConnection.connect(port: gatehouse.port)
@@ -283,7 +284,8 @@ import Testing
     /// `Connection: close` (and HTTP/1.0 without keep-alive) followed by a pipelined
     /// request: the client asked for one exchange. The second must never reach an
     /// upstream, and the client must see exactly one response, then the close.
-    @Test(arguments: ["HTTP/1.1\r\nConnection: close", "HTTP/1.1\r\nConnection: keep-alive, close", "HTTP/1.0"])
+    @Test(.disabled("finding: the request after a Connection: close (or HTTP/1.0) request is answered with a 400 before the close, instead of the connection closing after the one response (RFC 9112 §9.6); nothing reaches an upstream"),
+          arguments: ["HTTP/1.1\r\nConnection: close", "HTTP/1.1\r\nConnection: keep-alive, close", "HTTP/1.0"])
     func closeRequestedStopsAtOneRequest(version: String) async throws {
         let rig = try await GateRig.start()
         let token = rig.token()
@@ -423,7 +425,11 @@ import Testing
     /// answer, and nothing behind the CONNECT is a request.
     @Test(arguments: ["CONNECT g.test:443 HTTP/1.1", "CONNECT /page HTTP/1.1", "CONNECT /_api/x HTTP/1.1"])
     func connectNeverPoisonsAnUpstreamConnection(requestLine: String) async throws {
-        let rig = try await GateRig.start { $0.eventLoops = 1 }
+        let rig = try await GateRig.start {
+            $0.eventLoops = 1
+            // A poisoned pooled connection shows as a 504 rather than a hung test.
+            $0.limits.upstreamResponseTimeoutMs = 2_000
+        }
         let token = rig.token()
         let connection = try await rig.gatehouse.raw(
             "\(requestLine)\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n" + "GET /_api/smuggled HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
@@ -452,7 +458,7 @@ import Testing
         let api = try await RawUpstream.start { _, index in
             index == 0 ? .raw("HTTP/1.1 200 OK\r\n\(fields)\r\n\r\n" + Self.chunked(body)) : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
         let first = try await connection.readResponse()
@@ -464,29 +470,47 @@ import Testing
         await api.stop()
     }
 
-    /// `Transfer-Encoding` spellings from the upstream: `Chunked`, `CHUNKED`, `gzip,
-    /// chunked`. Read as chunked (case-insensitive, chunked last), the body reaches the
-    /// client framed once and the next response follows cleanly. For `gzip, chunked` the
-    /// client must still be told the body is gzip-coded (dropping the coding hands it
-    /// compressed bytes as if they were the content).
-    @Test(arguments: ["Chunked", "CHUNKED", " chunked", "gzip, chunked"])
+    /// `Transfer-Encoding` spellings from the upstream: `Chunked`, `CHUNKED`, with OWS.
+    /// Read as chunked (codings are case-insensitive), the body reaches the client framed
+    /// once, the next response follows cleanly and the connection is reused.
+    @Test(arguments: ["Chunked", "CHUNKED", " chunked", "\tchunked "])
     func responseTransferEncodingSpellings(value: String) async throws {
         let api = try await RawUpstream.start { _, index in
             index == 0 ? .raw("HTTP/1.1 200 OK\r\nTransfer-Encoding:\(value)\r\n\r\n" + "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
         let first = try await connection.readResponse()
         #expect(first.status == 200)
         #expect(first.text == "abcde")
-        if value.contains("gzip") {
+        #expect(try await connection.readResponse().text == "fine")
+        await connection.close()
+        #expect(api.connectionCount == 1)
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// `Transfer-Encoding: gzip, chunked` from the upstream (a coding the client never
+    /// asked for: Gatehouse strips the client's `TE`). Read as chunked, the body is still
+    /// gzip-coded; re-framed as plain `chunked`, the client is handed compressed bytes as
+    /// if they were the content. Refuse it (502, as nginx's "upstream sent unknown
+    /// Transfer-Encoding") or keep the coding; the next response follows cleanly.
+    @Test(.disabled("finding: a response's non-chunked transfer coding (gzip, chunked) is silently replaced by plain chunked; the client gets coded bytes as content"))
+    func responseTransferCodingIsNeverDropped() async throws {
+        let api = try await RawUpstream.start { _, index in
+            index == 0 ? .raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") : .ok("fine")
+        }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
+        let first = try await connection.readResponse()
+        if first.status != 502 {
             let codings = (first.headerValues("transfer-encoding") + first.headerValues("content-encoding")).joined(separator: ",")
             #expect(codings.contains("gzip"), "the gzip coding was dropped: \(first.headers)")
         }
         #expect(try await connection.readResponse().text == "fine")
         await connection.close()
-        #expect(api.connectionCount == 1)
         await gatehouse.stop()
         await api.stop()
     }
@@ -498,7 +522,7 @@ import Testing
         let api = try await RawUpstream.start { _, index in
             index == 0 ? RawUpstream.Reply(bytes: Array("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd".utf8), close: true) : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
         let all = String(decoding: try await connection.readUntilClose(), as: UTF8.self)
@@ -526,7 +550,7 @@ import Testing
         let api = try await RawUpstream.start { request, index in
             index == 0 ? .raw(tail.response) : .ok("fine " + request.path)
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let first = try await RawConnection.connect(port: gatehouse.port)
         try await first.send(tail.request("/_api/one"))
         let answered = try await first.readResponse(headRequest: tail == .headWithBody)
@@ -546,19 +570,25 @@ import Testing
     /// If the connection went back to the pool and straight to that request, the tail is
     /// its answer: the upstream's leftover bytes answer a request they never saw (the
     /// request's real answer is then dropped).
-    @Test(.disabled("finding: a pipelined request reuses the upstream connection inside the decode of the previous response's read, so the tail of that read answers it"),
+    @Test(.disabled("finding: a pipelined request is handed the upstream connection while that connection's read (with the unframed tail) is still being decoded; the tail fails it, so the client gets a 502 though the upstream received and ran the request"),
           arguments: UnframedTail.allCases)
     func bytesBehindAResponseNeverAnswerAPipelinedRequest(_ tail: UnframedTail) async throws {
         let api = try await RawUpstream.start { request, index in
             index == 0 ? .raw(tail.response) : .ok("fine " + request.path)
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(tail.request("/_api/one") + Self.get("/_api/two"))
         let answered = try await connection.readResponse(headRequest: tail == .headWithBody)
         #expect(!answered.text.contains("smuggled"))
         let second = try await connection.readResponse()
-        #expect(second.text == "fine /two", "\(tail): the pipelined request got \(second.status) \(second.text.debugDescription)")
+        #expect(!second.text.contains("smuggled"))
+        // Its own answer; or, if the connection it was handed was already spoilt, a 502 for a
+        // request that never reached the upstream (one that did was executed there, so a
+        // client retrying on the 502 runs it twice).
+        let reached = api.requests.map(\.path)
+        #expect(second.text == "fine /two" || (second.status == 502 && !reached.contains("/two")),
+                "\(tail): the pipelined request got \(second.status) \(second.text.debugDescription); the upstream saw \(reached)")
         await connection.close()
         await gatehouse.stop()
         await api.stop()
@@ -592,7 +622,7 @@ import Testing
         let api = try await RawUpstream.start { request, _ in
             request.method == "HEAD" ? .raw("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n") : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(
             "HEAD /_api/one HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\n\r\n" + Self.get("/_api/two"))
@@ -619,31 +649,41 @@ import Testing
             default: .ok("fine")
             }
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
-        #expect(try await connection.readResponse().status == 103)
-        #expect(try await connection.readResponse().text == "real")
+        // The 103 may be passed on or dropped (NIO's decoder drops interim answers by
+        // default); either way the final answer and the next one follow in order.
+        var first = try await connection.readResponse()
+        if first.status == 103 { first = try await connection.readResponse() }
+        #expect(first.status == 200)
+        #expect(first.text == "real")
         #expect(try await connection.readResponse().text == "fine")
         await connection.close()
+        #expect(api.connectionCount == 1)
         await gatehouse.stop()
         await api.stop()
     }
 
-    /// See ``informationalResponsesKeepTheStreamAligned()``: the 1xx-with-a-body case.
-    @Test(.disabled("finding: the body of a 1xx (e.g. 199 with Content-Length) is written raw to the client after the interim head"))
-    func informationalResponseBodyNeverReachesTheClient() async throws {
+    /// A 1xx that declares a body (`199` with `Content-Length`): RFC 9110 §15.2, a 1xx
+    /// has none, so the bytes after its head are the next response. Written raw after the
+    /// interim head instead, they would reach the client unframed and be read as a status
+    /// line of their own. Whatever the client gets is framed by Gatehouse.
+    @Test func informationalResponseBodyIsNeverWrittenRaw() async throws {
         let api = try await RawUpstream.start { _, index in
             index == 0
                 ? .raw("HTTP/1.1 199 Odd\r\nContent-Length: 22\r\n\r\nHTTP/1.1 302 Found\r\n\r\n" + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")
                 : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
-        try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
-        let raw = String(decoding: try await connection.readRaw { String(decoding: $0, as: UTF8.self).contains("fine") || String(decoding: $0, as: UTF8.self).contains("HTTP/1.1 502") }, as: UTF8.self)
+        try await connection.send(Self.get("/_api/one"))
+        // The 302 has no length: read until the upstream closes, which it never does (cut at
+        // the upstream timeout).
+        let raw = String(decoding: try await connection.readUntilClose(), as: UTF8.self)
         await connection.close()
-        #expect(!raw.contains("302 Found"), "a 1xx body reached the client: \(raw.debugDescription)")
+        #expect(!raw.contains("\r\n\r\nHTTP/1.1 302 Found\r\n\r\n"), "a 1xx body reached the client raw: \(raw.debugDescription)")
+        #expect(!raw.contains("HTTP/1.1 199 Odd\r\ncontent-length") && !raw.contains("HTTP/1.1 199 Odd\r\nContent-Length"))
         await gatehouse.stop()
         await api.stop()
     }
@@ -657,7 +697,7 @@ import Testing
                 ? .raw("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" + UnframedTail.smuggled)
                 : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one"))
         let response = try await connection.readResponse()
@@ -681,7 +721,7 @@ import Testing
         let api = try await RawUpstream.start { _, index in
             index == 0 ? .raw("HTTP/1.1 200 OK\r\n\(fields)\r\n\r\nbody") : .ok("fine")
         }
-        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
         let first = try await connection.readResponse()
@@ -693,6 +733,13 @@ import Testing
         await connection.close()
         await gatehouse.stop()
         await api.stop()
+    }
+
+    /// One event loop (so every exchange shares one pool) and a short upstream timeout
+    /// (a connection left waiting shows as a 504, not a hung test).
+    static func oneLoop(_ config: inout GatehouseConfiguration) {
+        config.eventLoops = 1
+        config.limits.upstreamResponseTimeoutMs = 3_000
     }
 
     static func get(_ path: String) -> String {
