@@ -86,10 +86,14 @@ extension ProxyHandler {
             }
             lease.handler.write(.body(.byteBuffer(buffer)))
             exchange.upstreamNeedsFlush = true
-        case .end(let trailers):
+        case .end:
             exchange.requestEnded = true
             if exchange.upgradeRequested { holdReads() }
-            lease.handler.writeEnd(trailers)
+            // A request's trailers stay here (as nginx and Envoy drop them on HTTP/1): they
+            // are fields the client chose after the gate read its head — `X-Gatehouse-User`,
+            // `Authorization`, `Host` — and a server that merges trailers into the header
+            // section (RFC 9110 §6.5.1 forbids it; some do) would believe them.
+            lease.handler.writeEnd(nil)
             if inClientRead && !exchange.responseEnded {
                 // With the head, at the end of this read (a flush per part was two per request).
                 exchange.upstreamNeedsFlush = true
