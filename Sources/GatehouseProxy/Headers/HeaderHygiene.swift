@@ -19,7 +19,10 @@ public enum HeaderHygiene {
     ///   stays open it says just what Gatehouse would say. Every HTTP/1.1 nginx response
     ///   carries it, and removing it rebuilt the field list (an allocation and a copy of
     ///   every field) on each proxied request.
-    public static func removeHopByHop(_ headers: inout HTTPHeaders, keepingKeepAlive: Bool = false) {
+    /// - Returns: whether the message's transfer coding is none or a lone `chunked` (in
+    ///   any case), found in the same walk (see ``cleanResponse(_:clientKeepsAlive:)``).
+    @discardableResult
+    public static func removeHopByHop(_ headers: inout HTTPHeaders, keepingKeepAlive: Bool = false) -> Bool {
         // One pass notes where the hop-by-hop fields are (on a response usually just
         // `Connection: keep-alive`) and what `Connection` names beyond keep-alive/close; a
         // second copies the rest, once. (`HTTPHeaders.remove` per name was a scan each,
@@ -28,8 +31,16 @@ public enum HeaderHygiene {
         var found = 0
         var loneKeepAlive = false
         var named: [String] = []
+        var transferCodings = 0
+        var chunkedOnly = true
         for (position, (name, value)) in headers.enumerated() {
-            guard let index = hopByHopIndex(name) else { continue }
+            guard let index = hopByHopIndex(name) else {
+                if name.utf8.count == 17, name.caseInsensitiveEquals("transfer-encoding") {
+                    transferCodings += 1
+                    chunkedOnly = chunkedOnly && value.trimmingASCIISpaces().caseInsensitiveEquals("chunked")
+                }
+                continue
+            }
             found += 1
             if position < 64 { dropped |= 1 << position }
             if index == 0 {
@@ -41,8 +52,9 @@ public enum HeaderHygiene {
                 }
             }
         }
-        guard found > 0 else { return }
-        if keepingKeepAlive, found == 1, loneKeepAlive { return }
+        let codingPasses = transferCodings == 0 || (transferCodings == 1 && chunkedOnly)
+        guard found > 0 else { return codingPasses }
+        if keepingKeepAlive, found == 1, loneKeepAlive { return codingPasses }
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (position, (name, value)) in headers.enumerated() {
@@ -51,6 +63,7 @@ public enum HeaderHygiene {
             kept.append((name, value))
         }
         headers = HTTPHeaders(kept)
+        return codingPasses
     }
 
     /// The field's index in ``hopByHop``, or `nil`.
@@ -195,7 +208,12 @@ public enum HeaderHygiene {
     /// Response headers from an upstream: hop-by-hop removed; with `clientKeepsAlive`
     /// (the client connection stays open after this response) a lone
     /// `Connection: keep-alive` stays (see ``removeHopByHop(_:keepingKeepAlive:)``).
-    public static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool = false) {
+    ///
+    /// - Returns: `false` for a transfer coding other than a lone `chunked` (`gzip, chunked`,
+    ///   `gzip`, two fields): the decoder takes only the chunking off, and what it passes
+    ///   on would reach the client re-chunked as if it were the content, still coded. Such
+    ///   a response is a 502, as nginx answers "upstream sent unknown Transfer-Encoding".
+    public static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool = false) -> Bool {
         removeHopByHop(&headers, keepingKeepAlive: clientKeepsAlive)
     }
 }

@@ -243,7 +243,10 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             var headers = upstreamHead.headers
             // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
             let upgradeTo = upstreamHead.status == .switchingProtocols ? headers.first(name: "upgrade") : nil
-            HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: exchange.keepAlive && upstreamHead.status != .switchingProtocols)
+            guard HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: exchange.keepAlive && upstreamHead.status != .switchingProtocols) else {
+                // A transfer coding besides the chunking: not passed on as if it were content.
+                return upstreamBroke(exchange, context: context)
+            }
             if upstreamHead.status == .switchingProtocols {
                 guard exchange.upgradeRequested, upgradeTo?.lowercased() == "websocket" else {
                     // A switch nobody asked for (or to anything but WebSocket) is refused.

@@ -35,7 +35,7 @@ import Testing
     @Test func aLoneKeepAliveStaysOnlyWhereItIsTrue() {
         func cleaned(_ fields: [(String, String)], clientKeepsAlive: Bool) -> [String] {
             var headers = HTTPHeaders(fields)
-            HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: clientKeepsAlive)
+            #expect(HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: clientKeepsAlive))
             return headers.map { "\($0.name): \($0.value)" }
         }
         let plain = [("Content-Type", "application/json"), ("Connection", "keep-alive"), ("Content-Length", "3")]
@@ -49,6 +49,24 @@ import Testing
         #expect(cleaned([("Connection", "keep-alive, X-Secret"), ("X-Secret", "1"), ("Y", "2")], clientKeepsAlive: true) == ["Y: 2"])
         #expect(cleaned([("Connection", "keep-alive"), ("Upgrade", "h2c")], clientKeepsAlive: true) == [])
         #expect(cleaned([("Y", "2")], clientKeepsAlive: true) == ["Y: 2"])
+    }
+
+    /// A response passes only with no transfer coding or a lone `chunked` (any case, any
+    /// OWS): the decoder removes the chunking alone, so anything else would reach the
+    /// client as content still coded.
+    @Test func aResponseTransferCodingPassesOnlyAsALoneChunked() {
+        for value in ["chunked", "Chunked", " CHUNKED\t"] {
+            var headers = HTTPHeaders([("Content-Type", "text/plain"), ("Transfer-Encoding", value), ("Connection", "keep-alive")])
+            #expect(HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: true), "\(value)")
+            #expect(HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: false), "\(value)")
+        }
+        for fields in [[("Transfer-Encoding", "gzip, chunked")], [("Transfer-Encoding", "gzip")], [("transfer-encoding", "chunked, chunked")],
+                       [("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")], [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")]] {
+            var headers = HTTPHeaders([("Content-Type", "text/plain")] + fields)
+            #expect(!HeaderHygiene.cleanResponse(&headers), "\(fields)")
+        }
+        var plain = HTTPHeaders([("Content-Length", "3")])
+        #expect(HeaderHygiene.cleanResponse(&plain))
     }
 
     @Test func connectionCannotStripFramingOrHost() {
