@@ -54,7 +54,17 @@ final class UpstreamConnectionPool {
         // would copy its storage, and `idle[key]?.popLast()` goes through the dictionary's
         // `_modify` coroutine, whose frame was a `malloc` per request.
         guard let index = idle.index(forKey: ObjectIdentifier(endpoint)) else { return nil }
+        var decoding: [Idle] = []
+        defer { if !decoding.isEmpty { idle.values[index].append(contentsOf: decoding.reversed()) } }
         while let candidate = idle.values[index].popLast() {
+            if candidate.handler.inRead {
+                // Released from inside its own read (a pipelined request is handed over the
+                // moment the response ends): the rest of that read is still to be decoded,
+                // and bytes behind the response would answer this request — or fail the
+                // connection under it after the upstream ran it. It stays idle for later.
+                decoding.append(candidate)
+                continue
+            }
             if candidate.channel.isActive && candidate.handler.isUsable {
                 return Lease(channel: candidate.channel, handler: candidate.handler, reused: true)
             }

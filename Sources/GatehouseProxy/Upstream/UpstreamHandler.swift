@@ -40,6 +40,10 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var pendingRead = false
     /// Set when the connection was pooled and has since closed or misbehaved.
     private(set) var isUsable = true
+    /// Between a read's first decoded part and its end: a connection released meanwhile
+    /// (by the part that ended its response) is not handed out until the rest of the read
+    /// is decoded (``UpstreamConnectionPool/takeIdle(_:)``).
+    private(set) var inRead = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -50,6 +54,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inRead = true
         guard let owner else {
             isUsable = false
             context.close(promise: nil)
@@ -59,6 +64,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inRead = false
         owner?.upstreamReadComplete()
     }
 

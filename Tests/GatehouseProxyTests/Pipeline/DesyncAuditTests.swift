@@ -480,10 +480,13 @@ import Testing
         }
         let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
-        try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
+        // One after the other: a request pipelined behind the first would be handed a
+        // connection of its own (the first's is still decoding its read), not this one.
+        try await connection.send(Self.get("/_api/one"))
         let first = try await connection.readResponse()
         #expect(first.status == 200)
         #expect(first.text == "abcde")
+        try await connection.send(Self.get("/_api/two"))
         #expect(try await connection.readResponse().text == "fine")
         await connection.close()
         #expect(api.connectionCount == 1)
@@ -570,8 +573,7 @@ import Testing
     /// If the connection went back to the pool and straight to that request, the tail is
     /// its answer: the upstream's leftover bytes answer a request they never saw (the
     /// request's real answer is then dropped).
-    @Test(.disabled("finding: a pipelined request is handed the upstream connection while that connection's read (with the unframed tail) is still being decoded; the tail fails it, so the client gets a 502 though the upstream received and ran the request"),
-          arguments: UnframedTail.allCases)
+    @Test(arguments: UnframedTail.allCases)
     func bytesBehindAResponseNeverAnswerAPipelinedRequest(_ tail: UnframedTail) async throws {
         let api = try await RawUpstream.start { request, index in
             index == 0 ? .raw(tail.response) : .ok("fine " + request.path)
@@ -624,9 +626,12 @@ import Testing
         }
         let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
-        try await connection.send(
-            "HEAD /_api/one HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\n\r\n" + Self.get("/_api/two"))
-        let raw = String(decoding: try await connection.readRaw { String(decoding: $0, as: UTF8.self).contains("fine") }, as: UTF8.self)
+        try await connection.send("HEAD /_api/one HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\n\r\n")
+        let head = String(decoding: try await connection.readRaw { String(decoding: $0, as: UTF8.self).contains("\r\n\r\n") }, as: UTF8.self)
+        // The next request on the same connection once the first answer is in: its answer
+        // must start right after the head (on the upstream connection the HEAD used).
+        try await connection.send(Self.get("/_api/two"))
+        let raw = head + String(decoding: try await connection.readRaw { String(decoding: $0, as: UTF8.self).contains("fine") }, as: UTF8.self)
         await connection.close()
         let parts = raw.components(separatedBy: "\r\n\r\n")
         #expect(parts.count == 3, "\(raw.debugDescription)")
@@ -651,13 +656,15 @@ import Testing
         }
         let gatehouse = try await TransportRig.start(api: api.url) { Self.oneLoop(&$0) }
         let connection = try await RawConnection.connect(port: gatehouse.port)
-        try await connection.send(Self.get("/_api/one") + Self.get("/_api/two"))
+        try await connection.send(Self.get("/_api/one"))
         // The 103 may be passed on or dropped (NIO's decoder drops interim answers by
-        // default); either way the final answer and the next one follow in order.
+        // default); either way the final answer and the next one follow in order, the next
+        // on the same upstream connection.
         var first = try await connection.readResponse()
         if first.status == 103 { first = try await connection.readResponse() }
         #expect(first.status == 200)
         #expect(first.text == "real")
+        try await connection.send(Self.get("/_api/two"))
         #expect(try await connection.readResponse().text == "fine")
         await connection.close()
         #expect(api.connectionCount == 1)
