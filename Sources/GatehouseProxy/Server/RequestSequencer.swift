@@ -266,6 +266,14 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// reaches them as inactive.
     private func answer(_ parserError: HTTPParserError, context: ChannelHandlerContext) {
         failed = true
+        if parserError == .closedConnection {
+            // Bytes after a request that asked to close (`Connection: close`, HTTP/1.0): that
+            // request's answer was the last, and what follows is not processed, nor answered
+            // (RFC 9112 §9.6) — a client resends it on a new connection. Closed once what was
+            // written has gone, so the last answer is not cut.
+            closeWhenWritten(context: context)
+            return
+        }
         guard !responseInFlight else {
             context.close(promise: nil)
             return
