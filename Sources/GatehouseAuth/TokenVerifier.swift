@@ -28,14 +28,23 @@ public struct TokenVerifier: Sendable {
     public func verify(
         _ token: some StringProtocol, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?
     ) -> TokenVerificationOutcome {
+        var headers = JOSEHeaderCache()
+        return verify(token, keys: keys, now: now, issuedNotBefore: issuedNotBefore, headers: &headers)
+    }
+
+    /// As ``verify(_:keys:now:issuedNotBefore:)``, with the loop's parsed headers
+    /// (``JOSEHeaderCache``): a header seen before is not decoded and parsed again.
+    public func verify(
+        _ token: some StringProtocol, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?, headers: inout JOSEHeaderCache
+    ) -> TokenVerificationOutcome {
         // One concrete copy of the text: the checks below then run on a byte buffer,
         // specialised in this module, instead of through generic witness calls.
         var text = String(token)
-        return text.withUTF8 { verify(utf8: $0, keys: keys, now: now, issuedNotBefore: issuedNotBefore) }
+        return text.withUTF8 { verify(utf8: $0, keys: keys, now: now, issuedNotBefore: issuedNotBefore, headers: &headers) }
     }
 
     private func verify(
-        utf8: UnsafeBufferPointer<UInt8>, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?
+        utf8: UnsafeBufferPointer<UInt8>, keys: VerificationKeySet, now: Double, issuedNotBefore: Double?, headers: inout JOSEHeaderCache
     ) -> TokenVerificationOutcome {
         // 1. Form.
         guard let dot1 = utf8.firstIndex(of: UInt8(ascii: ".")) else { return .rejected(.malformed) }
@@ -46,22 +55,24 @@ public struct TokenVerifier: Sendable {
         // The payload is decoded and parsed only once the signature holds: a forged token
         // costs no JSON parse (its claims are the attacker's anyway), and nothing
         // unauthenticated beyond the header is looked at.
-        guard let headerBytes = Base64URL.decode(utf8: utf8[utf8.startIndex..<dot1]),
-            Base64URL.isWellFormed(utf8: utf8[afterDot1..<dot2]),
-            let signature = Base64URL.decode(utf8: utf8[afterDot2...]),
-            let header = (try? StrictJSON.parse(headerBytes))?.objectValue,
-            let algName = header["alg"]?.stringValue
+        guard Base64URL.isWellFormed(utf8: utf8[afterDot1..<dot2]),
+            let signature = Base64URL.decode(utf8: utf8[afterDot2...])
         else { return .rejected(.malformed) }
 
-        // 2. Algorithm.
-        guard let alg = JWTAlgorithm(rawValue: algName) else { return .rejected(.unsupportedAlg) }
-
-        // 3. Header-supplied keys and critical extensions are never trusted.
-        for name in Self.forbiddenHeaderMembers where header[name] != nil { return .rejected(.malformed) }
-        var kid: String?
-        if let value = header["kid"] {
-            guard let s = value.stringValue else { return .rejected(.malformed) }
-            kid = s
+        // 1–3 for the header, or what they found for the same text before.
+        let headerText = UnsafeBufferPointer(rebasing: utf8[utf8.startIndex..<dot1])
+        let alg: JWTAlgorithm
+        let kid: String?
+        if let known = headers.lookup(headerText) {
+            (alg, kid) = known
+        } else {
+            switch Self.readHeader(headerText) {
+            case .failure(let reason):
+                return .rejected(reason)
+            case .success(let read):
+                (alg, kid) = read
+                headers.insert(headerText, alg: alg, kid: kid)
+            }
         }
 
         // 4. Key look-up.
@@ -100,6 +111,28 @@ public struct TokenVerifier: Sendable {
             return .rejected(reason)
         }
         return .verified(VerifiedToken(subject: sub, expiresAt: exp, issuedAt: iat, claims: claims))
+    }
+
+    /// Steps 1–3 for the header's text: decoded, a JSON object with a string `alg`
+    /// (`malformed`), a known algorithm (`unsupported_alg`), no key or extension members
+    /// and a string `kid` if any (`malformed`).
+    static func readHeader(_ text: UnsafeBufferPointer<UInt8>) -> Result<(alg: JWTAlgorithm, kid: String?), TokenRejectionReason> {
+        guard let headerBytes = Base64URL.decode(utf8: text[...]),
+              let header = (try? StrictJSON.parse(headerBytes))?.objectValue,
+              let algName = header["alg"]?.stringValue
+        else { return .failure(.malformed) }
+
+        // 2. Algorithm.
+        guard let alg = JWTAlgorithm(rawValue: algName) else { return .failure(.unsupportedAlg) }
+
+        // 3. Header-supplied keys and critical extensions are never trusted.
+        for name in forbiddenHeaderMembers where header[name] != nil { return .failure(.malformed) }
+        var kid: String?
+        if let value = header["kid"] {
+            guard let s = value.stringValue else { return .failure(.malformed) }
+            kid = s
+        }
+        return .success((alg, kid))
     }
 
     /// Header members that name keys or extensions Gatehouse never honours.

@@ -1,5 +1,5 @@
 import Foundation
-import GatehouseAuth
+@testable import GatehouseAuth
 import GatehouseTesting
 import Testing
 
@@ -215,6 +215,57 @@ struct TokenAttackTests {
         case .unknownKid(let kid):
             #expect(Attack.Expected.unknownKid(kid) == expected, "\(attack.rawValue)")
         }
+    }
+
+    /// The loop's parsed headers (``JOSEHeaderCache``) change no outcome: every attack and
+    /// a good token for each key, run twice through one shared cache (the second round
+    /// finds every header that parsed), each give what a fresh verification gives.
+    @Test func aSharedHeaderCacheChangesNoOutcome() throws {
+        let f = try Fixture.make()
+        let verifier = TokenVerifier(policy: f.policy)
+        var tokens = try Attack.allCases.map { try $0.build(f).token }
+        tokens += [f.rsa, f.p256, f.p384, f.ed25519, f.rsaRS256Only].map { TokenFactory.token(key: $0, claims: f.goodClaims()) }
+        var headers = JOSEHeaderCache()
+        for round in 0..<2 {
+            for token in tokens {
+                let shared = verifier.verify(token, keys: f.keys, now: Fixture.now, issuedNotBefore: nil, headers: &headers)
+                #expect(shared == f.verify(token), "round \(round): \(token.prefix(60))")
+            }
+        }
+        // Headers differing only in `kid` are two entries, each with its own key.
+        let a = TokenFactory.token(key: f.rsa, claims: f.goodClaims())
+        let b = TokenFactory.token(key: f.rsaRS256Only, alg: .rs256, claims: f.goodClaims())
+        var fresh = JOSEHeaderCache()
+        for token in [a, b, a, b] {
+            guard case .verified = verifier.verify(token, keys: f.keys, now: Fixture.now, issuedNotBefore: nil, headers: &fresh) else {
+                Issue.record("a cached header answered for another")
+                continue
+            }
+        }
+        #expect(fresh.count == 2)
+    }
+
+    /// At most 8 headers of at most 512 bytes: a stream of distinct headers replaces them
+    /// in turn, and an oversized one is parsed every time, never kept.
+    @Test func theHeaderCacheIsBounded() throws {
+        let f = try Fixture.make()
+        let verifier = TokenVerifier(policy: f.policy)
+        var headers = JOSEHeaderCache()
+        for i in 0..<20 {
+            let token = TokenFactory.token(key: f.p256, header: ["x": .string("n\(i)")], claims: f.goodClaims())
+            guard case .verified = verifier.verify(token, keys: f.keys, now: Fixture.now, issuedNotBefore: nil, headers: &headers) else {
+                Issue.record("header \(i) rejected")
+                continue
+            }
+            #expect(headers.count == min(i + 1, 8))
+        }
+        var big = JOSEHeaderCache()
+        let long = TokenFactory.token(key: f.p256, header: ["x": .string(String(repeating: "y", count: 600))], claims: f.goodClaims())
+        guard case .verified = verifier.verify(long, keys: f.keys, now: Fixture.now, issuedNotBefore: nil, headers: &big) else {
+            Issue.record("long header rejected")
+            return
+        }
+        #expect(big.count == 0)
     }
 
     @Test func skewEdgesAccepted() throws {

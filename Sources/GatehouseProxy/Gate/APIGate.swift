@@ -102,7 +102,7 @@ import NIOHTTP1
     ) -> Step {
         guard let source = app.keySource else { return .reject(.unauthenticated(.unknownKid)) }
         let snapshot = source.currentKeys()
-        switch app.verifier.verify(credential.token, keys: snapshot.keys, now: now) {
+        switch app.verifier.verify(credential.token, keys: snapshot.keys, now: now, issuedNotBefore: nil, headers: &cache.headers) {
         case .verified(let token):
             cache.insert(credential.token, token, now: now, clockSkew: app.clockSkew)
             return admit(app: app, token: token, credential: credential, sightingDue: true)

@@ -39,6 +39,9 @@ import GatehouseCore
 
     private var entries: [Key: Entry] = [:]
     let capacity: Int
+    /// The JWS headers this app's tokens came with on this loop, parsed once each: a new
+    /// token (or a forged one) under a known header skips the header's decode and parse.
+    var headers = JOSEHeaderCache()
     /// How often one token's user is reported as seen from this loop. Stored `last_seen`
     /// values have a 60 s resolution, so reporting every request only took a lock.
     static let sightingInterval: Double = 1
