@@ -17,13 +17,18 @@ extension ProxyHandler {
     /// waiting for an `.end` that will not come again.
     func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
         let keep = keepAlive && !response.closesConnection
-        let body = response.body
-        let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep, bodyByteCount: body.utf8.count))
-        send(.head(head), context: context)
-        if !body.isEmpty && !currentRequestIsHead {
-            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-            buffer.writeString(body)
-            send(.body(.byteBuffer(buffer)), context: context)
+        if let prebuilt = response.prebuilt(keepAlive: keep) {
+            send(.head(prebuilt.head), context: context)
+            if !currentRequestIsHead { send(.body(.byteBuffer(prebuilt.body)), context: context) }
+        } else {
+            let body = response.body
+            let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep, bodyByteCount: body.utf8.count))
+            send(.head(head), context: context)
+            if !body.isEmpty && !currentRequestIsHead {
+                var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+                buffer.writeString(body)
+                send(.body(.byteBuffer(buffer)), context: context)
+            }
         }
         loop.metrics.response(slot: currentApp.map { runtime.apps[$0].metricSlot } ?? MetricSlots.none, route: .local, status: response.status.code)
         logAccess(status: response.status.code)

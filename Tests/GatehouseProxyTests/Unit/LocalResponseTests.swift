@@ -1,5 +1,7 @@
 import Foundation
 import GatehouseAuth
+import NIOCore
+import NIOHTTP1
 import Testing
 
 @testable import GatehouseProxy
@@ -13,5 +15,23 @@ import Testing
         #expect(body == #"{"error":"unauthenticated","reason":""# + reason.rawValue + #""}"#)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
         #expect(object == ["error": "unauthenticated", "reason": reason.rawValue])
+    }
+
+    /// The prebuilt 401s are what building each answer gives, for every reason and both
+    /// connection outcomes, each in its own slot; nothing else is prebuilt.
+    @Test func prebuiltAnswersAreTheBuiltOnes() throws {
+        var slots = Set<Int>()
+        for reason in TokenRejectionReason.allCases {
+            slots.insert(LocalResponse.slot(reason))
+            let response = LocalResponse.gate(.unauthenticated(reason))
+            for keepAlive in [true, false] {
+                let prebuilt = try #require(response.prebuilt(keepAlive: keepAlive))
+                #expect(prebuilt.head == HTTPResponseHead(version: .http1_1, status: .unauthorized, headers: response.headers(keepAlive: keepAlive)))
+                #expect(String(buffer: prebuilt.body) == response.body)
+            }
+        }
+        #expect(slots.count == TokenRejectionReason.allCases.count)
+        #expect(LocalResponse.gate(.forbidden).prebuilt(keepAlive: true) == nil)
+        #expect(LocalResponse.badRequest.prebuilt(keepAlive: false) == nil)
     }
 }
