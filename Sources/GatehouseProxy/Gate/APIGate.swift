@@ -22,8 +22,21 @@ import NIOHTTP1
         now: Double,
         eventLoop: EventLoop
     ) -> Step {
+        evaluate(app: app, headers: headers, authorization: AuthorizationField(headers), cache: &cache, now: now, eventLoop: eventLoop)
+    }
+
+    /// With the request's `Authorization` fields as the head's inspection found them
+    /// (``RequestHeadValidator/Inspection/authorization``): not walked again here.
+    public static func evaluate(
+        app: AppRuntime,
+        headers: HTTPHeaders,
+        authorization: AuthorizationField,
+        cache: inout VerifiedTokenCache,
+        now: Double,
+        eventLoop: EventLoop
+    ) -> Step {
         let extraction: CredentialExtraction
-        switch AuthorizationField(headers) {
+        switch authorization {
         case .one(let value):
             // The common case, looked up in place: a cached token costs no copy of itself
             // and no array of the field's values.
@@ -58,26 +71,6 @@ import NIOHTTP1
                 return .accept(GateIdentity(id: "service:" + service.name, kind: .service(admin: service.admin)), nil, sightingDue: false)
             }
             return verifyJWT(app: app, credential: credential, cache: &cache, now: now, refetch: eventLoop)
-        }
-    }
-
-    /// How many `Authorization` fields a request has, and the value when it is one: one walk
-    /// over the fields, no array (`HTTPHeaders[name]` builds one).
-    private enum AuthorizationField {
-        case none
-        case one(String)
-        case several
-
-        init(_ headers: HTTPHeaders) {
-            self = .none
-            for (name, value) in headers where name.utf8.count == 13 && name.caseInsensitiveEquals("authorization") {
-                if case .none = self {
-                    self = .one(value)
-                } else {
-                    self = .several
-                    return
-                }
-            }
         }
     }
 

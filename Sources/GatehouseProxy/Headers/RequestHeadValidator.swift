@@ -29,6 +29,9 @@ public enum RequestHeadValidator {
         public var expect: String?
         /// Whether an `Upgrade` field is present.
         public var hasUpgrade: Bool
+        /// The `Authorization` fields, for the gate (``APIGate``), which then need not walk
+        /// the fields for them.
+        public var authorization: AuthorizationField
         /// The fields' size as `name: value\r\n` lines: what the upstream head can keep of
         /// them is no larger (``UpstreamRequestBuilder`` sizes its buffer by it).
         public var fieldBytes: Int
@@ -44,6 +47,7 @@ public enum RequestHeadValidator {
         var contentLengths = 0
         var firstContentLength = ""
         var fieldBytes = 0
+        var authorization = AuthorizationField.none
         for (name, value) in head.headers {
             fieldBytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
             // Told apart by length first: most fields are none of these.
@@ -55,6 +59,8 @@ public enum RequestHeadValidator {
                 if expect == nil { expect = value }
             case 7 where name.caseInsensitiveEquals("upgrade"):
                 hasUpgrade = true
+            case 13 where name.caseInsensitiveEquals("authorization"):
+                authorization.add(value)
             case 14 where name.caseInsensitiveEquals("content-length"):
                 if contentLengths == 0 { firstContentLength = value }
                 contentLengths += 1
@@ -80,7 +86,8 @@ public enum RequestHeadValidator {
             violation = .traceContent
         }
         return Inspection(
-            violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade, fieldBytes: fieldBytes
+            violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade,
+            authorization: authorization, fieldBytes: fieldBytes
         )
     }
 
@@ -91,6 +98,31 @@ public enum RequestHeadValidator {
     /// The declared body length (0 without `Content-Length` and `Transfer-Encoding`; `nil` when chunked).
     public static func declaredLength(_ head: HTTPRequestHead) -> Int? {
         inspect(head).declaredLength
+    }
+}
+
+/// How many `Authorization` fields a request has, and the value when it is one: found in
+/// a walk over the fields, with no array (`HTTPHeaders[name]` builds one).
+public enum AuthorizationField: Equatable, Sendable {
+    case none
+    case one(String)
+    case several
+
+    /// Walking `headers` for them (where no inspection has).
+    public init(_ headers: HTTPHeaders) {
+        self = .none
+        for (name, value) in headers where name.utf8.count == 13 && name.caseInsensitiveEquals("authorization") {
+            add(value)
+            if case .several = self { return }
+        }
+    }
+
+    /// One more `Authorization` field.
+    mutating func add(_ value: String) {
+        switch self {
+        case .none: self = .one(value)
+        case .one, .several: self = .several
+        }
     }
 }
 

@@ -312,7 +312,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
             let now = settings.clock()
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
-            let step = loop.withTokenCache(for: app) { APIGate.evaluate(app: app, headers: head.headers, cache: &$0, now: now, eventLoop: context.eventLoop) }
+            let step = loop.withTokenCache(for: app) { APIGate.evaluate(
+                app: app, headers: head.headers, authorization: facts.authorization, cache: &$0, now: now, eventLoop: context.eventLoop
+            ) }
             switch step {
             case .accept(let identity, let token, let sightingDue):
                 if let token, sightingDue { app.users?.saw(token, now: now, on: context.eventLoop) }

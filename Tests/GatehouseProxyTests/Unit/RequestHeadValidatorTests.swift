@@ -31,6 +31,23 @@ import Testing
         #expect(RequestHeadValidator.validate(Self.head([("Host", "a"), ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])) == .transferEncoding)
     }
 
+    /// The inspection finds the `Authorization` fields the gate reads (so the gate does not
+    /// walk the fields again): none, the one value, or several — in any case of the name.
+    @Test func inspectionFindsTheAuthorizationFields() {
+        let cases: [([(String, String)], AuthorizationField)] = [
+            ([("Host", "a")], .none),
+            ([("Host", "a"), ("Authorization", "Bearer t")], .one("Bearer t")),
+            ([("AUTHORIZATION", "Bearer u"), ("Host", "a")], .one("Bearer u")),
+            ([("Host", "a"), ("authorization", "Bearer t"), ("Authorization", "Bearer t")], .several),
+            ([("Host", "a"), ("Authorizations", "x"), ("Proxy-Authorization", "y"), ("X-Authorization", "z")], .none),
+        ]
+        for (fields, expected) in cases {
+            let head = Self.head(fields)
+            #expect(RequestHeadValidator.inspect(head).authorization == expected, "\(fields)")
+            #expect(AuthorizationField(head.headers) == expected, "\(fields)")
+        }
+    }
+
     @Test func traceWithoutContentOnly() {
         func trace(_ fields: [(String, String)]) -> RequestHeadValidator.Violation? {
             RequestHeadValidator.validate(HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: HTTPHeaders([("Host", "a")] + fields)))
