@@ -61,11 +61,17 @@ struct ClientResponseEncoder {
                 }
             }
             let body: HTTPBodyFraming.BodyExpectation = answeringConnect || !head.status.mayHaveResponseBody ? .no : .yes
-            let (framing, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
-            isChunked = suppressResponseBody ? false : framing == .chunked
             writeHeldHead(context: context)
             var buffer = headBuffers.take()
-            HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
+            let framing: HTTPBodyFraming
+            if let unedited = HTTPHeadSerializer.writeIfFramed(head, body: body, into: &buffer) {
+                framing = unedited
+            } else {
+                let (edited, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
+                framing = edited
+                HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
+            }
+            isChunked = suppressResponseBody ? false : framing == .chunked
             if framing == .contentLength && !suppressResponseBody {
                 heldHead = buffer
                 heldPromise = promise

@@ -179,4 +179,45 @@ import Testing
             context.close(mode: mode, promise: promise)
         }
     }
+
+    /// The one-walk head writer gives the framing and the bytes the two walks give
+    /// (framing, then writing) whenever framing would leave the fields alone, and writes
+    /// nothing — for the two walks to do it — when framing would edit them or they do
+    /// not fit the buffer's room.
+    @Test func theOneWalkHeadIsTheTwoWalkHeadOrNothing() throws {
+        var oneWalk = 0
+        var twoWalks = 0
+        for parts in Self.responses + [[Self.head(.ok, ["Content-Length": "0"])], [Self.head(.noContent)], [Self.head(.notModified, ["ETag": "\"e\""])]] {
+            for part in parts {
+                guard case .head(let head) = part else { continue }
+                for body in [HTTPBodyFraming.BodyExpectation.no, .yes] {
+                    var framed = head
+                    let (expected, headerBytes) = HTTPBodyFraming.frame(&framed.headers, version: head.version, body: body)
+                    var reference = ByteBuffer()
+                    HTTPHeadSerializer.write(framed, headerBytes: headerBytes, into: &reference)
+                    var buffer = ByteBufferAllocator().buffer(capacity: 1024)
+                    if let framing = HTTPHeadSerializer.writeIfFramed(head, body: body, into: &buffer) {
+                        oneWalk += 1
+                        #expect(framing == expected, "\(head) \(body)")
+                        #expect(buffer == reference, "\(head) \(body)")
+                        #expect(framed.headers == head.headers, "framing would have edited \(head)")
+                    } else {
+                        twoWalks += 1
+                        #expect(buffer.readableBytes == 0)
+                        // Only where framing edits the fields, frames by chunks, or leaves a
+                        // body unframed (HTTP/1.0) is the two-walk path needed.
+                        #expect(framed.headers != head.headers || expected != .contentLength || body == .no, "\(head) \(body)")
+                    }
+                }
+            }
+        }
+        #expect(oneWalk >= 8 && twoWalks >= 8)
+        // Fields past the room: nothing written, whatever the framing.
+        var fields = HTTPHeaders([("Content-Length", "3")])
+        for i in 0..<40 { fields.add(name: "X-Long-\(i)", value: String(repeating: "v", count: 60)) }
+        var small = ByteBufferAllocator().buffer(capacity: 1024)
+        #expect(HTTPHeadSerializer.writeIfFramed(HTTPResponseHead(version: .http1_1, status: .ok, headers: fields), body: .yes, into: &small) == nil)
+        #expect(small.readableBytes == 0)
+    }
 }
+
