@@ -30,8 +30,18 @@ struct ClientResponseEncoder {
     private var heldPromise: EventLoopPromise<Void>?
     /// The response under way answers a HEAD or CONNECT: its body parts are refused.
     private var suppressResponseBody = false
-    /// Methods of requests decoded and not yet answered by a final head, oldest first.
-    private var requestMethods = CircularBuffer<HTTPMethod>(initialCapacity: 4)
+    /// Requests decoded and not yet answered by a final head, oldest first.
+    private var requests = CircularBuffer<Answered>(initialCapacity: 4)
+    /// The response just begun goes to an HTTP/1.0 client without a length: its body ends
+    /// where the connection does (RFC 9112 §6.3), so the connection closes after it.
+    private(set) var closesAfterResponse = false
+
+    /// What framing needs of a request: its method, and whether its client reads chunks.
+    private struct Answered {
+        let method: HTTPMethod
+        /// HTTP/1.0 (or older): never sent `Transfer-Encoding` (RFC 9112 §6.1).
+        let beforeHTTP11: Bool
+    }
     /// The loop's spare head buffer (``HeadBufferRecycler``).
     private let headBuffers: HeadBufferRecycler
 
@@ -39,8 +49,9 @@ struct ClientResponseEncoder {
         self.headBuffers = headBuffers
     }
 
-    mutating func recordRequestMethod(_ method: HTTPMethod) {
-        requestMethods.append(method)
+    mutating func recordRequest(_ head: HTTPRequestHead) {
+        let version = head.version
+        requests.append(Answered(method: head.method, beforeHTTP11: version.major < 1 || (version.major == 1 && version.minor < 1)))
     }
 
     /// Writes `part`'s bytes (as `IOData`) to the handler after `context`'s.
@@ -52,22 +63,27 @@ struct ClientResponseEncoder {
             let code = head.status.code
             let interim = code >= 100 && code < 200 && code != 101
             var answeringConnect = false
-            if !interim, let method = requestMethods.popFirst() {
+            var beforeHTTP11 = false
+            if !interim, let request = requests.popFirst() {
+                beforeHTTP11 = request.beforeHTTP11
                 // Matched, not compared: `HTTPMethod`'s `==` compares raw-value strings.
-                switch method {
+                switch request.method {
                 case .HEAD: suppressResponseBody = true
                 case .CONNECT: (suppressResponseBody, answeringConnect) = (true, true)
                 default: suppressResponseBody = false
                 }
             }
             let body: HTTPBodyFraming.BodyExpectation = answeringConnect || !head.status.mayHaveResponseBody ? .no : .yes
+            if !interim { closesAfterResponse = beforeHTTP11 && Self.frameForHTTP10(&head, body: body, bodySent: !suppressResponseBody) }
             writeHeldHead(context: context)
             var buffer = headBuffers.take()
             let framing: HTTPBodyFraming
             if let unedited = HTTPHeadSerializer.writeIfFramed(head, body: body, into: &buffer) {
                 framing = unedited
             } else {
-                let (edited, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: head.version, body: body)
+                // Framed by the request's version: an HTTP/1.0 client gets no chunks.
+                let version = beforeHTTP11 ? HTTPVersion.http1_0 : head.version
+                let (edited, headerBytes) = HTTPBodyFraming.frame(&head.headers, version: version, body: body)
                 framing = edited
                 HTTPHeadSerializer.write(head, headerBytes: headerBytes, into: &buffer)
             }
@@ -102,6 +118,17 @@ struct ClientResponseEncoder {
             writeHeldHead(context: context)
             HTTPBodyFraming.writeEnd(trailers, chunked: isChunked, context: context, promise: promise)
         }
+    }
+
+    /// An answer to an HTTP/1.0 request: no `Transfer-Encoding` (its client cannot read
+    /// chunks, RFC 9112 §6.1; the body goes as it is), and when a body without a length
+    /// follows, `Connection: close` — its end is the close. Whether the connection must
+    /// close after it.
+    private static func frameForHTTP10(_ head: inout HTTPResponseHead, body: HTTPBodyFraming.BodyExpectation, bodySent: Bool) -> Bool {
+        if head.headers.contains(name: "transfer-encoding") { head.headers.remove(name: "transfer-encoding") }
+        guard body == .yes, bodySent, !head.headers.contains(name: "content-length") else { return false }
+        head.headers.replaceOrAdd(name: "Connection", value: "close")
+        return true
     }
 
     /// Writes a held head, if any: before a flush, a close or the encoder's removal.

@@ -199,6 +199,14 @@ struct RequestSequence<Event> {
         return false
     }
 
+    /// The response under way is the connection's last (its body ends at the close):
+    /// closed once it is written; nothing more is taken.
+    mutating func closeAfterCurrentResponse() {
+        guard closing == .no else { return }
+        held.removeAll()
+        closing = .afterCurrent
+    }
+
     /// Everything still held, for a handler leaving the pipeline (an upgrade to a tunnel).
     mutating func takeAllHeld() -> [Event] {
         defer { held.removeAll() }

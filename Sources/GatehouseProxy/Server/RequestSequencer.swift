@@ -99,7 +99,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            encoder.recordRequestMethod(head.method)
+            encoder.recordRequest(head)
             kind = .head
             timeouts?.clientOwesBody(true)
         case .body:
@@ -165,9 +165,10 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(var head) where head.status.code >= 200:
             responseInFlight = true
-            guard sequence.responsesMustClose else { return encoder.write(part, context: context, promise: promise) }
-            head.headers.replaceOrAdd(name: "connection", value: "close")
+            if sequence.responsesMustClose { head.headers.replaceOrAdd(name: "connection", value: "close") }
             encoder.write(.head(head), context: context, promise: promise)
+            // An HTTP/1.0 client's body without a length ends at the close.
+            if encoder.closesAfterResponse { sequence.closeAfterCurrentResponse() }
         case .head, .body:
             encoder.write(part, context: context, promise: promise)
         case .end:

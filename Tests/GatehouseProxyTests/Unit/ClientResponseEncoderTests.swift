@@ -83,10 +83,41 @@ import Testing
             for response in Self.responses {
                 let ours = try Self.exchange(Self.gatehouseCodec(), method: request.method, version: request.version, response)
                 let nios = try Self.exchange(Self.nioCodec(), method: request.method, version: request.version, response)
+                // NIO frames by the response's version: it sends chunks to HTTP/1.0
+                // clients, which cannot read them (next test). Otherwise, byte for byte.
+                let niosText = String(decoding: nios.bytes, as: UTF8.self).lowercased()
+                if request.version == "HTTP/1.0" && (niosText.contains("transfer-encoding") || !niosText.contains("content-length")) { continue }
                 #expect(ours.bytes == nios.bytes, "\(request) \(response)")
                 #expect(ours.outcomes == nios.outcomes, "\(request) \(response)")
             }
         }
+    }
+
+    /// An HTTP/1.0 client never gets `Transfer-Encoding` (RFC 9112 §6.1: it cannot read
+    /// chunks): a body without a length goes as it is, ended by the close the head
+    /// announces; a body with one, as for HTTP/1.1.
+    @Test func http10ClientsGetNoChunks() throws {
+        var unframed = 0
+        for method in ["GET", "HEAD"] {
+            for response in Self.responses {
+                let ours = try Self.exchange(Self.gatehouseCodec(), method: method, version: "HTTP/1.0", response)
+                let text = String(decoding: ours.bytes, as: UTF8.self)
+                let heads = text.components(separatedBy: "\r\n\r\n")
+                #expect(!text.lowercased().contains("transfer-encoding"), "\(response)")
+                guard let finalHead = heads.dropLast().last?.lowercased(), method == "GET",
+                      !finalHead.contains("content-length"), !finalHead.hasPrefix("http/1.1 101"),
+                      response.contains(where: { if case .body(let b) = $0 { b.readableBytes > 0 } else { false } }),
+                      !finalHead.hasPrefix("http/1.1 204"), !finalHead.hasPrefix("http/1.1 304")
+                else { continue }
+                unframed += 1
+                #expect(finalHead.contains("connection: close"), "\(response)")
+                let body = response.compactMap { part -> String? in
+                    if case .body(.byteBuffer(let b)) = part { String(buffer: b) } else { nil }
+                }.joined()
+                #expect(heads.last == body, "\(response)")
+            }
+        }
+        #expect(unframed >= 3)
     }
 
     /// Kept-alive: each response is framed for its own request's method, in order.
