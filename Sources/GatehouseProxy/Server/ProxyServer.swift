@@ -109,7 +109,9 @@ public final class ProxyServer: Sendable {
                     // (configuration checked at load, token `sub` checked by the verifier,
                     // generated ids and numbers). The validator re-scanned every byte of
                     // every header of every response: ~7% of the proxy's CPU on /_api.
-                    try sync.addHandler(HTTPRequestDecodingHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)))
+                    // Bytes behind an upgrade request are the client's first tunnel frames:
+                    // handed on when the decoder leaves for the tunnel (``TunnelSwitch``).
+                    try sync.addHandler(HTTPRequestDecodingHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits)))
                     let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers)
                     try sync.addHandler(sequencer)
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))

@@ -125,17 +125,29 @@ enum TunnelSwitch {
         closer = clientGlue
         let clientOps = client.pipeline.syncOperations
         let upstreamOps = upstream.pipeline.syncOperations
+        // Each glue goes right after its side's HTTP decoder before the decoder leaves: bytes
+        // that came behind the upgrade request (the client's first frames) or behind the 101
+        // (the upstream's) are handed on by the decoder as it leaves, once and in order.
+        let clientDecoder = try clientOps.handler(type: HTTPRequestDecodingHandler.self)
+        try clientOps.addHandler(clientGlue, position: .after(clientDecoder))
         remove(RequestSequencer.self, from: clientOps)
-        remove(HTTPRequestDecodingHandler.self, from: clientOps)
         clientOps.removeHandler(proxyHandler, promise: nil)
-        try clientOps.addHandler(clientGlue)
-        // The upstream's glue goes right after its decoder before the decoder leaves, so
-        // bytes the upstream sent behind its 101 are forwarded, not lost.
-        let decoder = try upstreamOps.handler(type: HTTPResponseDecodingHandler.self)
-        try upstreamOps.addHandler(upstreamGlue, position: .after(decoder))
+        let upstreamDecoder = try upstreamOps.handler(type: HTTPResponseDecodingHandler.self)
+        try upstreamOps.addHandler(upstreamGlue, position: .after(upstreamDecoder))
         upstreamOps.removeHandler(upstreamHandler, promise: nil)
         remove(UpstreamRequestEncoder.self, from: upstreamOps)
-        upstreamOps.removeHandler(decoder, promise: nil)
+        // A decoder leaves in a task of its own and hands its leftovers on without a read's
+        // end, which is what flushes the other side: flushed when it is gone. The upstream's
+        // first: its decoder also watches what is written upstream (HTTP parts only), so the
+        // client's bytes may go that way only once it has left.
+        let upstreamDecoderGone = upstream.eventLoop.makePromise(of: Void.self)
+        upstreamOps.removeHandler(upstreamDecoder, promise: upstreamDecoderGone)
+        let clientDecoderGone = client.eventLoop.makePromise(of: Void.self)
+        upstreamDecoderGone.futureResult.assumeIsolated().whenComplete { _ in
+            client.flush()
+            client.pipeline.syncOperations.removeHandler(clientDecoder, promise: clientDecoderGone)
+        }
+        clientDecoderGone.futureResult.whenComplete { _ in upstream.flush() }
         idleWatch.start(on: client.eventLoop)
         // Resume reading on both sides: the HTTP handlers may have held reads back.
         client.read()
