@@ -227,7 +227,8 @@ enum HTTPResponseParser {
         return (TestHTTPResponse(status: status, headers: headers, body: Array(bytes[pos...])), bytes.count)
     }
 
-    static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+    /// The index of the first `needle` in `bytes` at or after `start`; `nil` when none.
+    public static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
         guard bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
         var i = start
         while i <= bytes.count - needle.count {

@@ -2,9 +2,6 @@ import Foundation
 import GatehouseCore
 @testable import GatehouseProxy
 import GatehouseTesting
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
 import Testing
 
 /// Request smuggling and response desync, second round (SPEC "Routing", "HTML injection",
@@ -225,7 +222,7 @@ import Testing
         try await connection.send("GET / HTTP/1.0\r\nHost: g.test\r\nAccept-Encoding: gzip\r\n\r\n")
         let bytes = await Self.drain(connection)
         await connection.close()
-        let headEnd = try #require(HTTPWire.find([13, 10, 13, 10], in: bytes, from: 0))
+        let headEnd = try #require(RawConnection.find([13, 10, 13, 10], in: bytes, from: 0))
         let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
         #expect(!head.contains("transfer-encoding"), "\(kind): chunked to an HTTP/1.0 client: \(head)")
         let body = Array(bytes[(headEnd + 4)...])
@@ -245,7 +242,7 @@ import Testing
         try await connection.send("GET /plain.txt HTTP/1.0\r\nHost: g.test\r\n\r\n")
         let bytes = await Self.drain(connection)
         await connection.close()
-        let headEnd = try #require(HTTPWire.find([13, 10, 13, 10], in: bytes, from: 0))
+        let headEnd = try #require(RawConnection.find([13, 10, 13, 10], in: bytes, from: 0))
         let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
         #expect(!head.contains("transfer-encoding"), "chunked to an HTTP/1.0 client: \(head)")
         #expect(String(decoding: bytes[(headEnd + 4)...], as: UTF8.self) == "hello world")
@@ -464,12 +461,12 @@ import Testing
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.handshake(path, "Authorization: Bearer \(TransportRig.apiKey)\r\n"))
         let bytes = (try? await connection.readRaw(timeout: .seconds(5)) { bytes in
-            guard let end = HTTPWire.find([13, 10, 13, 10], in: bytes, from: 0) else { return false }
+            guard let end = RawConnection.find([13, 10, 13, 10], in: bytes, from: 0) else { return false }
             return bytes.count >= end + 4 + frames.count
         }) ?? []
         let extra = (try? await connection.readRaw(timeout: .milliseconds(400)) { !$0.isEmpty }) ?? []
         let all = bytes + extra
-        let end = try #require(HTTPWire.find([13, 10, 13, 10], in: all, from: 0), "\(String(decoding: all, as: UTF8.self).debugDescription)")
+        let end = try #require(RawConnection.find([13, 10, 13, 10], in: all, from: 0), "\(String(decoding: all, as: UTF8.self).debugDescription)")
         #expect(String(decoding: all[..<end], as: UTF8.self).hasPrefix("HTTP/1.1 101"))
         #expect(Array(all[(end + 4)...]) == frames, "behind the 101: \(Array(all[(end + 4)...]))")
         let mine = WebSocketTestFrame.maskedText("from the client")
@@ -801,7 +798,7 @@ struct Wire: CustomStringConvertible {
         var pos = 0
         var index = 0
         parsing: while index < methods.count, pos < bytes.count {
-            guard let headEnd = HTTPWire.find([13, 10, 13, 10], in: bytes, from: pos) else { incomplete = true; break }
+            guard let headEnd = RawConnection.find([13, 10, 13, 10], in: bytes, from: pos) else { incomplete = true; break }
             let lines = String(decoding: bytes[pos..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
             let statusLine = lines[0].split(separator: " ")
             guard statusLine.count >= 2, let status = Int(statusLine[1]) else { incomplete = true; break }
@@ -823,12 +820,12 @@ struct Wire: CustomStringConvertible {
             } else if let te = value("transfer-encoding"), te.lowercased().hasSuffix("chunked") {
                 response.framing = .chunked
                 while true {
-                    guard let lineEnd = HTTPWire.find([13, 10], in: bytes, from: pos),
+                    guard let lineEnd = RawConnection.find([13, 10], in: bytes, from: pos),
                           let size = Int(String(decoding: bytes[pos..<lineEnd], as: UTF8.self).split(separator: ";").first ?? "", radix: 16)
                     else { incomplete = true; pos = start; break parsing }
                     pos = lineEnd + 2
                     if size == 0 {
-                        guard let end = HTTPWire.find([13, 10], in: bytes, from: pos) else { incomplete = true; pos = start; break parsing }
+                        guard let end = RawConnection.find([13, 10], in: bytes, from: pos) else { incomplete = true; pos = start; break parsing }
                         pos = end + 2
                         break
                     }
@@ -855,219 +852,5 @@ struct Wire: CustomStringConvertible {
 
     var description: String {
         "finals \(finals.map { "\($0.status) \($0.framing) \($0.body.count)B" }), interims \(interims), incomplete \(incomplete), rest \(String(decoding: rest.prefix(200), as: UTF8.self).debugDescription); stream \(String(decoding: bytes.prefix(600), as: UTF8.self).debugDescription)"
-    }
-}
-
-enum HTTPWire {
-    static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        guard bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
-        var i = start
-        while i <= bytes.count - needle.count {
-            if bytes[i] == needle[0] && Array(bytes[i..<i + needle.count]) == needle { return i }
-            i += 1
-        }
-        return nil
-    }
-}
-
-// MARK: - A paced, byte-exact upstream
-
-/// Like ``RawUpstream``, but each answer is a script: writes, pauses (so each write is a
-/// read of its own at Gatehouse), a close, or `tunnel` (every byte after this request's
-/// head is tunnel data, recorded and never parsed). Records what it parsed, what it
-/// tunnelled and what it could not parse (`leftover`).
-final class PacedUpstream: Sendable {
-    enum Step: Sendable, Equatable {
-        case send([UInt8])
-        case pause(Int)
-        case close
-        case tunnel
-
-        static func text(_ text: String) -> Step { .send(Array(text.utf8)) }
-    }
-
-    struct Request: Sendable {
-        var connection: Int
-        var method: String
-        var path: String
-        var head: String
-        var body: [UInt8]
-    }
-
-    struct State {
-        var requests: [Request] = []
-        var received: [UInt8] = []
-        var tunnelled: [UInt8] = []
-        var leftovers: [Int: [UInt8]] = [:]
-        var connections = 0
-    }
-
-    let port: Int
-    private let channel: Channel
-    private let group: MultiThreadedEventLoopGroup
-    private let state: NIOLockedValueBox<State>
-
-    var url: String { "http://127.0.0.1:\(port)" }
-    var requests: [Request] { state.withLockedValue { $0.requests } }
-    var received: [UInt8] { state.withLockedValue { $0.received } }
-    var tunnelled: [UInt8] { state.withLockedValue { $0.tunnelled } }
-    var leftover: [UInt8] { state.withLockedValue { s in s.leftovers.keys.sorted().flatMap { s.leftovers[$0] ?? [] } } }
-    var connectionCount: Int { state.withLockedValue { $0.connections } }
-    func reset() { state.withLockedValue { $0.requests = []; $0.received = []; $0.tunnelled = []; $0.leftovers = [:] } }
-
-    static func start(reply: @escaping @Sendable (Request, Int) -> [Step]) async throws -> PacedUpstream {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let state = NIOLockedValueBox(State())
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                let index = state.withLockedValue { s -> Int in
-                    s.connections += 1
-                    return s.connections - 1
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Handler(connection: index, state: state, reply: reply))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return PacedUpstream(port: channel.localAddress?.port ?? 0, channel: channel, group: group, state: state)
-    }
-
-    private init(port: Int, channel: Channel, group: MultiThreadedEventLoopGroup, state: NIOLockedValueBox<State>) {
-        self.port = port
-        self.channel = channel
-        self.group = group
-        self.state = state
-    }
-
-    func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
-    }
-
-    private final class Handler: ChannelInboundHandler {
-        typealias InboundIn = ByteBuffer
-        typealias OutboundOut = ByteBuffer
-
-        let connection: Int
-        let state: NIOLockedValueBox<State>
-        let reply: @Sendable (Request, Int) -> [Step]
-        var buffer: [UInt8] = []
-        var queue: [Step] = []
-        var waiting = false
-        var tunnel = false
-        var closed = false
-
-        init(connection: Int, state: NIOLockedValueBox<State>, reply: @escaping @Sendable (Request, Int) -> [Step]) {
-            self.connection = connection
-            self.state = state
-            self.reply = reply
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let bytes = Array(unwrapInboundIn(data).readableBytesView)
-            state.withLockedValue { $0.received.append(contentsOf: bytes) }
-            if tunnel {
-                state.withLockedValue { $0.tunnelled.append(contentsOf: bytes) }
-                return
-            }
-            buffer.append(contentsOf: bytes)
-            while !tunnel, let (request, used) = Self.parse(buffer, connection: connection) {
-                buffer.removeFirst(used)
-                let index = state.withLockedValue { s -> Int in
-                    s.requests.append(request)
-                    return s.requests.count - 1
-                }
-                let steps = reply(request, index)
-                if steps.contains(.tunnel) {
-                    tunnel = true
-                    let rest = buffer
-                    buffer = []
-                    state.withLockedValue { $0.tunnelled.append(contentsOf: rest) }
-                }
-                queue += steps
-            }
-            let left = buffer
-            state.withLockedValue { $0.leftovers[connection] = left }
-            run(context: context)
-        }
-
-        func run(context: ChannelHandlerContext) {
-            guard !waiting, !closed else { return }
-            while !queue.isEmpty {
-                switch queue.removeFirst() {
-                case .send(let bytes):
-                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
-                case .pause(let ms):
-                    waiting = true
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(ms))) {
-                        self.waiting = false
-                        self.run(context: context)
-                    }
-                    return
-                case .close:
-                    closed = true
-                    queue = []
-                    context.close(promise: nil)
-                    return
-                case .tunnel:
-                    continue
-                }
-            }
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            closed = true
-            context.fireChannelInactive()
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: Error) {
-            context.close(promise: nil)
-        }
-
-        static func parse(_ bytes: [UInt8], connection: Int) -> (Request, Int)? {
-            guard let headEnd = HTTPWire.find([13, 10, 13, 10], in: bytes, from: 0) else { return nil }
-            let head = String(decoding: bytes[0..<headEnd], as: UTF8.self)
-            var lines = head.components(separatedBy: "\r\n")
-            let requestLine = lines.removeFirst().split(separator: " ")
-            var length = 0
-            var chunked = false
-            for line in lines {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces).lowercased()
-                if name == "content-length" { length = Int(value) ?? 0 }
-                if name == "transfer-encoding", value.hasSuffix("chunked") { chunked = true }
-            }
-            var pos = headEnd + 4
-            var body: [UInt8] = []
-            if chunked {
-                while true {
-                    guard let lineEnd = HTTPWire.find([13, 10], in: bytes, from: pos) else { return nil }
-                    let size = Int(String(decoding: bytes[pos..<lineEnd], as: UTF8.self).split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? "", radix: 16) ?? 0
-                    pos = lineEnd + 2
-                    if size == 0 {
-                        while true {
-                            guard let end = HTTPWire.find([13, 10], in: bytes, from: pos) else { return nil }
-                            let empty = end == pos
-                            pos = end + 2
-                            if empty { break }
-                        }
-                        break
-                    }
-                    guard bytes.count >= pos + size + 2 else { return nil }
-                    body.append(contentsOf: bytes[pos..<pos + size])
-                    pos += size + 2
-                }
-            } else {
-                guard bytes.count >= pos + length else { return nil }
-                body = Array(bytes[pos..<pos + length])
-                pos += length
-            }
-            let target = requestLine.count > 1 ? String(requestLine[1]) : ""
-            let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            return (Request(connection: connection, method: requestLine.first.map(String.init) ?? "", path: path, head: head, body: body), pos)
-        }
     }
 }
