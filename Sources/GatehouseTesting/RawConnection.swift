@@ -180,10 +180,24 @@ public final class RawConnection: Sendable {
     }
 }
 
+/// Byte-level helpers for reading HTTP/1.1 off the wire.
+public enum HTTPBytes {
+    /// The index of the first `needle` in `bytes` at or after `start`; `nil` when none.
+    public static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
+        var i = start
+        while i <= bytes.count - needle.count {
+            if bytes[i] == needle[0] && Array(bytes[i..<i + needle.count]) == needle { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
 /// Parses one HTTP/1.1 response from the start of `bytes`; `nil` while incomplete.
 enum HTTPResponseParser {
     static func parse(_ bytes: [UInt8], peerClosed: Bool, headRequest: Bool) -> (TestHTTPResponse, Int)? {
-        guard let headEnd = find([13, 10, 13, 10], in: bytes, from: 0) else { return nil }
+        guard let headEnd = HTTPBytes.find([13, 10, 13, 10], in: bytes, from: 0) else { return nil }
         let headText = String(decoding: bytes[0..<headEnd], as: UTF8.self)
         var lines = headText.components(separatedBy: "\r\n")
         let statusLine = lines.removeFirst().split(separator: " ")
@@ -205,12 +219,12 @@ enum HTTPResponseParser {
         if let te = value("transfer-encoding"), te.lowercased().contains("chunked") {
             var body: [UInt8] = []
             while true {
-                guard let lineEnd = find([13, 10], in: bytes, from: pos) else { return nil }
+                guard let lineEnd = HTTPBytes.find([13, 10], in: bytes, from: pos) else { return nil }
                 let sizeText = String(decoding: bytes[pos..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
                 guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else { return nil }
                 pos = lineEnd + 2
                 if size == 0 {
-                    guard let end = find([13, 10], in: bytes, from: pos) else { return nil }
+                    guard let end = HTTPBytes.find([13, 10], in: bytes, from: pos) else { return nil }
                     pos = end + 2
                     return (TestHTTPResponse(status: status, headers: headers, body: body), pos)
                 }
@@ -225,17 +239,6 @@ enum HTTPResponseParser {
         }
         guard peerClosed else { return nil }
         return (TestHTTPResponse(status: status, headers: headers, body: Array(bytes[pos...])), bytes.count)
-    }
-
-    /// The index of the first `needle` in `bytes` at or after `start`; `nil` when none.
-    public static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
-        guard bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
-        var i = start
-        while i <= bytes.count - needle.count {
-            if bytes[i] == needle[0] && Array(bytes[i..<i + needle.count]) == needle { return i }
-            i += 1
-        }
-        return nil
     }
 }
 

@@ -222,7 +222,7 @@ import Testing
         try await connection.send("GET / HTTP/1.0\r\nHost: g.test\r\nAccept-Encoding: gzip\r\n\r\n")
         let bytes = await Self.drain(connection)
         await connection.close()
-        let headEnd = try #require(RawConnection.find([13, 10, 13, 10], in: bytes, from: 0))
+        let headEnd = try #require(HTTPBytes.find([13, 10, 13, 10], in: bytes, from: 0))
         let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
         #expect(!head.contains("transfer-encoding"), "\(kind): chunked to an HTTP/1.0 client: \(head)")
         let body = Array(bytes[(headEnd + 4)...])
@@ -242,7 +242,7 @@ import Testing
         try await connection.send("GET /plain.txt HTTP/1.0\r\nHost: g.test\r\n\r\n")
         let bytes = await Self.drain(connection)
         await connection.close()
-        let headEnd = try #require(RawConnection.find([13, 10, 13, 10], in: bytes, from: 0))
+        let headEnd = try #require(HTTPBytes.find([13, 10, 13, 10], in: bytes, from: 0))
         let head = String(decoding: bytes[..<headEnd], as: UTF8.self).lowercased()
         #expect(!head.contains("transfer-encoding"), "chunked to an HTTP/1.0 client: \(head)")
         #expect(String(decoding: bytes[(headEnd + 4)...], as: UTF8.self) == "hello world")
@@ -461,12 +461,12 @@ import Testing
         let connection = try await RawConnection.connect(port: gatehouse.port)
         try await connection.send(Self.handshake(path, "Authorization: Bearer \(TransportRig.apiKey)\r\n"))
         let bytes = (try? await connection.readRaw(timeout: .seconds(5)) { bytes in
-            guard let end = RawConnection.find([13, 10, 13, 10], in: bytes, from: 0) else { return false }
+            guard let end = HTTPBytes.find([13, 10, 13, 10], in: bytes, from: 0) else { return false }
             return bytes.count >= end + 4 + frames.count
         }) ?? []
         let extra = (try? await connection.readRaw(timeout: .milliseconds(400)) { !$0.isEmpty }) ?? []
         let all = bytes + extra
-        let end = try #require(RawConnection.find([13, 10, 13, 10], in: all, from: 0), "\(String(decoding: all, as: UTF8.self).debugDescription)")
+        let end = try #require(HTTPBytes.find([13, 10, 13, 10], in: all, from: 0), "\(String(decoding: all, as: UTF8.self).debugDescription)")
         #expect(String(decoding: all[..<end], as: UTF8.self).hasPrefix("HTTP/1.1 101"))
         #expect(Array(all[(end + 4)...]) == frames, "behind the 101: \(Array(all[(end + 4)...]))")
         let mine = WebSocketTestFrame.maskedText("from the client")
@@ -798,7 +798,7 @@ struct Wire: CustomStringConvertible {
         var pos = 0
         var index = 0
         parsing: while index < methods.count, pos < bytes.count {
-            guard let headEnd = RawConnection.find([13, 10, 13, 10], in: bytes, from: pos) else { incomplete = true; break }
+            guard let headEnd = HTTPBytes.find([13, 10, 13, 10], in: bytes, from: pos) else { incomplete = true; break }
             let lines = String(decoding: bytes[pos..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
             let statusLine = lines[0].split(separator: " ")
             guard statusLine.count >= 2, let status = Int(statusLine[1]) else { incomplete = true; break }
@@ -820,12 +820,12 @@ struct Wire: CustomStringConvertible {
             } else if let te = value("transfer-encoding"), te.lowercased().hasSuffix("chunked") {
                 response.framing = .chunked
                 while true {
-                    guard let lineEnd = RawConnection.find([13, 10], in: bytes, from: pos),
+                    guard let lineEnd = HTTPBytes.find([13, 10], in: bytes, from: pos),
                           let size = Int(String(decoding: bytes[pos..<lineEnd], as: UTF8.self).split(separator: ";").first ?? "", radix: 16)
                     else { incomplete = true; pos = start; break parsing }
                     pos = lineEnd + 2
                     if size == 0 {
-                        guard let end = RawConnection.find([13, 10], in: bytes, from: pos) else { incomplete = true; pos = start; break parsing }
+                        guard let end = HTTPBytes.find([13, 10], in: bytes, from: pos) else { incomplete = true; pos = start; break parsing }
                         pos = end + 2
                         break
                     }
