@@ -13,3 +13,23 @@ public enum TokenRejectionReason: String, Sendable, Error, Equatable, CaseIterab
     case unsupportedAlg = "unsupported_alg"
     case unknownKey = "unknown_key"
 }
+
+extension TokenRejectionReason {
+    /// The reason's position in ``allCases``, without searching it: tables indexed by
+    /// reason on the request path (metrics cells, prebuilt 401s) read it per rejection.
+    public var ordinal: Int {
+        switch self {
+        case .missingToken: 0
+        case .malformed: 1
+        case .badSignature: 2
+        case .unknownKid: 3
+        case .expired: 4
+        case .notYetValid: 5
+        case .badIssuer: 6
+        case .badAudience: 7
+        case .unauthorizedParty: 8
+        case .unsupportedAlg: 9
+        case .unknownKey: 10
+        }
+    }
+}

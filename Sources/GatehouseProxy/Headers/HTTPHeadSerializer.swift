@@ -44,20 +44,18 @@ enum HTTPHeadSerializer {
 
     /// With the header block's size already known, as for a request head.
     static func write(_ head: HTTPResponseHead, headerBytes: Int, into buffer: inout ByteBuffer) {
-        let code = head.status.code
-        let reason = head.status.reasonPhrase
-        let size = versionByteCount(head.version) + 1 + decimalDigits(code) + 1 + reason.utf8.count + 2 + headerBytes
+        let size = statusLineByteCount(head) + headerBytes
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var writer = Writer(out: out)
-            writer.put(version: head.version)
-            writer.put(byte: UInt8(ascii: " "))
-            writer.put(decimal: code)
-            writer.put(byte: UInt8(ascii: " "))
-            writer.put(reason)
-            writer.putCRLF()
+            writer.statusLine(head)
             writer.put(head.headers)
             return writer.offset
         }
+    }
+
+    /// `HTTP/1.1 200 OK\r\n`, as ``Writer/statusLine(_:)`` writes it.
+    private static func statusLineByteCount(_ head: HTTPResponseHead) -> Int {
+        versionByteCount(head.version) + 1 + decimalDigits(head.status.code) + 1 + head.status.reasonPhrase.utf8.count + 2
     }
 
     /// A response head whose fields framing leaves as they are (a `Content-Length` and no
@@ -69,17 +67,10 @@ enum HTTPHeadSerializer {
     /// field) or they do not fit: the caller frames, then writes (``HTTPBodyFraming/frame(_:version:body:)``).
     static func writeIfFramed(_ head: HTTPResponseHead, body: HTTPBodyFraming.BodyExpectation, into buffer: inout ByteBuffer) -> HTTPBodyFraming? {
         var framing: HTTPBodyFraming?
-        let code = head.status.code
-        let reason = head.status.reasonPhrase
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { out in
             var writer = Writer(out: out)
-            guard versionByteCount(head.version) + 1 + decimalDigits(code) + 1 + reason.utf8.count + 2 <= out.count else { return 0 }
-            writer.put(version: head.version)
-            writer.put(byte: UInt8(ascii: " "))
-            writer.put(decimal: code)
-            writer.put(byte: UInt8(ascii: " "))
-            writer.put(reason)
-            writer.putCRLF()
+            guard statusLineByteCount(head) <= out.count else { return 0 }
+            writer.statusLine(head)
             var hasLength = false
             var hasTransferEncoding = false
             for (name, value) in head.headers {
@@ -186,6 +177,16 @@ enum HTTPHeadSerializer {
         }
 
         mutating func end() {
+            putCRLF()
+        }
+
+        /// `HTTP/1.1 200 OK\r\n`: the version, the code and the status's reason phrase.
+        mutating func statusLine(_ head: HTTPResponseHead) {
+            put(version: head.version)
+            put(byte: UInt8(ascii: " "))
+            put(decimal: head.status.code)
+            put(byte: UInt8(ascii: " "))
+            put(head.status.reasonPhrase)
             putCRLF()
         }
 

@@ -53,27 +53,10 @@ final class LoopMetrics {
 
         static func index(_ rejection: GateRejection) -> Int {
             switch rejection {
-            case .unauthenticated(let reason): 1 + index(reason)
+            case .unauthenticated(let reason): 1 + reason.ordinal
             case .forbidden: 1 + TokenRejectionReason.allCases.count
             case .authUnavailable: 2 + TokenRejectionReason.allCases.count
             case .rateLimited: 3 + TokenRejectionReason.allCases.count
-            }
-        }
-
-        /// Position in `TokenRejectionReason.allCases`, without searching it.
-        static func index(_ reason: TokenRejectionReason) -> Int {
-            switch reason {
-            case .missingToken: 0
-            case .malformed: 1
-            case .badSignature: 2
-            case .unknownKid: 3
-            case .expired: 4
-            case .notYetValid: 5
-            case .badIssuer: 6
-            case .badAudience: 7
-            case .unauthorizedParty: 8
-            case .unsupportedAlg: 9
-            case .unknownKey: 10
             }
         }
     }

@@ -101,30 +101,13 @@ public enum LocalResponse: Sendable, Equatable {
     /// buffer, and freed them again (~2,000 instructions of its answer).
     func prebuilt(keepAlive: Bool) -> Prebuilt? {
         guard case .gate(.unauthenticated(let reason)) = self else { return nil }
-        let pair = Self.unauthenticated[Self.slot(reason)]
+        let pair = Self.unauthenticated[reason.ordinal]
         return keepAlive ? pair.keepAlive : pair.closing
-    }
-
-    /// ``TokenRejectionReason``'s place in ``unauthenticated``.
-    static func slot(_ reason: TokenRejectionReason) -> Int {
-        switch reason {
-        case .missingToken: 0
-        case .malformed: 1
-        case .badSignature: 2
-        case .unknownKid: 3
-        case .expired: 4
-        case .notYetValid: 5
-        case .badIssuer: 6
-        case .badAudience: 7
-        case .unauthorizedParty: 8
-        case .unsupportedAlg: 9
-        case .unknownKey: 10
-        }
     }
 
     private static let unauthenticated: [(keepAlive: Prebuilt, closing: Prebuilt)] = {
         var table = Array(repeating: (keepAlive: build(.missingToken, true), closing: build(.missingToken, false)), count: TokenRejectionReason.allCases.count)
-        for reason in TokenRejectionReason.allCases { table[slot(reason)] = (build(reason, true), build(reason, false)) }
+        for reason in TokenRejectionReason.allCases { table[reason.ordinal] = (build(reason, true), build(reason, false)) }
         return table
     }()
 
