@@ -77,6 +77,15 @@ enum HTTPBodyFraming: Equatable {
         }
     }
 
+    /// Whether a `Transfer-Encoding` value is `chunked` alone (any case, optional
+    /// whitespace around it): the one coding Gatehouse admits in a request
+    /// (``RequestHeadValidator``) and passes on in a response (``HeaderHygiene/cleanResponse(_:clientKeepsAlive:)``).
+    static func isChunkedAlone(_ value: String) -> Bool {
+        value.withUTF8Bytes { bytes in
+            bytes.equalsIgnoringASCIICase(bytes.trimmingOWS(0..<bytes.count), "chunked")
+        }
+    }
+
     /// A body part: as is, or as one chunk. An empty part is written empty (never as a
     /// chunk, which would read as the last one) so its promise completes in order.
     static func writeBody(_ part: IOData, chunked: Bool, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {

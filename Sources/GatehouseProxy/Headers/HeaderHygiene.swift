@@ -37,7 +37,7 @@ public enum HeaderHygiene {
             guard let index = hopByHopIndex(name) else {
                 if name.utf8.count == 17, name.caseInsensitiveEquals("transfer-encoding") {
                     transferCodings += 1
-                    chunkedOnly = chunkedOnly && value.trimmingASCIISpaces().caseInsensitiveEquals("chunked")
+                    chunkedOnly = chunkedOnly && HTTPBodyFraming.isChunkedAlone(value)
                 }
                 continue
             }

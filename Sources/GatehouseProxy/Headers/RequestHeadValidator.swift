@@ -76,7 +76,7 @@ public enum RequestHeadValidator {
         if hosts != 1 {
             violation = .hostCount
         } else if transferEncodings > 0, transferEncodings != 1 || contentLengths > 0
-                    || firstTransferEncoding.trimmingASCIISpaces().lowercased() != "chunked" {
+                    || !HTTPBodyFraming.isChunkedAlone(firstTransferEncoding) {
             violation = .transferEncoding
         } else if contentLengths > 0, contentLengths != 1 || firstContentLength.isEmpty
                     || !firstContentLength.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
