@@ -139,6 +139,10 @@ enum HTTPHeadSerializer {
             bytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
         }
 
+        mutating func lines(_ run: [UInt8]) {
+            bytes += run.count
+        }
+
         mutating func end() {
             bytes += HTTPHeadSerializer.blankLineByteCount
         }
@@ -174,6 +178,10 @@ enum HTTPHeadSerializer {
             put(UInt8(ascii: ":"), UInt8(ascii: " "))
             put(value)
             putCRLF()
+        }
+
+        mutating func lines(_ run: [UInt8]) {
+            run.withUnsafeBufferPointer { put(bytes: $0) }
         }
 
         mutating func end() {

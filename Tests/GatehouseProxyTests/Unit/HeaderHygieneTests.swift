@@ -176,6 +176,19 @@ import Testing
         #expect(headers["host"] == ["127.0.0.1:9999"])
     }
 
+    /// An `extra_headers` `Authorization` (an upstream keyed another way) is the only one
+    /// sent: neither the owner key nor the client's token goes with it. The owner-key line
+    /// is built once per configuration, so this is decided there.
+    @Test func extraHeadersMayReplaceTheOwnerKey() throws {
+        let api = try Self.rewrite(extra: [HeaderField(name: "authorization", value: "Basic dXNlcjpwYXNz")])
+        let headers = try Self.upstream([("Host", "app.test"), ("Authorization", "Bearer client")], api: api)
+        #expect(headers["authorization"] == ["Basic dXNlcjpwYXNz"])
+        let plain = try Self.upstream([("Host", "app.test"), ("Authorization", "Bearer client")], api: try Self.rewrite(extra: []))
+        #expect(plain["authorization"] == ["Bearer owner"])
+        #expect(plain["x-gatehouse-org"] == ["org_1"])
+        #expect(plain["x-gatehouse-app"] == ["app_1"])
+    }
+
     @Test func requestIDTrustsOnlyASanePeerValue() {
         let incoming = HTTPHeaders([("X-Request-Id", "abc-123")])
         #expect(UpstreamRequestBuilder.requestID(incoming, peerTrusted: true, generated: "gen") == "abc-123")
