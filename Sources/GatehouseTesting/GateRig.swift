@@ -97,17 +97,27 @@ public struct GateRig: Sendable {
     /// Polls `condition` every 20 ms until it holds; throws after `timeout` (a safety net
     /// against a hung test, never a timing assertion).
     @discardableResult
-    public func waitUntil(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws -> Bool {
+    public func waitUntil(timeout: Duration = GateRig.pollTimeout, _ condition: @Sendable () async -> Bool) async throws -> Bool {
         try await GateRig.poll(timeout: timeout, condition)
     }
 
+    /// How long a poll waits before calling a test hung. Generous on purpose: the full
+    /// suite runs ~540 tests at once on a cooperative pool as wide as the machine has
+    /// cores (two here), and a task that is ready can wait its turn for well over 15
+    /// seconds — the process under test answered at once while the test's own load and
+    /// poll sat queued (`SighupProcessTests` failed so on a slow host, 7 runs in 10, with
+    /// 15 s). A wait that ends early costs nothing; only a real hang waits this long.
+    public static let pollTimeout: Duration = .seconds(60)
+
     @discardableResult
-    public static func poll(timeout: Duration = .seconds(15), _ condition: @Sendable () async -> Bool) async throws -> Bool {
+    public static func poll(timeout: Duration = GateRig.pollTimeout, _ condition: @Sendable () async -> Bool) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return true }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // Once more: a task that waited past the deadline for a thread sees the state now.
+        if await condition() { return true }
         throw RawConnectionError(description: "condition not met in time")
     }
 

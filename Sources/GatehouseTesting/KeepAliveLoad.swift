@@ -45,6 +45,9 @@ public final class KeepAliveLoad: Sendable {
     /// Answers with the expected status so far.
     public var ok: Int { outcome.withLockedValue { $0.ok } }
 
+    /// What happened so far, while the load runs (for a failing test to say why).
+    public var soFar: Outcome { outcome.withLockedValue { $0 } }
+
     /// Waits (bounded) until `count` more requests succeeded than when called.
     public func waitForTraffic(_ count: Int) async throws {
         let start = ok

@@ -99,7 +99,7 @@ enum MeteringRig {
 
     /// Polls every 10 ms until `condition` holds or `timeout` passes (a bound against a
     /// hung test, never a timing assertion); whether it held.
-    static func eventually(timeout: Duration = .seconds(15), _ condition: () async -> Bool) async -> Bool {
+    static func eventually(timeout: Duration = GateRig.pollTimeout, _ condition: () async -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return true }

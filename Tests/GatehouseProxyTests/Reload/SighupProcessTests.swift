@@ -60,8 +60,30 @@ import Testing
         let steps: [(generation: String, valid: Bool)] = [("1", true), ("bad", false), ("2", true), ("3", true)]
         var reloaded = 0
         var rejected = 0
+        // A wait that runs out says which one, with what the load and the process saw.
+        func waiting(_ what: String, _ wait: () async throws -> Void) async throws {
+            do {
+                try await wait()
+            } catch {
+                let load = load.soFar
+                // Is the process answering at all, and did the upstream see more than was answered?
+                var probe = "no probe answer"
+                if let connection = try? await RawConnection.connect(port: port) {
+                    try? await connection.send("GET /_api/probe HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                    if let response = try? await connection.readResponse() { probe = "probe \(response.status)" }
+                    await connection.close()
+                }
+                Issue.record("""
+                    \(what): \(error); \(load.ok) answered, failures: \(load.failures.prefix(5)); \
+                    upstream saw \(api.requests.count); \(probe); \
+                    last upstream generation: \(api.requests.last?.values("X-Config-Generation") ?? []); \
+                    log: \(gatehouse.log.suffix(3000))
+                    """)
+                throw error
+            }
+        }
         for step in steps {
-            try await load.waitForTraffic(100)
+            try await waiting("traffic before generation \(step.generation)") { try await load.waitForTraffic(100) }
             let yaml = step.valid
                 ? Self.yaml(api: api.url, generation: step.generation)
                 : Self.yaml(api: api.url, generation: step.generation, devKeyFile: "/nonexistent/dev-key.pem")
@@ -70,13 +92,17 @@ import Testing
             if step.valid { reloaded += 1 } else { rejected += 1 }
             let (wantReloaded, wantRejected) = (reloaded, rejected)
             let logFile = gatehouse.logFile
-            try await GateRig.poll {
-                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                return Self.occurrences(of: "configuration reloaded", in: log) == wantReloaded
-                    && Self.occurrences(of: "configuration reload rejected", in: log) == wantRejected
+            try await waiting("reload log for generation \(step.generation)") {
+                _ = try await GateRig.poll {
+                    let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                    return Self.occurrences(of: "configuration reloaded", in: log) == wantReloaded
+                        && Self.occurrences(of: "configuration reload rejected", in: log) == wantRejected
+                }
             }
             if step.valid {
-                try await GateRig.poll { api.requests.last?.values("X-Config-Generation") == [step.generation] }
+                try await waiting("generation \(step.generation) upstream") {
+                    _ = try await GateRig.poll { api.requests.last?.values("X-Config-Generation") == [step.generation] }
+                }
             }
         }
         let result = await load.stop()

@@ -50,7 +50,7 @@ enum TransportRig {
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes (a bound against
     /// a hung test, not a timing assertion); returns whether it held.
-    static func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    static func eventually(timeout: Duration = GateRig.pollTimeout, _ condition: () async -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if await condition() { return true }
