@@ -188,10 +188,14 @@ public actor WebDriverBrowser {
     /// `false`, `0` or `""`) and returns its value; throws after `timeout`, naming the
     /// last value and the page's text.
     @discardableResult
-    public func waitUntil(_ expression: String, timeout: Duration = .seconds(15)) async throws -> JSONValue {
+    public func waitUntil(_ expression: String, timeout: Duration = GateRig.pollTimeout) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         var last: JSONValue = .null
-        while ContinuousClock.now < deadline {
+        // Once past the deadline too (``GateRig/pollTimeout``: a test task can wait its turn
+        // for a thread that long under the full suite, while the page was ready).
+        var pastDeadline = false
+        while !pastDeadline {
+            pastDeadline = ContinuousClock.now >= deadline
             // A navigation in progress can fail a script; that is "not yet".
             if let value = try? await execute("return (\(expression));") {
                 last = value
@@ -200,7 +204,7 @@ public actor WebDriverBrowser {
                 default: return value
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            if !pastDeadline { try await Task.sleep(for: .milliseconds(50)) }
         }
         let page = (try? await execute("return document.body ? document.body.innerText : document.documentElement.outerHTML;"))?.stringValue ?? "?"
         let console = await consoleLog()
