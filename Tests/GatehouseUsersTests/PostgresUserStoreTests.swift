@@ -8,7 +8,12 @@ import Testing
 /// What only the PostgreSQL store does: replicas sharing one database, opening together,
 /// and failing to connect quickly and clearly. Needs `GATEHOUSE_TEST_POSTGRES_URL`
 /// (`scripts/postgres-test-server.sh`); in CI its absence fails instead of skipping.
-@Suite(.enabled(if: TestPostgres.shouldRun, "GATEHOUSE_TEST_POSTGRES_URL is not set: run scripts/postgres-test-server.sh"))
+@Suite(
+    .enabled(if: TestPostgres.shouldRun, "GATEHOUSE_TEST_POSTGRES_URL is not set: run scripts/postgres-test-server.sh"),
+    // A lock wait on the shared server (seen once, with two suites run against it at the
+    // same time) fails with the test's name instead of hanging the run.
+    .timeLimit(.minutes(3))
+)
 struct PostgresUserStoreTests {
     private let loop = StoreFixture.loop
 
