@@ -96,16 +96,16 @@ public enum UpstreamRequestBuilder {
             identityLines = Self.lines([("X-Gatehouse-Org", app.org), ("X-Gatehouse-App", app.id)])
         }
 
-        /// `name: value\r\n` for each field, as ``HTTPHeadSerializer/Writer/field(_:_:)`` writes it.
+        /// The fields' lines, counted and written by the head serializer's own sinks (one
+        /// spelling of a field line for the whole head).
         private static func lines(_ fields: [(String, String)]) -> [UInt8] {
-            var bytes: [UInt8] = []
-            for (name, value) in fields {
-                bytes += name.utf8
-                bytes += ": ".utf8
-                bytes += value.utf8
-                bytes += "\r\n".utf8
+            var count = HTTPHeadSerializer.LineCount()
+            for (name, value) in fields { count.field(name, value) }
+            return [UInt8](unsafeUninitializedCapacity: count.bytes) { buffer, initialized in
+                var writer = HTTPHeadSerializer.Writer(out: UnsafeMutableRawBufferPointer(buffer))
+                for (name, value) in fields { writer.field(name, value) }
+                initialized = writer.offset
             }
-            return bytes
         }
 
         @inline(__always)
