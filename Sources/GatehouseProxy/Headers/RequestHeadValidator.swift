@@ -35,6 +35,20 @@ public enum RequestHeadValidator {
         /// The fields' size as `name: value\r\n` lines: what the upstream head can keep of
         /// them is no larger (``UpstreamRequestBuilder`` sizes its buffer by it).
         public var fieldBytes: Int
+        /// The `close` and `keep-alive` options of the `Connection` fields.
+        public var connection: ConnectionOptions
+
+        /// Whether the client's connection stays open after this request (RFC 9112 §9.3):
+        /// not when it asks to close; an HTTP/1.0 client's only when it asks to keep it.
+        /// llhttp's verdict for a request, found here because a decoder outside NIOHTTP1
+        /// cannot hand it on in the head (``HTTPMessageDecoder``) and `isKeepAlive` would
+        /// then walk the fields again (four allocations); a field naming both options reads
+        /// as `close`, where llhttp keeps an HTTP/1.0 connection.
+        public func keepsAlive(_ version: HTTPVersion) -> Bool {
+            if connection.close { return false }
+            if version.major == 1 && version.minor == 0 || version.major == 0 { return connection.keepAlive }
+            return true
+        }
     }
 
     public static func inspect(_ head: HTTPRequestHead) -> Inspection {
@@ -48,6 +62,7 @@ public enum RequestHeadValidator {
         var firstContentLength = ""
         var fieldBytes = 0
         var authorization = AuthorizationField.none
+        var connection = ConnectionOptions()
         for (name, value) in head.headers {
             fieldBytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
             // Told apart by length first: most fields are none of these.
@@ -59,6 +74,8 @@ public enum RequestHeadValidator {
                 if expect == nil { expect = value }
             case 7 where name.caseInsensitiveEquals("upgrade"):
                 hasUpgrade = true
+            case 10 where name.caseInsensitiveEquals("connection"):
+                connection.add(value)
             case 13 where name.caseInsensitiveEquals("authorization"):
                 authorization.add(value)
             case 14 where name.caseInsensitiveEquals("content-length"):
@@ -87,7 +104,7 @@ public enum RequestHeadValidator {
         }
         return Inspection(
             violation: violation, declaredLength: declaredLength, host: host, expect: expect, hasUpgrade: hasUpgrade,
-            authorization: authorization, fieldBytes: fieldBytes
+            authorization: authorization, fieldBytes: fieldBytes, connection: connection
         )
     }
 
@@ -98,6 +115,53 @@ public enum RequestHeadValidator {
     /// The declared body length (0 without `Content-Length` and `Transfer-Encoding`; `nil` when chunked).
     public static func declaredLength(_ head: HTTPRequestHead) -> Int? {
         inspect(head).declaredLength
+    }
+}
+
+/// The connection options of a message's `Connection` fields that decide whether its
+/// connection stays open (RFC 9110 §7.6.1: a comma-separated list of case-insensitive
+/// tokens, optional white space around each).
+public struct ConnectionOptions: Equatable, Sendable {
+    public var close = false
+    public var keepAlive = false
+
+    public init() {}
+
+    /// One more `Connection` field's value.
+    public mutating func add(_ value: String) {
+        var value = value
+        value.withUTF8 { bytes in
+            var index = 0
+            while index < bytes.count {
+                while index < bytes.count, Self.isSeparator(bytes[index]) { index += 1 }
+                let start = index
+                while index < bytes.count, bytes[index] != UInt8(ascii: ",") { index += 1 }
+                var end = index
+                while end > start, Self.isSeparator(bytes[end - 1]) { end -= 1 }
+                let token = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if Self.token(token, is: "close") {
+                    close = true
+                } else if Self.token(token, is: "keep-alive") {
+                    keepAlive = true
+                }
+            }
+        }
+    }
+
+    private static func isSeparator(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",")
+    }
+
+    /// `token` equals `lowercase` ignoring ASCII case.
+    private static func token(_ token: UnsafeBufferPointer<UInt8>, is lowercase: StaticString) -> Bool {
+        guard token.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for offset in 0..<token.count {
+            let byte = token[offset]
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if folded != expected[offset] { return false }
+        }
+        return true
     }
 }
 

@@ -449,9 +449,13 @@ final class HTTPRequestDecodingHandler: DecodingCoreHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPServerRequestPart
 
-    let core: DecodingCore<HTTPRequestDecoder>
+    let core: DecodingCore<HTTPMessageDecoder>
+    /// The decoder, to wire its receiver (``HTTPMessageDecoder/requestReceiver``).
+    let decoder: HTTPMessageDecoder
 
-    init(_ decoder: HTTPRequestDecoder) {
+    init(_ decoder: HTTPMessageDecoder) {
+        precondition(decoder.kind == .request, "a request decoding handler decodes requests")
+        self.decoder = decoder
         core = DecodingCore(decoder)
     }
 }
@@ -464,9 +468,13 @@ final class HTTPResponseDecodingHandler: DecodingCoreHandler, ChannelOutboundHan
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    let core: DecodingCore<HTTPResponseDecoder>
+    let core: DecodingCore<HTTPMessageDecoder>
+    /// The decoder, to wire its receiver (``HTTPMessageDecoder/responseReceiver``).
+    let decoder: HTTPMessageDecoder
 
-    init(_ decoder: HTTPResponseDecoder) {
+    init(_ decoder: HTTPMessageDecoder) {
+        precondition(decoder.kind == .response, "a response decoding handler decodes responses")
+        self.decoder = decoder
         core = DecodingCore(decoder) { core in
             core.dequeueWrites(HTTPResponseDecodingHandler.unwrapOutboundIn)
         }

@@ -230,7 +230,7 @@ extension ProxyHandler {
 // MARK: - Upstream events
 
 extension ProxyHandler: UpstreamHandlerDelegate {
-    func upstreamRead(_ part: HTTPClientResponsePart) {
+    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool) {
         guard let context, case .forwarding(let exchange) = state else { return }
         switch part {
         case .head(let upstreamHead):
@@ -244,7 +244,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             let code = upstreamHead.status.code
             let switching = code == 101
             exchange.status = code
-            exchange.upstreamKeepAlive = upstreamHead.isKeepAlive
+            exchange.upstreamKeepAlive = keepAlive
             var headers = upstreamHead.headers
             // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
             let upgradeTo = switching ? headers.first(name: "upgrade") : nil

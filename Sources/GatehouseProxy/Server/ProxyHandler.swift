@@ -262,7 +262,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         currentRequestIsHead = head.method == .HEAD
         let facts = RequestHeadValidator.inspect(head)
         let hasBody = facts.declaredLength != 0
-        var keepAlive = head.isKeepAlive
+        var keepAlive = facts.keepsAlive(head.version)
         // A request asking for a protocol switch leaves the decoder parsing nothing more;
         // it is served once, then the connection closes.
         if facts.hasUpgrade { keepAlive = false }

@@ -12,9 +12,11 @@ import NIOPosix
 ///
 /// ```
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
-///         ─▶ HTTPRequestDecodingHandler NIO's HTTPRequestDecoder (llhttp, strict; head
-///                                      size capped: 431) in NIO's ByteToMessageHandler
-///                                      logic, specialised (DecodingCore)
+///         ─▶ HTTPRequestDecodingHandler NIO's HTTP/1 decoder (llhttp, strict; head size
+///                 │                    capped: 431), copied with direct delivery
+///                 │                    (HTTPMessageDecoder), in NIO's ByteToMessageHandler
+///                 │ parts by direct    logic, specialised (DecodingCore)
+///                 ▼ call
 ///         ─▶ RequestSequencer ◀──────┐ one request at a time, pipelined ones held; drain;
 ///                                    │ 400/431 for framing errors, then close; responses
 ///                                    │ written by its ClientResponseEncoder (one-pass
@@ -26,7 +28,8 @@ import NIOPosix
 ///                 │                      between them
 ///                 │
 ///                 └──▶ per-loop UpstreamConnectionPool ─▶ [TLS] ─▶ UpstreamRequestEncoder
-///                      + HTTPResponseDecodingHandler ─▶ UpstreamHandler
+///                      + HTTPResponseDecodingHandler ─▶ UpstreamHandler (parts by direct
+///                                                       call, as on the client side)
 ///
 ///  Both encoders write heads into the loop's spare buffer (HeadBufferRecycler).
 /// ```
@@ -100,8 +103,9 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
                     try sync.addHandler(timeouts)
-                    // NIO's request decoder, run by NIO's `ByteToMessageHandler` logic
-                    // specialised for it (``DecodingCore``); Gatehouse's response encoder (inside the
+                    // NIO's request decoder, copied to hand its parts to the sequencer
+                    // directly (``HTTPMessageDecoder``), run by NIO's `ByteToMessageHandler`
+                    // logic specialised for it (``DecodingCore``); Gatehouse's response encoder (inside the
                     // sequencer) in place of `HTTPResponseEncoder` (same rules, one-pass
                     // heads), and without NIO's outbound header validator: every header
                     // written here is either parsed by llhttp (which admits no CR/LF in a
@@ -111,9 +115,12 @@ public final class ProxyServer: Sendable {
                     // every header of every response: ~7% of the proxy's CPU on /_api.
                     // Bytes behind an upgrade request are the client's first tunnel frames:
                     // handed on when the decoder leaves for the tunnel (``TunnelSwitch``).
-                    try sync.addHandler(HTTPRequestDecodingHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits)))
+                    let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request, leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits))
+                    try sync.addHandler(decoding)
                     let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers)
                     try sync.addHandler(sequencer)
+                    // The sequencer is the decoder's next handler: the parts skip the pipeline.
+                    decoding.decoder.requestReceiver = sequencer
                     try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))
                 }
             }

@@ -95,8 +95,11 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received(unwrapInboundIn(data), context: context)
+    }
+
+    private func received(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         let kind: RequestSequence<Held>.Kind
-        let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
             encoder.recordRequest(head)
@@ -310,6 +313,16 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if delivered { channelReadComplete(context: context) }
         if sequence.takeWithheldRead() { readFromClient(context: context) }
+    }
+}
+
+extension RequestSequencer: DecodedRequestReceiver {
+    /// `channelRead(context:data:)` without the round trip through `NIOAny`: the request
+    /// decoder sits right before this handler (``ProxyServer``'s pipeline).
+    func decoded(_ part: HTTPServerRequestPart) -> Bool {
+        guard let context = ownContext else { return false }
+        received(part, context: context)
+        return true
     }
 }
 

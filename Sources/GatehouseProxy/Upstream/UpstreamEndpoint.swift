@@ -52,13 +52,13 @@ public final class UpstreamEndpoint: Sendable {
                         let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
                         try sync.addHandler(handler)
                     }
-                    // NIO's response decoder (in its `ByteToMessageHandler` logic specialised,
-                    // ``DecodingCore``), Gatehouse's request encoder in place of
+                    // NIO's response decoder (copied, ``HTTPMessageDecoder``, in its
+                    // `ByteToMessageHandler` logic specialised, ``DecodingCore``), Gatehouse's request encoder in place of
                     // `HTTPRequestEncoder`, and no outbound validator, for the reason given in
                     // ProxyServer's pipeline: request heads are built from the parsed client
                     // head and validated parts.
                     try sync.addHandler(UpstreamRequestEncoder())
-                    try sync.addHandler(HTTPResponseDecodingHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
+                    try sync.addHandler(HTTPResponseDecodingHandler(HTTPMessageDecoder(.response, leftOverBytesStrategy: .forwardBytes)))
                     try extra(channel)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -4,7 +4,9 @@ import NIOHTTP1
 /// Receives the events an exchange cares about from its upstream connection.
 /// Called on the upstream channel's event loop, which is the client's loop too.
 protocol UpstreamHandlerDelegate: AnyObject {
-    func upstreamRead(_ part: HTTPClientResponsePart)
+    /// `keepAlive`: llhttp's verdict on the response's message (a response delimited by
+    /// the connection's close is not keep-alive, whatever its `Connection` field says).
+    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool)
     func upstreamReadComplete()
     func upstreamClosed()
     func upstreamFailed(_ error: Error)
@@ -17,7 +19,7 @@ protocol UpstreamHandlerDelegate: AnyObject {
 ///
 /// Runs on the connection's event loop. While pooled it has no owner: anything the
 /// upstream sends then is a protocol violation and closes the connection.
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, DecodedResponseReceiver {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -33,6 +35,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(encoder: UpstreamRequestEncoder, decoder: HTTPResponseDecodingHandler) {
         self.encoder = encoder
         self.decoder = decoder
+        // The decoder is the handler right before this one: its parts skip the pipeline.
+        // (The reference ends when the decoder leaves the pipeline.)
+        decoder.decoder.responseReceiver = self
     }
     /// Reads are withheld because the client cannot take more: the upstream is not
     /// waited on meanwhile (see ``ProxyHandler/upstreamOwesProgress(_:)``).
@@ -54,13 +59,22 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        // Only when something stands between the decoder and this handler, which the pool
+        // never wires: the verdict is then the `Connection` field's.
+        let keepAlive: Bool
+        if case .head(let head) = part { keepAlive = head.isKeepAlive } else { keepAlive = false }
+        received(part, keepAlive: keepAlive, context: context)
+    }
+
+    private func received(_ part: HTTPClientResponsePart, keepAlive: Bool, context: ChannelHandlerContext) {
         inRead = true
         guard let owner else {
             isUsable = false
             context.close(promise: nil)
             return
         }
-        owner.upstreamRead(unwrapInboundIn(data))
+        owner.upstreamRead(part, keepAlive: keepAlive)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -121,6 +135,14 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func flush() {
         context?.flush()
+    }
+
+    /// `channelRead(context:data:)` from the response decoder without the round trip
+    /// through `NIOAny`.
+    func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
+        guard let context else { return false }
+        received(part, keepAlive: keepAlive, context: context)
+        return true
     }
 
     /// Stop reading from the upstream until ``resumeReads()`` (the client is not writable).

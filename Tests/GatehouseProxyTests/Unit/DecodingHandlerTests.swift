@@ -5,15 +5,19 @@ import Testing
 @testable import GatehouseProxy
 
 /// Gatehouse's decoding handlers carry NIO's `ByteToMessageHandler` logic with concrete
-/// types (``DecodingCore``): whatever NIO's handler passes on — parts, errors, leftovers,
-/// end of input — theirs must pass on identically, event for event, including the hard
-/// cases: bytes one at a time, a read arriving while a decode runs (re-entrancy), a
-/// request written while a response is decoded (queued writes), a parse error and the
-/// bytes after it, removal with bytes left, input closed and the connection gone.
+/// types (``DecodingCore``) and NIO's HTTP/1 decoder copied to hand its parts on by direct
+/// call (``HTTPMessageDecoder``): whatever NIO's handler and decoder pass on — parts, each
+/// head's keep-alive verdict, errors, leftovers, end of input — theirs must pass on
+/// identically, event for event, both to a receiver wired as in production and through the
+/// pipeline, including the hard cases: bytes one at a time, a read arriving while a decode
+/// runs (re-entrancy), a request written while a response is decoded (queued writes), a
+/// parse error and the bytes after it, removal with bytes left, input closed and the
+/// connection gone.
 @Suite struct DecodingHandlerTests {
     /// Records every event reaching it, as text without buffer addresses; on cue, feeds
     /// bytes back into the pipeline or writes a request from inside a read (re-entrancy).
-    final class Recorder: ChannelDuplexHandler {
+    /// Takes the decoder's parts by direct call too, when wired as its receiver.
+    final class Recorder: ChannelDuplexHandler, DecodedRequestReceiver, DecodedResponseReceiver {
         typealias InboundIn = Any
         typealias OutboundIn = Any
         var events: [String] = []
@@ -21,10 +25,37 @@ import Testing
         var reenterWith: ByteBuffer?
         /// A request written from inside the first response head read (once).
         var writeOnFirstHead: HTTPClientRequestPart?
+        /// A request head's keep-alive verdict as ``ProxyHandler`` reads it (the inspection's),
+        /// rather than the head's `isKeepAlive` (llhttp's in NIO's heads).
+        var requestVerdictByInspection = false
+        private var context: ChannelHandlerContext?
+
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let value = unwrapInboundIn(data)
-            events.append(DecodingHandlerTests.describe(value))
+            record(unwrapInboundIn(data), keepAlive: nil, context: context)
+        }
+
+        func decoded(_ part: HTTPServerRequestPart) -> Bool {
+            guard let context else { return false }
+            record(part, keepAlive: nil, context: context)
+            return true
+        }
+
+        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
+            guard let context else { return false }
+            record(part, keepAlive: keepAlive, context: context)
+            return true
+        }
+
+        /// `keepAlive`: the verdict handed with a response part (a direct call); otherwise
+        /// the head's own (`isKeepAlive`, llhttp's in NIO's heads).
+        private func record(_ value: Any, keepAlive: Bool?, context: ChannelHandlerContext) {
+            var keepAlive = keepAlive
+            if requestVerdictByInspection, case .head(let head) = value as? HTTPServerRequestPart {
+                keepAlive = RequestHeadValidator.inspect(head).keepsAlive(head.version)
+            }
+            events.append(DecodingHandlerTests.describe(value, keepAlive: keepAlive))
             if let bytes = reenterWith {
                 reenterWith = nil
                 context.pipeline.fireChannelRead(bytes)
@@ -48,17 +79,17 @@ import Testing
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { events.append("event \(event)") }
     }
 
-    static func describe(_ value: Any) -> String {
+    static func describe(_ value: Any, keepAlive: Bool? = nil) -> String {
         switch value {
         case let part as HTTPServerRequestPart:
             switch part {
-            case .head(let head): return "head \(head.method) \(head.uri) \(head.version) \(head.headers)"
+            case .head(let head): return "head \(head.method) \(head.uri) \(head.version) \(head.headers) keep-alive \(keepAlive ?? head.isKeepAlive)"
             case .body(let bytes): return "body \(String(buffer: bytes).debugDescription)"
             case .end(let trailers): return "end \(String(describing: trailers))"
             }
         case let part as HTTPClientResponsePart:
             switch part {
-            case .head(let head): return "head \(head.status.code) \(head.version) \(head.headers)"
+            case .head(let head): return "head \(head.status.code) \(head.version) \(head.headers) keep-alive \(keepAlive ?? head.isKeepAlive)"
             case .body(let bytes): return "body \(String(buffer: bytes).debugDescription)"
             case .end(let trailers): return "end \(String(describing: trailers))"
             }
@@ -72,17 +103,26 @@ import Testing
         }
     }
 
-    enum Side { case nio, gatehouse }
+    /// NIO's handler and decoder; Gatehouse's, wired to the next handler as in production
+    /// (parts by direct call); Gatehouse's with no receiver (parts through the pipeline).
+    enum Side: CaseIterable { case nio, gatehouse, gatehouseThroughPipeline }
 
     /// What reaches the handler after a request decoder when `feed` drives the channel.
     static func requestEvents(
         _ side: Side, leftovers: RemoveAfterUpgradeStrategy = .dropBytes, reenterWith: ByteBuffer? = nil,
         _ feed: (EmbeddedChannel, RemovableChannelHandler) throws -> Void
     ) throws -> [String] {
-        let decoder = HTTPRequestDecoder(leftOverBytesStrategy: leftovers)
-        let handler: ChannelHandler & RemovableChannelHandler = side == .nio ? ByteToMessageHandler(decoder) : HTTPRequestDecodingHandler(decoder)
         let recorder = Recorder()
         recorder.reenterWith = reenterWith
+        recorder.requestVerdictByInspection = side != .nio
+        let handler: ChannelHandler & RemovableChannelHandler
+        switch side {
+        case .nio: handler = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: leftovers))
+        case .gatehouse, .gatehouseThroughPipeline:
+            let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request, leftOverBytesStrategy: leftovers))
+            if side == .gatehouse { decoding.decoder.requestReceiver = recorder }
+            handler = decoding
+        }
         let channel = EmbeddedChannel(handlers: [handler, recorder])
         try feed(channel, handler)
         channel.embeddedEventLoop.run()
@@ -95,10 +135,16 @@ import Testing
         _ side: Side, requests: [HTTPMethod], writeOnFirstHead: HTTPClientRequestPart? = nil,
         _ feed: (EmbeddedChannel, RemovableChannelHandler) throws -> Void
     ) throws -> [String] {
-        let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)
-        let handler: ChannelHandler & RemovableChannelHandler = side == .nio ? ByteToMessageHandler(decoder) : HTTPResponseDecodingHandler(decoder)
         let recorder = Recorder()
         recorder.writeOnFirstHead = writeOnFirstHead
+        let handler: ChannelHandler & RemovableChannelHandler
+        switch side {
+        case .nio: handler = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+        case .gatehouse, .gatehouseThroughPipeline:
+            let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response, leftOverBytesStrategy: .forwardBytes))
+            if side == .gatehouse { decoding.decoder.responseReceiver = recorder }
+            handler = decoding
+        }
         let channel = EmbeddedChannel(handlers: [handler, recorder])
         for method in requests {
             try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: "/r")))
@@ -114,13 +160,17 @@ import Testing
         + "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
         + "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"
 
-    /// Runs the scenario on both and compares; returns NIO's events for checks of their own.
+    /// Runs the scenario on every side and compares; returns NIO's events for checks of
+    /// their own. `sides`: a response delimited by the close is not keep-alive, which only
+    /// the direct path can say (see ``HTTPMessageDecoder``).
     @discardableResult
-    static func same(_ events: (Side) throws -> [String], _ comment: Comment) throws -> [String] {
+    static func same(_ events: (Side) throws -> [String], _ comment: Comment, sides: [Side] = [.gatehouse, .gatehouseThroughPipeline]) throws -> [String] {
         let nio = try events(.nio)
-        let ours = try events(.gatehouse)
         #expect(!nio.isEmpty, comment)
-        #expect(ours == nio, comment)
+        for side in sides {
+            let ours = try events(side)
+            #expect(ours == nio, "\(comment) (\(side))")
+        }
         return nio
     }
 
@@ -200,7 +250,7 @@ import Testing
                 try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"))
             }
         }, "queued write")
-        #expect(events.prefix(5) == ["head 200 HTTP/1.1 Content-Length: 2", "body \"ok\"", "end nil", "head 200 HTTP/1.1 Content-Length: 9", "end nil"])
+        #expect(events.prefix(5) == ["head 200 HTTP/1.1 Content-Length: 2 keep-alive true", "body \"ok\"", "end nil", "head 200 HTTP/1.1 Content-Length: 9 keep-alive true", "end nil"])
     }
 
     @Test func bytesAfterA101AreForwardedOnRemovalAsNIOs() throws {
@@ -213,5 +263,72 @@ import Testing
                 channel.pipeline.fireChannelInactive()
             }
         }, "101 leftovers")
+    }
+
+    /// Each response head's keep-alive verdict is llhttp's, as NIO's heads carry it: a
+    /// response delimited by the close (no length, not chunked) is not keep-alive whatever
+    /// its `Connection` field says — an upstream connection must not be pooled after one.
+    /// Through the pipeline Gatehouse's heads can only say what their `Connection` field
+    /// says, so that side is left out here.
+    @Test func responseKeepAliveVerdictsAreLLHTTPs() throws {
+        let cases: [(String, [HTTPMethod], Bool)] = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", [.GET], true),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", [.GET], true),
+            ("HTTP/1.1 200 OK\r\n\r\nuntil the close", [.GET], false),
+            ("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nuntil the close", [.GET], false),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", [.GET], false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", [.GET], false),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", [.GET], true),
+            ("HTTP/1.1 204 No Content\r\n\r\n", [.GET], true),
+            ("HTTP/1.1 304 Not Modified\r\n\r\n", [.GET], true),
+            // llhttp's verdict is taken before it learns the response has no body.
+            ("HTTP/1.1 200 OK\r\n\r\n", [.HEAD], false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", [.HEAD], true),
+            ("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nuntil the close", [.POST], false),
+        ]
+        for (response, methods, keepAlive) in cases {
+            let events = try Self.same({
+                try Self.responseEvents($0, requests: methods) { channel, _ in
+                    try channel.writeInbound(ByteBuffer(string: response))
+                    channel.pipeline.fireChannelInactive()
+                }
+            }, "\(response.debugDescription)", sides: [.gatehouse])
+            #expect(events.first?.hasSuffix("keep-alive \(keepAlive)") == true, "\(response.debugDescription): \(events)")
+        }
+    }
+
+    /// A request's verdict, which ``ProxyHandler`` takes from the inspection of its fields
+    /// (``RequestHeadValidator/Inspection/keepsAlive(_:)``), is its `Connection` field's and
+    /// version's, as llhttp's is for a request (never delimited by a close) — with one
+    /// exception: a field saying both `keep-alive` and `close` is read as `close` (RFC 9112
+    /// §9.6), where llhttp keeps an HTTP/1.0 connection alive.
+    @Test func requestKeepAliveVerdictsAreLLHTTPs() throws {
+        let cases: [(String, Bool)] = [
+            ("GET / HTTP/1.1\r\nHost: h\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade,close\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: x\r\nConnection:  CLOSE \r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nHost: h\r\nConnection: closed, keep-alives\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: h\r\n\r\n", false),
+            ("GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: h\r\nConnection: Keep-Alive\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: h\r\nConnection: te, keep-alive\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive-ish\r\n\r\n", false),
+            ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok", true),
+        ]
+        for (request, keepAlive) in cases {
+            let events = try Self.same({
+                try Self.requestEvents($0) { channel, _ in try channel.writeInbound(ByteBuffer(string: request)) }
+            }, "\(request.debugDescription)")
+            #expect(events.first?.hasSuffix("keep-alive \(keepAlive)") == true, "\(request.debugDescription): \(events)")
+        }
+        let contradictory = "GET / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive, close\r\n\r\n"
+        let nio = try Self.requestEvents(.nio) { channel, _ in try channel.writeInbound(ByteBuffer(string: contradictory)) }
+        let ours = try Self.requestEvents(.gatehouse) { channel, _ in try channel.writeInbound(ByteBuffer(string: contradictory)) }
+        #expect(nio.first?.hasSuffix("keep-alive true") == true)
+        #expect(ours.first?.hasSuffix("keep-alive false") == true)
     }
 }
