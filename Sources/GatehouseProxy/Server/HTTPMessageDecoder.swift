@@ -114,11 +114,15 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     /// Takes a response decoder's parts by a direct call (as ``requestReceiver``).
     var responseReceiver: (any DecodedResponseReceiver)?
 
-    private static func fromOpaque(_ opaque: UnsafePointer<llhttp_t>?) -> HTTPMessageDecoder {
-        // llhttp hands back the parser it was given, whose `data` is this decoder (set at
-        // init, unretained: the parser is the decoder's and is only run by it).
+    /// Runs `body` on the decoder a callback's parser belongs to. llhttp hands back the
+    /// parser it was given, whose `data` is the decoder (set at init, unretained: the parser
+    /// is the decoder's and is only run from inside the decoder's own `feedParser`, which
+    /// holds it), so the decoder is not retained and released around every callback (~30
+    /// per `/_api` exchange).
+    @inline(__always)
+    private static func with<Result>(_ opaque: UnsafePointer<llhttp_t>?, _ body: (HTTPMessageDecoder) -> Result) -> Result {
         guard let data = opaque?.pointee.data else { preconditionFailure("llhttp called back without its parser") }
-        return Unmanaged<HTTPMessageDecoder>.fromOpaque(data).takeUnretainedValue()
+        return Unmanaged<HTTPMessageDecoder>.fromOpaque(data)._withUnsafeGuaranteedRef(body)
     }
 
     init(
@@ -139,44 +143,45 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
         self.settings = UnsafeMutablePointer.allocate(capacity: 1)
         c_nio_llhttp_settings_init(self.settings)
         self.settings.pointee.on_body = { opaque, bytes, len in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveBodyData(UnsafeRawBufferPointer(start: bytes, count: len))
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveBodyData(UnsafeRawBufferPointer(start: bytes, count: len)) }
             return 0
         }
         self.settings.pointee.on_header_field = { opaque, bytes, len in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveHeaderFieldData(UnsafeRawBufferPointer(start: bytes, count: len))
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveHeaderFieldData(UnsafeRawBufferPointer(start: bytes, count: len)) }
         }
         self.settings.pointee.on_header_value = { opaque, bytes, len in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveHeaderValueData(UnsafeRawBufferPointer(start: bytes, count: len))
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveHeaderValueData(UnsafeRawBufferPointer(start: bytes, count: len)) }
         }
         self.settings.pointee.on_url = { opaque, bytes, len in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveURLData(UnsafeRawBufferPointer(start: bytes, count: len))
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveURLData(UnsafeRawBufferPointer(start: bytes, count: len)) }
         }
         self.settings.pointee.on_message_begin = { opaque in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveMessageBeginNotification()
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveMessageBeginNotification() }
             return 0
         }
         self.settings.pointee.on_headers_complete = { opaque in
             guard let opaque else { return -1 }
-            let decoder = HTTPMessageDecoder.fromOpaque(opaque)
-            switch decoder.didReceiveHeadersCompleteNotification(
-                versionMajor: Int(opaque.pointee.http_major),
-                versionMinor: Int(opaque.pointee.http_minor),
-                statusCode: Int(opaque.pointee.status_code),
-                isUpgrade: opaque.pointee.upgrade != 0,
-                method: llhttp_method(rawValue: numericCast(opaque.pointee.method)),
-                keepAlive: c_nio_llhttp_should_keep_alive(opaque) != 0
-            ) {
-            case .normal:
-                return 0
-            case .skipBody:
-                return 1
-            case .error(let err):
-                decoder.httpErrno = err
-                return -1  // error
+            return HTTPMessageDecoder.with(opaque) { decoder in
+                switch decoder.didReceiveHeadersCompleteNotification(
+                    versionMajor: Int(opaque.pointee.http_major),
+                    versionMinor: Int(opaque.pointee.http_minor),
+                    statusCode: Int(opaque.pointee.status_code),
+                    isUpgrade: opaque.pointee.upgrade != 0,
+                    method: llhttp_method(rawValue: numericCast(opaque.pointee.method)),
+                    keepAlive: c_nio_llhttp_should_keep_alive(opaque) != 0
+                ) {
+                case .normal:
+                    return 0
+                case .skipBody:
+                    return 1
+                case .error(let err):
+                    decoder.httpErrno = err
+                    return -1  // error
+                }
             }
         }
         self.settings.pointee.on_message_complete = { opaque in
-            HTTPMessageDecoder.fromOpaque(opaque).didReceiveMessageCompleteNotification()
+            HTTPMessageDecoder.with(opaque) { $0.didReceiveMessageCompleteNotification() }
             // Temporary workaround for https://github.com/nodejs/llhttp/issues/202, as NIO's
             // (https://github.com/apple/swift-nio/issues/2274).
             opaque?.pointee.content_length = 0
