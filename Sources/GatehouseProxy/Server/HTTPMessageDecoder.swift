@@ -274,10 +274,10 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             case .headerValue, .trailerValue:
                 ()
             case .headerName:
-                try self.didReceiveHeaderName(self.finish())
+                try self.didReceiveFieldName(self.finish())
                 self.start(bytes: bytes, newState: .headerValue)
             case .trailerName:
-                try self.didReceiveTrailerName(self.finish())
+                try self.didReceiveFieldName(self.finish())
                 self.start(bytes: bytes, newState: .trailerValue)
             case .beforeMessageBegin, .afterMessageBegin, .headersComplete, .url:
                 preconditionFailure()
@@ -512,7 +512,8 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
         }
     }
 
-    private func didReceiveHeaderName(_ bytes: UnsafeRawBufferPointer) throws {
+    /// A header's or a trailer's name (NIO has one method for each, with the same body).
+    private func didReceiveFieldName(_ bytes: UnsafeRawBufferPointer) throws {
         assert(self.currentHeaderName == nil)
 
         // Defensive check: llhttp tolerates a zero-length header field name, but we don't.
@@ -526,16 +527,6 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
         guard let name = self.currentHeaderName else { preconditionFailure("a field value without its name") }
         self.headers.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
         self.currentHeaderName = nil
-    }
-
-    private func didReceiveTrailerName(_ bytes: UnsafeRawBufferPointer) throws {
-        assert(self.currentHeaderName == nil)
-
-        // Defensive check: llhttp tolerates a zero-length header field name, but we don't.
-        guard bytes.count > 0 else {
-            throw HTTPParserError.invalidHeaderToken
-        }
-        self.currentHeaderName = String(decoding: bytes, as: Unicode.UTF8.self)
     }
 
     private func didReceiveTrailerValue(_ bytes: UnsafeRawBufferPointer) {

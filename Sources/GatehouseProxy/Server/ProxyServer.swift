@@ -12,11 +12,13 @@ import NIOPosix
 ///
 /// ```
 ///  socket ─▶ ClientTimeoutHandler      408 / idle / send-stall close on raw bytes
-///         ─▶ HTTPRequestDecodingHandler NIO's HTTP/1 decoder (llhttp, strict; head size
-///                 │                    capped: 431), copied with direct delivery
-///                 │                    (HTTPMessageDecoder), in NIO's ByteToMessageHandler
-///                 │ parts by direct    logic, specialised (DecodingCore)
-///                 ▼ call
+///         ─▶ HTTPRequestDecodingHandler NIO's HTTP/1 decoder, copied (HTTPMessageDecoder:
+///                                      llhttp, strict; head size capped: 431), in NIO's
+///                                      ByteToMessageHandler logic, specialised
+///                                      (DecodingCore); hands each part to the sequencer
+///                                      by a direct call, so nothing may be added between
+///                                      the two (a tunnel's glue comes after the decoder
+///                                      has stopped parsing)
 ///         ─▶ RequestSequencer ◀──────┐ one request at a time, pipelined ones held; drain;
 ///                                    │ 400/431 for framing errors, then close; responses
 ///                                    │ written by its ClientResponseEncoder (one-pass
