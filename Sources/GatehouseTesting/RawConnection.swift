@@ -244,9 +244,11 @@ enum HTTPResponseParser {
 
 extension RawConnection {
     /// One request on a fresh connection to 127.0.0.1:`port`; the response as read.
+    /// `timeout`: how long the response may take (a bound against a hang; a test that holds
+    /// its upstream until every request of a batch has arrived passes ``GateRig/pollTimeout``).
     public static func request(
         port: Int, _ method: String = "GET", _ target: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-        host: String = "gatehouse.test"
+        host: String = "gatehouse.test", timeout: Duration = .seconds(10)
     ) async throws -> TestHTTPResponse {
         let connection = try await RawConnection.connect(port: port)
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
@@ -255,7 +257,7 @@ extension RawConnection {
         head += "\r\n"
         do {
             try await connection.send(Array(head.utf8) + (body ?? []))
-            let response = try await connection.readResponse(headRequest: method == "HEAD")
+            let response = try await connection.readResponse(timeout: timeout, headRequest: method == "HEAD")
             await connection.close()
             return response
         } catch {

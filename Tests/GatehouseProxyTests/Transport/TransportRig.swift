@@ -41,7 +41,13 @@ enum TransportRig {
         Task {
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<count {
-                    group.addTask { try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer).status }
+                    // Each waits as long as the test's poll for the whole batch: under the full
+                    // suite the batch can take over 10 s to arrive (the test process's tasks
+                    // queue for its two threads), and a first request giving up cancelled the
+                    // rest, so the batch never arrived (seen once in CI).
+                    group.addTask {
+                        try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer, timeout: GateRig.pollTimeout).status
+                    }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
