@@ -32,9 +32,11 @@ private import CNIOLLHTTP
 /// keep-alive verdict beside it, since a decoder outside NIOHTTP1 cannot store it in
 /// `HTTPHeaders` (its initialiser for that is internal): a response delimited by the
 /// connection's close is not keep-alive, whatever its `Connection` field says. A request
-/// head's `isKeepAlive` reads its `Connection` field, which for a request is the same verdict
-/// (a request is never delimited by a close). Keep it in step with NIO's when the
-/// dependency moves.
+/// head comes without one: ``ProxyHandler`` reads it from the inspection's walk over the
+/// fields (``RequestHeadValidator/Inspection/keepsAlive(_:)``), which for a request is
+/// llhttp's verdict (a request is never delimited by a close), where the head's own
+/// `isKeepAlive` would walk them again. Keep it in step with NIO's when the dependency
+/// moves.
 final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     /// The parts are ``RequestPart`` or ``ResponsePart`` by ``Kind``, typed by the handler
     /// that owns the decoder; the decoder never wraps them through this type.
