@@ -53,8 +53,9 @@ public final class UpstreamEndpoint: Sendable {
                         try sync.addHandler(handler)
                     }
                     // NIO's response decoder (copied, ``HTTPMessageDecoder``, in its
-                    // `ByteToMessageHandler` logic specialised, ``DecodingCore``), Gatehouse's request encoder in place of
-                    // `HTTPRequestEncoder`, and no outbound validator, for the reason given in
+                    // `ByteToMessageHandler` logic specialised, ``DecodingCore``), Gatehouse's
+                    // request encoder in place of `HTTPRequestEncoder`, and no outbound
+                    // validator, for the reason given in
                     // ProxyServer's pipeline: request heads are built from the parsed client
                     // head and validated parts.
                     try sync.addHandler(UpstreamRequestEncoder())

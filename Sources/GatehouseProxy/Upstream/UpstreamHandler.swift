@@ -59,12 +59,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        // Only when something stands between the decoder and this handler, which the pool
-        // never wires: the verdict is then the `Connection` field's.
-        let keepAlive: Bool
-        if case .head(let head) = part { keepAlive = head.isKeepAlive } else { keepAlive = false }
-        received(part, keepAlive: keepAlive, context: context)
+        // Only when the decoder was not wired to this handler, which the pool never does:
+        // without llhttp's verdict (a head built outside NIOHTTP1 cannot carry it, and its
+        // `Connection` field cannot tell a response delimited by the close) the connection
+        // is not reused.
+        received(unwrapInboundIn(data), keepAlive: false, context: context)
     }
 
     private func received(_ part: HTTPClientResponsePart, keepAlive: Bool, context: ChannelHandlerContext) {
