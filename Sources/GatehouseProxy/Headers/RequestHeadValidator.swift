@@ -127,41 +127,16 @@ public struct ConnectionOptions: Equatable, Sendable {
 
     public init() {}
 
-    /// One more `Connection` field's value.
+    /// One more `Connection` field's value, walked in place as ``HeaderHygiene`` walks it.
     public mutating func add(_ value: String) {
-        var value = value
-        value.withUTF8 { bytes in
-            var index = 0
-            while index < bytes.count {
-                while index < bytes.count, Self.isSeparator(bytes[index]) { index += 1 }
-                let start = index
-                while index < bytes.count, bytes[index] != UInt8(ascii: ",") { index += 1 }
-                var end = index
-                while end > start, Self.isSeparator(bytes[end - 1]) { end -= 1 }
-                let token = UnsafeBufferPointer(rebasing: bytes[start..<end])
-                if Self.token(token, is: "close") {
-                    close = true
-                } else if Self.token(token, is: "keep-alive") {
-                    keepAlive = true
-                }
+        HeaderHygiene.forEachPiece(of: value, separatedBy: UInt8(ascii: ",")) { piece in
+            let token = piece.trimmingASCIISpaces()
+            if token.caseInsensitiveEquals("close") {
+                close = true
+            } else if token.caseInsensitiveEquals("keep-alive") {
+                keepAlive = true
             }
         }
-    }
-
-    private static func isSeparator(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",")
-    }
-
-    /// `token` equals `lowercase` ignoring ASCII case.
-    private static func token(_ token: UnsafeBufferPointer<UInt8>, is lowercase: StaticString) -> Bool {
-        guard token.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = lowercase.utf8Start
-        for offset in 0..<token.count {
-            let byte = token[offset]
-            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            if folded != expected[offset] { return false }
-        }
-        return true
     }
 }
 
