@@ -93,10 +93,10 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     private var requestMethods = CircularBuffer<HTTPMethod>(initialCapacity: 1)
 
     // things we build incrementally
-    private var headers: [(String, String)] = []
+    /// The head's URL, names and values, reusing the last head's `String`s where the bytes
+    /// repeat (``DecodedFields``).
+    private var fields = DecodedFields()
     private var trailers: [(String, String)]? = nil
-    private var currentHeaderName: String? = nil
-    private var url: String? = nil
     private var isUpgrade: Bool? = nil
     /// llhttp's keep-alive verdict on the message being decoded.
     private var keepAlive = false
@@ -139,7 +139,6 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
         self.maximumHeaderFieldCount = limitConfiguration.maxHeaderFieldCount
         self.leftOverBytesStrategy = leftOverBytesStrategy
         self.informationalResponseStrategy = informationalResponseStrategy
-        self.headers.reserveCapacity(16)
         self.parser = UnsafeMutablePointer.allocate(capacity: 1)
         self.parser.initialize(to: llhttp_t())
         self.settings = UnsafeMutablePointer.allocate(capacity: 1)
@@ -276,10 +275,10 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             case .headerValue, .trailerValue:
                 ()
             case .headerName:
-                try self.didReceiveFieldName(self.finish())
+                try self.didReceiveFieldName(self.finish(), inHead: true)
                 self.start(bytes: bytes, newState: .headerValue)
             case .trailerName:
-                try self.didReceiveFieldName(self.finish())
+                try self.didReceiveFieldName(self.finish(), inHead: false)
                 self.start(bytes: bytes, newState: .trailerValue)
             case .beforeMessageBegin, .afterMessageBegin, .headersComplete, .url:
                 preconditionFailure()
@@ -515,34 +514,32 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     }
 
     /// A header's or a trailer's name (NIO has one method for each, with the same body).
-    private func didReceiveFieldName(_ bytes: UnsafeRawBufferPointer) throws {
-        assert(self.currentHeaderName == nil)
+    private func didReceiveFieldName(_ bytes: UnsafeRawBufferPointer, inHead: Bool) throws {
+        assert(!self.fields.hasPendingName)
 
         // Defensive check: llhttp tolerates a zero-length header field name, but we don't.
         guard bytes.count > 0 else {
             throw HTTPParserError.invalidHeaderToken
         }
-        self.currentHeaderName = String(decoding: bytes, as: Unicode.UTF8.self)
+        self.fields.setName(bytes, inHead: inHead)
     }
 
     private func didReceiveHeaderValue(_ bytes: UnsafeRawBufferPointer) {
-        guard let name = self.currentHeaderName else { preconditionFailure("a field value without its name") }
-        self.headers.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
-        self.currentHeaderName = nil
+        self.fields.appendValue(bytes)
     }
 
     private func didReceiveTrailerValue(_ bytes: UnsafeRawBufferPointer) {
+        let trailer = self.fields.trailer(bytes)
         if self.trailers == nil {
-            self.trailers = []
+            self.trailers = [trailer]
+        } else {
+            self.trailers?.append(trailer)
         }
-        guard let name = self.currentHeaderName else { preconditionFailure("a trailer value without its name") }
-        self.trailers?.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
-        self.currentHeaderName = nil
     }
 
     private func didReceiveURL(_ bytes: UnsafeRawBufferPointer) {
-        assert(self.url == nil)
-        self.url = String(decoding: bytes, as: Unicode.UTF8.self)
+        assert(self.fields.url == nil)
+        self.fields.setURL(bytes)
     }
 
     private func didFinishHead(
@@ -559,30 +556,27 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             return false
         }
         self.keepAlive = keepAlive
-        let headers = HTTPHeaders(self.headers)
-        self.headers.removeAll(keepingCapacity: true)
+        let (fields, url) = self.fields.takeHead(headBytes: self.totalHeadersByteLength)
+        let headers = HTTPHeaders(fields)
 
         switch self.kind {
         case .request:
             let head = HTTPRequestHead(
                 version: .init(major: versionMajor, minor: versionMinor),
                 method: HTTPMethod.from(httpParserMethod: method),
-                uri: self.url ?? "",
+                uri: url ?? "",
                 headers: headers
             )
-            self.url = nil
             self.emit(RequestPart.head(head))
 
         case .response where (100..<200).contains(statusCode) && statusCode != 101:
             self.lastResponseHeaderWasInformational = true
-            self.url = nil
             if self.informationalResponseStrategy == .forward {
                 self.emit(ResponsePart.head(Self.responseHead(versionMajor, versionMinor, statusCode, headers)))
             }
 
         case .response:
             self.lastResponseHeaderWasInformational = false
-            self.url = nil
             self.emit(ResponsePart.head(Self.responseHead(versionMajor, versionMinor, statusCode, headers)))
         }
         self.isUpgrade = isUpgrade

@@ -1,0 +1,194 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import GatehouseProxy
+
+/// A head's `String`s reuse the last head's where the bytes repeat at the same position
+/// (``DecodedFields``): what is decoded stays exactly NIO's whatever changes between heads
+/// on one connection, and what repeats is shared, not made again — up to the size bound.
+@Suite struct DecodedFieldsTests {
+    static let token = "Bearer " + String(repeating: "t0k3n.", count: 12)
+    static let agent = "User-Agent: gatehouse-tests/1.0 (long enough to be allocated)\r\n"
+
+    /// One connection's requests, each changing something against the one before.
+    static var requests: [UInt8] {
+        let same = "GET /_api/v1/the/same/long/path HTTP/1.1\r\nHost: app.example.com\r\nAuthorization: \(token)\r\n\(agent)"
+        var bytes: [UInt8] = []
+        func add(_ text: String) { bytes += Array(text.utf8) }
+        add(same + "X-V: ")
+        bytes += [0xFF, 0xFE]  // not UTF-8: repaired to U+FFFD twice
+        add(" value\r\nEmpty:\r\n\r\n")
+        // The same head again.
+        add(same + "X-V: ")
+        bytes += [0xFF, 0xFE]
+        add(" value\r\nEmpty:\r\n\r\n")
+        // The repaired form sent as such; a name in another case; one byte of the token
+        // changed (same length); an empty value filled.
+        add("GET /_api/v1/the/same/long/path HTTP/1.1\r\nhost: app.example.com\r\nAuthorization: \(token.dropLast())X\r\n\(agent)X-V: ")
+        bytes += [0xEF, 0xBF, 0xBD, 0xEF, 0xBF, 0xBD]
+        add(" value\r\nEmpty: x\r\n\r\n")
+        // A field inserted first: every position shifts.
+        add("GET /_api/v1/the/same/long/path/2 HTTP/1.1\r\nX-First: 1\r\nHost: app.example.com\r\nAuthorization: \(token)\r\n\(agent)\r\n")
+        // Fields gone; a value that is a prefix of the last one at its position.
+        add("GET /_api/v1/the/same/long/path HTTP/1.1\r\nX-First: 1\r\nHost: app.example\r\n\r\n")
+        // Over the bound, twice; then the first head again.
+        let large = "GET /_api/v1/large HTTP/1.1\r\nHost: app.example.com\r\nX-Large: \(String(repeating: "L", count: 5000))\r\n\(agent)\r\n"
+        add(large)
+        add(large)
+        add(same + "X-V: v\r\n\r\n")
+        return bytes
+    }
+
+    static let responses = "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 02:10:33 GMT\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\n\r\nok"
+        + "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 02:10:33 GMT\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\n\r\nok"
+        + "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 02:10:34 GMT\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 3\r\n\r\nyes"
+        + "HTTP/1.1 404 Not Found\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nno"
+        + "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 02:10:34 GMT\r\nContent-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: application/json; charset=utf-8\r\n\r\n"
+
+    @Test func headsOnOneConnectionDecodeAsNIOsWhateverRepeats() throws {
+        try DecodingHandlerTests.same({
+            try DecodingHandlerTests.requestEvents($0) { channel, _ in try channel.writeInbound(ByteBuffer(bytes: Self.requests)) }
+        }, "requests whole")
+        try DecodingHandlerTests.same({
+            try DecodingHandlerTests.requestEvents($0) { channel, _ in
+                for byte in Self.requests { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+            }
+        }, "requests byte by byte")
+        try DecodingHandlerTests.same({
+            try DecodingHandlerTests.responseEvents($0, requests: [.GET, .GET, .GET, .GET, .GET]) { channel, _ in
+                try channel.writeInbound(ByteBuffer(string: Self.responses))
+            }
+        }, "responses whole")
+        try DecodingHandlerTests.same({
+            try DecodingHandlerTests.responseEvents($0, requests: [.GET, .GET, .GET, .GET, .GET]) { channel, _ in
+                for byte in Self.responses.utf8 { try channel.writeInbound(ByteBuffer(bytes: [byte])) }
+            }
+        }, "responses byte by byte")
+    }
+
+    /// Keeps the heads a decoder hands over (by direct call, or through the pipeline).
+    final class Heads: ChannelInboundHandler, DecodedRequestReceiver, DecodedResponseReceiver {
+        typealias InboundIn = Any
+        var requests: [HTTPRequestHead] = []
+        var responses: [HTTPResponseHead] = []
+        /// NIO's decoder's parts, through the pipeline.
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if let part = Self.unwrapInboundIn(data) as? HTTPServerRequestPart { _ = decoded(part) }
+        }
+        func decoded(_ part: HTTPServerRequestPart) -> Bool {
+            if case .head(let head) = part { requests.append(head) }
+            return true
+        }
+        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
+            if case .head(let head) = part { responses.append(head) }
+            return true
+        }
+    }
+
+    /// Where a string longer than 15 bytes keeps its UTF-8 (shorter ones are held inline).
+    static func storage(_ string: String) -> UInt? {
+        string.utf8.withContiguousStorageIfAvailable { UInt(bitPattern: $0.baseAddress) }
+    }
+
+    static func field(_ head: HTTPRequestHead, _ name: String) -> String { head.headers[name].first ?? "" }
+
+    @Test func aRepeatedFieldSharesTheLastHeadsString() throws {
+        let heads = Heads()
+        let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request))
+        decoding.decoder.requestReceiver = heads
+        let channel = EmbeddedChannel(handlers: [decoding, heads])
+        try channel.writeInbound(ByteBuffer(bytes: Self.requests))
+        _ = try? channel.finish()
+        let requests = heads.requests
+        try #require(requests.count == 8)
+        let (first, again, changed, shifted) = (requests[0], requests[1], requests[2], requests[3])
+
+        #expect(Self.field(again, "Authorization") == Self.token)
+        #expect(Self.storage(Self.field(again, "Authorization")) == Self.storage(Self.field(first, "Authorization")))
+        #expect(Self.storage(Self.field(again, "User-Agent")) == Self.storage(Self.field(first, "User-Agent")))
+        #expect(Self.storage(again.uri) == Self.storage(first.uri))
+
+        // Changed at the same length: a string of its own; what stayed is still shared.
+        #expect(Self.field(changed, "Authorization") == Self.token.dropLast() + "X")
+        #expect(Self.storage(Self.field(changed, "Authorization")) != Self.storage(Self.field(first, "Authorization")))
+        #expect(Self.storage(Self.field(changed, "User-Agent")) == Self.storage(Self.field(first, "User-Agent")))
+        #expect(Self.field(changed, "X-V") == "\u{FFFD}\u{FFFD} value")
+
+        // Shifted one position: compared where it stood, so made again (and still right).
+        #expect(Self.field(shifted, "Authorization") == Self.token)
+        #expect(Self.storage(Self.field(shifted, "Authorization")) != Self.storage(Self.field(first, "Authorization")))
+
+        // A head over the bound is not kept: its repeat makes its own strings.
+        let (large, largeAgain, last) = (requests[5], requests[6], requests[7])
+        #expect(Self.field(largeAgain, "X-Large") == Self.field(large, "X-Large"))
+        #expect(Self.storage(Self.field(largeAgain, "X-Large")) != Self.storage(Self.field(large, "X-Large")))
+        #expect(Self.storage(Self.field(largeAgain, "User-Agent")) != Self.storage(Self.field(large, "User-Agent")))
+        #expect(Self.field(last, "User-Agent") == Self.field(first, "User-Agent"))
+
+        // Every head was held while the ones after it were decoded (their storage shared or
+        // emptied for reuse): each still has exactly the fields NIO's decoder gives it.
+        let nio = Heads()
+        let nioChannel = EmbeddedChannel(handlers: [ByteToMessageHandler(HTTPRequestDecoder()), nio])
+        try nioChannel.writeInbound(ByteBuffer(bytes: Self.requests))
+        _ = try? nioChannel.finish()
+        #expect(nio.requests.count == requests.count)
+        for (ours, theirs) in zip(requests, nio.requests) {
+            #expect(ours.uri == theirs.uri)
+            #expect(ours.headers.map { "\($0.name): \($0.value)" } == theirs.headers.map { "\($0.name): \($0.value)" })
+        }
+    }
+
+    /// Feeds a head of `count` fields `N<i>: <value>` and takes it.
+    static func head(_ count: Int, _ value: String, into fields: inout DecodedFields) -> [(String, String)] {
+        for index in 0..<count {
+            Array("N\(index)".utf8).withUnsafeBytes { fields.setName($0, inHead: true) }
+            Array(value.utf8).withUnsafeBytes { fields.appendValue($0) }
+        }
+        return fields.takeHead(headBytes: 100).fields
+    }
+
+    /// The head before the last is built over once it is gone: its storage, emptied, takes
+    /// the next head (no allocation); while it lives, it keeps its fields.
+    @Test func aHeadNoLongerHeldLendsItsStorageToTheNextOne() throws {
+        var fields = DecodedFields()
+        var large: [(String, String)]? = Self.head(40, "large", into: &fields)
+        let largeCapacity = large?.capacity ?? 0
+        try #require(largeCapacity >= 40)
+        large = nil
+        let small = Self.head(2, "small", into: &fields)
+        // The next head is built in the large head's storage (a new array holds 16).
+        #expect(fields.fields.capacity == largeCapacity)
+        #expect(fields.fields.isEmpty)
+
+        // A head still held is not built over: `small` is kept, and two heads later its
+        // storage would come round again.
+        let third = Self.head(3, "third", into: &fields)
+        _ = Self.head(1, "fourth", into: &fields)
+        #expect(small.map { "\($0.0): \($0.1)" } == ["N0: small", "N1: small"])
+        #expect(third.map { "\($0.0): \($0.1)" } == ["N0: third", "N1: third", "N2: third"])
+    }
+
+    @Test func aRepeatedResponseFieldSharesTheLastHeadsString() throws {
+        let heads = Heads()
+        let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response))
+        decoding.decoder.responseReceiver = heads
+        let channel = EmbeddedChannel(handlers: [decoding, heads])
+        for _ in 0..<5 {
+            try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/r")))
+        }
+        try channel.writeInbound(ByteBuffer(string: Self.responses))
+        _ = try? channel.finish()
+        let responses = heads.responses
+        try #require(responses.count == 5)
+        func value(_ index: Int, _ name: String) -> String { responses[index].headers[name].first ?? "" }
+
+        #expect(Self.storage(value(1, "Content-Type")) == Self.storage(value(0, "Content-Type")))
+        #expect(Self.storage(value(1, "Date")) == Self.storage(value(0, "Date")))
+        #expect(value(2, "Date") == "Fri, 27 Nov 2026 02:10:34 GMT")
+        #expect(Self.storage(value(2, "Date")) != Self.storage(value(0, "Date")))
+        #expect(Self.storage(value(2, "Content-Type")) == Self.storage(value(0, "Content-Type")))
+        #expect(value(3, "Content-Type") == "text/html")
+        #expect(value(4, "Content-Type") == "application/json; charset=utf-8")
+    }
+}
