@@ -12,9 +12,10 @@ import Darwin
 /// Why: a client sends the same `Host`, `Authorization`, `User-Agent` and `Accept` on every
 /// request of its connection, an upstream the same `Server` and `Content-Type` on every
 /// response (and `Date` within a second). Making each anew — validating the UTF-8,
-/// allocating storage for a value over 15 bytes, copying, then freeing the last one — was
-/// ~3,000 instructions and 4 of the 19 allocations of every `/_api` exchange; comparing the
-/// bytes with the string already made costs a `memcmp`. Only the same position is compared:
+/// allocating storage for a value over 15 bytes, copying, then freeing the last one — cost
+/// ~1,800 instructions and 10 of the 19 allocations of a proxied `/_api` exchange more than
+/// comparing the bytes with the string already made (a `memcmp`) does (`Benchmarks/README.md`,
+/// fourteenth round). Only the same position is compared:
 /// a client or server sends its fields in the same order each time, and anything else costs
 /// what it did before. The last head is kept only when it was at most
 /// ``reusableHeadBytes``, which bounds what an idle connection holds.
