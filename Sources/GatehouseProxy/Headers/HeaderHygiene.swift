@@ -28,33 +28,18 @@ public enum HeaderHygiene {
         // second copies the rest, once. (`HTTPHeaders.remove` per name was a scan each,
         // ~2,300 instructions for one `Connection` field in an 8-field response.)
         var dropped: UInt64 = 0
-        var found = 0
-        var loneKeepAlive = false
+        var scan = HopByHopScan()
         var named: [String] = []
-        var transferCodings = 0
-        var chunkedOnly = true
         for (position, (name, value)) in headers.enumerated() {
-            guard let index = hopByHopIndex(name) else {
-                if name.utf8.count == 17, name.caseInsensitiveEquals("transfer-encoding") {
-                    transferCodings += 1
-                    chunkedOnly = chunkedOnly && HTTPBodyFraming.isChunkedAlone(value)
-                }
-                continue
-            }
-            found += 1
+            guard let index = scan.note(name, value) else { continue }
             if position < 64 { dropped |= 1 << position }
-            if index == 0 {
-                if value.caseInsensitiveEquals("keep-alive") {
-                    loneKeepAlive = found == 1
-                } else if !value.caseInsensitiveEquals("close") {
-                    // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
-                    forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
-                }
+            if index == 0, !value.caseInsensitiveEquals("keep-alive"), !value.caseInsensitiveEquals("close") {
+                // Rare: a `Connection` naming fields. Lowercased for `caseInsensitiveEquals`.
+                forEachConnectionToken(value) { if !isProtectedFromConnection($0) { named.append($0.lowercased()) } }
             }
         }
-        let codingPasses = transferCodings == 0 || (transferCodings == 1 && chunkedOnly)
-        guard found > 0 else { return codingPasses }
-        if keepingKeepAlive, found == 1, loneKeepAlive { return codingPasses }
+        let codingPasses = scan.codingPasses
+        if scan.keepsFields(keepingKeepAlive: keepingKeepAlive) { return codingPasses }
         var kept: [(String, String)] = []
         kept.reserveCapacity(headers.count)
         for (position, (name, value)) in headers.enumerated() {
@@ -64,6 +49,44 @@ public enum HeaderHygiene {
         }
         headers = HTTPHeaders(kept)
         return codingPasses
+    }
+
+    /// What ``removeHopByHop(_:keepingKeepAlive:)`` acts on in a set of fields, noted one
+    /// field at a time: by its walk, and by the response decoder as each field arrives
+    /// (``DecodedFields``), so that a response whose fields it would leave as they are —
+    /// most: nginx's carry just `Connection: keep-alive` — skips the walk
+    /// (``ProxyHandler``'s `upstreamRead`).
+    struct HopByHopScan: Equatable {
+        /// Hop-by-hop fields seen.
+        private(set) var found = 0
+        /// The first hop-by-hop field seen was `Connection: keep-alive`.
+        private(set) var loneKeepAlive = false
+        private var transferCodings = 0
+        private var chunkedOnly = true
+
+        /// Notes a field: its index in ``hopByHop`` when it is hop-by-hop.
+        @inline(__always)
+        mutating func note(_ name: String, _ value: String) -> Int? {
+            guard let index = hopByHopIndex(name) else {
+                if name.utf8.count == 17, name.caseInsensitiveEquals("transfer-encoding") {
+                    transferCodings += 1
+                    chunkedOnly = chunkedOnly && HTTPBodyFraming.isChunkedAlone(value)
+                }
+                return nil
+            }
+            found += 1
+            if index == 0, value.caseInsensitiveEquals("keep-alive") { loneKeepAlive = found == 1 }
+            return index
+        }
+
+        /// The message's transfer coding is none or a lone `chunked` (in any case).
+        var codingPasses: Bool { transferCodings == 0 || (transferCodings == 1 && chunkedOnly) }
+
+        /// The fields stay as they are: nothing hop-by-hop, or (`keepingKeepAlive`) a lone
+        /// `Connection: keep-alive`.
+        func keepsFields(keepingKeepAlive: Bool) -> Bool {
+            found == 0 || (keepingKeepAlive && found == 1 && loneKeepAlive)
+        }
     }
 
     /// The field's index in ``hopByHop``, or `nil`.
@@ -215,6 +238,14 @@ public enum HeaderHygiene {
     ///   a response is a 502, as nginx answers "upstream sent unknown Transfer-Encoding".
     public static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool = false) -> Bool {
         removeHopByHop(&headers, keepingKeepAlive: clientKeepsAlive)
+    }
+
+    /// The same, given the fields' scan made while they were decoded (`nil`: not made):
+    /// fields it says stay as they are are not walked again (~1,300 instructions of every
+    /// proxied response).
+    static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool, scanned: HopByHopScan?) -> Bool {
+        if let scanned, scanned.keepsFields(keepingKeepAlive: clientKeepsAlive) { return scanned.codingPasses }
+        return removeHopByHop(&headers, keepingKeepAlive: clientKeepsAlive)
     }
 }
 

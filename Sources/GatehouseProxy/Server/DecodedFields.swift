@@ -37,9 +37,13 @@ struct DecodedFields {
     /// The last head's fields and URL, shared with the head that carries them.
     private var previousFields: [(String, String)] = []
     private var previousURL: String? = nil
+    /// A response's fields as ``HeaderHygiene/removeHopByHop(_:keepingKeepAlive:)`` reads
+    /// them, noted as they arrive (`nil` on a request decoder, whose heads do not need it).
+    private var scan: HeaderHygiene.HopByHopScan?
 
-    init() {
+    init(scanningHopByHop: Bool = false) {
         fields.reserveCapacity(16)
+        scan = scanningHopByHop ? HeaderHygiene.HopByHopScan() : nil
     }
 
     /// Whether a name waits for its value.
@@ -67,11 +71,14 @@ struct DecodedFields {
     mutating func appendValue(_ bytes: UnsafeRawBufferPointer) {
         guard let name = pendingName.take() else { preconditionFailure("a field value without its name") }
         let position = fields.count
+        let value: String
         if position < previousFields.count, let same = Self.reuse(previousFields[position].1, for: bytes) {
-            fields.append((name, same))
+            value = same
         } else {
-            fields.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
+            value = String(decoding: bytes, as: Unicode.UTF8.self)
         }
+        if scan != nil { _ = scan?.note(name, value) }
+        fields.append((name, value))
     }
 
     /// A trailer's value, with its name (trailers are rare: not compared with anything).
@@ -88,8 +95,9 @@ struct DecodedFields {
     /// is emptied in place — no allocation (one per head before: two of the nine left per
     /// `/_api` exchange). While that head lives (a pipelined request, a response still being
     /// written), emptying copies first, as for any shared array: the head keeps its fields.
-    mutating func takeHead(headBytes: Int) -> (fields: [(String, String)], url: String?) {
-        let head = (fields, url)
+    mutating func takeHead(headBytes: Int) -> (fields: [(String, String)], url: String?, scan: HeaderHygiene.HopByHopScan?) {
+        let head = (fields, url, scan)
+        if scan != nil { scan = HeaderHygiene.HopByHopScan() }
         let reusable = headBytes <= Self.reusableHeadBytes
         var spare = reusable ? fields : []
         swap(&spare, &previousFields)

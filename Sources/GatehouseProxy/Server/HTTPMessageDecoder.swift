@@ -95,7 +95,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     // things we build incrementally
     /// The head's URL, names and values, reusing the last head's `String`s where the bytes
     /// repeat (``DecodedFields``).
-    private var fields = DecodedFields()
+    private var fields: DecodedFields
+    /// The last response head's hop-by-hop scan, handed on beside it.
+    private var headScan: HeaderHygiene.HopByHopScan?
     private var trailers: [(String, String)]? = nil
     private var isUpgrade: Bool? = nil
     /// llhttp's keep-alive verdict on the message being decoded.
@@ -139,6 +141,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
         self.maximumHeaderFieldCount = limitConfiguration.maxHeaderFieldCount
         self.leftOverBytesStrategy = leftOverBytesStrategy
         self.informationalResponseStrategy = informationalResponseStrategy
+        self.fields = DecodedFields(scanningHopByHop: kind == .response)
         self.parser = UnsafeMutablePointer.allocate(capacity: 1)
         self.parser.initialize(to: llhttp_t())
         self.settings = UnsafeMutablePointer.allocate(capacity: 1)
@@ -487,7 +490,11 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     /// message, or through the pipeline.
     @inline(__always)
     private func emit(_ part: ResponsePart) {
-        if let receiver = self.responseReceiver, receiver.decoded(part, keepAlive: self.keepAlive) { return }
+        if let receiver = self.responseReceiver {
+            let scan: HeaderHygiene.HopByHopScan?
+            if case .head = part { scan = self.headScan } else { scan = nil }
+            if receiver.decoded(part, keepAlive: self.keepAlive, fields: scan) { return }
+        }
         self.context?.fireChannelRead(NIOAny(part))
     }
 
@@ -556,8 +563,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             return false
         }
         self.keepAlive = keepAlive
-        let (fields, url) = self.fields.takeHead(headBytes: self.totalHeadersByteLength)
+        let (fields, url, scan) = self.fields.takeHead(headBytes: self.totalHeadersByteLength)
         let headers = HTTPHeaders(fields)
+        self.headScan = scan
 
         switch self.kind {
         case .request:
@@ -688,7 +696,8 @@ protocol DecodedRequestReceiver: AnyObject {
 }
 
 /// Takes a response decoder's parts by a direct call, each with llhttp's keep-alive verdict
-/// on its message; `false` when it cannot (the part then goes through the pipeline).
+/// on its message and, with a head, its fields' hop-by-hop scan (made as they were decoded);
+/// `false` when it cannot (the part then goes through the pipeline).
 protocol DecodedResponseReceiver: AnyObject {
-    func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool
+    func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?) -> Bool
 }

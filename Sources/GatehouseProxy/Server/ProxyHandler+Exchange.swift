@@ -230,7 +230,7 @@ extension ProxyHandler {
 // MARK: - Upstream events
 
 extension ProxyHandler: UpstreamHandlerDelegate {
-    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool) {
+    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?) {
         guard let context, case .forwarding(let exchange) = state else { return }
         switch part {
         case .head(let upstreamHead):
@@ -248,7 +248,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             var headers = upstreamHead.headers
             // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
             let upgradeTo = switching ? headers.first(name: "upgrade") : nil
-            guard HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: exchange.keepAlive && !switching) else {
+            guard HeaderHygiene.cleanResponse(&headers, clientKeepsAlive: exchange.keepAlive && !switching, scanned: fields) else {
                 // A transfer coding besides the chunking: not passed on as if it were content.
                 return upstreamBroke(exchange, context: context)
             }

@@ -6,7 +6,9 @@ import NIOHTTP1
 protocol UpstreamHandlerDelegate: AnyObject {
     /// `keepAlive`: llhttp's verdict on the response's message (a response delimited by
     /// the connection's close is not keep-alive, whatever its `Connection` field says).
-    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool)
+    /// `fields`: with a head, its fields' hop-by-hop scan, made as they were decoded (`nil`
+    /// when not made: the head's fields are walked for it).
+    func upstreamRead(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?)
     func upstreamReadComplete()
     func upstreamClosed()
     func upstreamFailed(_ error: Error)
@@ -63,17 +65,17 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
         // without llhttp's verdict (a head built outside NIOHTTP1 cannot carry it, and its
         // `Connection` field cannot tell a response delimited by the close) the connection
         // is not reused.
-        received(unwrapInboundIn(data), keepAlive: false, context: context)
+        received(unwrapInboundIn(data), keepAlive: false, fields: nil, context: context)
     }
 
-    private func received(_ part: HTTPClientResponsePart, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func received(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?, context: ChannelHandlerContext) {
         inRead = true
         guard let owner else {
             isUsable = false
             context.close(promise: nil)
             return
         }
-        owner.upstreamRead(part, keepAlive: keepAlive)
+        owner.upstreamRead(part, keepAlive: keepAlive, fields: fields)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -138,9 +140,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
 
     /// `channelRead(context:data:)` from the response decoder without the round trip
     /// through `NIOAny`.
-    func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
+    func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?) -> Bool {
         guard let context else { return false }
-        received(part, keepAlive: keepAlive, context: context)
+        received(part, keepAlive: keepAlive, fields: fields, context: context)
         return true
     }
 

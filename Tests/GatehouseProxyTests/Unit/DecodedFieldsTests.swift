@@ -72,6 +72,8 @@ import Testing
         typealias InboundIn = Any
         var requests: [HTTPRequestHead] = []
         var responses: [HTTPResponseHead] = []
+        /// The hop-by-hop scan handed with each response head.
+        var scans: [HeaderHygiene.HopByHopScan?] = []
         /// NIO's decoder's parts, through the pipeline.
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if let part = Self.unwrapInboundIn(data) as? HTTPServerRequestPart { _ = decoded(part) }
@@ -80,8 +82,13 @@ import Testing
             if case .head(let head) = part { requests.append(head) }
             return true
         }
-        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
-            if case .head(let head) = part { responses.append(head) }
+        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?) -> Bool {
+            if case .head(let head) = part {
+                responses.append(head)
+                scans.append(fields)
+            } else {
+                #expect(fields == nil, "a scan handed with a body or end")
+            }
             return true
         }
     }
@@ -190,5 +197,33 @@ import Testing
         #expect(Self.storage(value(2, "Content-Type")) == Self.storage(value(0, "Content-Type")))
         #expect(value(3, "Content-Type") == "text/html")
         #expect(value(4, "Content-Type") == "application/json; charset=utf-8")
+    }
+
+    /// Each response head comes with its fields' hop-by-hop scan, made as they were decoded:
+    /// the one a walk over the head's fields makes, field for field, whatever the last head
+    /// held (the scan starts afresh with each head).
+    @Test func aResponseHeadComesWithItsFieldsScan() throws {
+        let responses = "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"
+            + "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok"
+            + "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+            + "HTTP/1.1 204 No Content\r\nServer: nginx\r\n\r\n"
+            + "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nContent-Length: 0\r\n\r\n"
+        let heads = Heads()
+        let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response))
+        decoding.decoder.responseReceiver = heads
+        let channel = EmbeddedChannel(handlers: [decoding, heads])
+        for _ in 0..<5 {
+            try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/r")))
+        }
+        try channel.writeInbound(ByteBuffer(string: responses))
+        _ = try? channel.finish()
+        try #require(heads.responses.count == 5 && heads.scans.count == 5)
+        for (head, scan) in zip(heads.responses, heads.scans) {
+            var walked = HeaderHygiene.HopByHopScan()
+            for (name, value) in head.headers { _ = walked.note(name, value) }
+            #expect(scan == walked, "\(head.headers)")
+        }
+        #expect(heads.scans.map { $0?.keepsFields(keepingKeepAlive: true) } == [true, false, true, true, false])
+        #expect(heads.scans.map { $0?.codingPasses } == [true, true, false, true, true])
     }
 }

@@ -42,7 +42,7 @@ import Testing
             return true
         }
 
-        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool) -> Bool {
+        func decoded(_ part: HTTPClientResponsePart, keepAlive: Bool, fields: HeaderHygiene.HopByHopScan?) -> Bool {
             guard let context else { return false }
             record(part, keepAlive: keepAlive, context: context)
             return true

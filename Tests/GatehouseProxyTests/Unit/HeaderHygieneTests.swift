@@ -69,6 +69,40 @@ import Testing
         #expect(HeaderHygiene.cleanResponse(&plain))
     }
 
+    /// The scan the response decoder makes as fields arrive says "stays as it is" exactly
+    /// when the walk would leave the fields untouched, and passes the same codings: a
+    /// response it lets skip the walk is one the walk would not have changed.
+    @Test func aScanLeavesAloneExactlyWhatTheWalkWould() {
+        let cases: [[(String, String)]] = [
+            [], [("Server", "nginx"), ("Content-Length", "3")],
+            [("Connection", "keep-alive")], [("connection", "Keep-Alive"), ("Content-Length", "3")],
+            [("Connection", "close")], [("Connection", "keep-alive, X-Secret"), ("X-Secret", "1")],
+            [("Connection", "keep-alive"), ("Connection", "keep-alive")], [("Keep-Alive", "timeout=5"), ("Connection", "keep-alive")],
+            [("Connection", "keep-alive"), ("Keep-Alive", "timeout=5")], [("Connection", "keep-alive"), ("Upgrade", "h2c")],
+            [("Upgrade", "websocket")], [("TE", "trailers")], [("Trailer", "X-T")], [("Proxy-Connection", "keep-alive")],
+            [("Proxy-Authenticate", "Basic")], [("Proxy-Authorization", "Basic x")], [("Connection", "keep-alivex")],
+            [("Transfer-Encoding", "chunked"), ("Connection", "keep-alive")], [("Transfer-Encoding", "gzip, chunked")],
+            [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")], [("transfer-encoding", " Chunked ")],
+            [("X-Connection", "close"), ("Connectio", "close"), ("Transfer-Encodings", "gzip")],
+        ]
+        for fields in cases {
+            var scan = HeaderHygiene.HopByHopScan()
+            for (name, value) in fields { _ = scan.note(name, value) }
+            for keepingKeepAlive in [true, false] {
+                var headers = HTTPHeaders(fields)
+                let passes = HeaderHygiene.removeHopByHop(&headers, keepingKeepAlive: keepingKeepAlive)
+                let untouched = headers.map { "\($0.name): \($0.value)" } == fields.map { "\($0.0): \($0.1)" }
+                #expect(scan.codingPasses == passes, "\(fields)")
+                if scan.keepsFields(keepingKeepAlive: keepingKeepAlive) { #expect(untouched, "\(fields) \(keepingKeepAlive)") }
+                // Both ways for what it tells apart: a hop-by-hop field present is walked.
+                if !untouched { #expect(!scan.keepsFields(keepingKeepAlive: keepingKeepAlive), "\(fields) \(keepingKeepAlive)") }
+                var again = HTTPHeaders(fields)
+                #expect(HeaderHygiene.cleanResponse(&again, clientKeepsAlive: keepingKeepAlive, scanned: scan) == passes)
+                #expect(again.map { "\($0.name): \($0.value)" } == headers.map { "\($0.name): \($0.value)" }, "\(fields)")
+            }
+        }
+    }
+
     @Test func connectionCannotStripFramingOrHost() {
         var headers = HTTPHeaders([("Host", "a"), ("Connection", "content-length, transfer-encoding, host"),
                                    ("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
