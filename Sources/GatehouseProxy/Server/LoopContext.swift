@@ -16,6 +16,10 @@ final class LoopContext {
     /// in-flight exchanges finish on the snapshot they started with.
     private(set) var runtime: ProxyRuntime
     private(set) var settings: ProxySettings
+    /// How many snapshots ``install(runtime:settings:)`` has put in: a connection takes
+    /// ``runtime`` and ``settings`` again only when this moved (copying the settings at
+    /// every request head was ~300 instructions of retains and releases).
+    private(set) var snapshot = 0
     /// One cache per app of ``runtime``, indexed by ``AppRuntime/index`` (keys belong to
     /// one app). Replaced with the runtime: a token verified under the old keys or policy
     /// is verified again.
@@ -46,6 +50,7 @@ final class LoopContext {
     func install(runtime: ProxyRuntime, settings: ProxySettings) {
         self.runtime = runtime
         self.settings = settings
+        snapshot &+= 1
         tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
         metrics.prepare(slots: runtime.apps.map(\.metricSlot))
     }

@@ -35,6 +35,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The loop's snapshot as of the current request's head (see ``LoopContext/runtime``).
     var runtime: ProxyRuntime
     var settings: ProxySettings
+    /// Which of the loop's snapshots ``runtime`` and ``settings`` are (``LoopContext/snapshot``).
+    private var snapshot: Int
     let loop: LoopContext
     let timeouts: ClientTimeoutHandler
     let endpoints: LocalEndpoints
@@ -85,6 +87,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     init(loop: LoopContext, timeouts: ClientTimeoutHandler, endpoints: LocalEndpoints, logger: Logger, sequencer: RequestSequencer? = nil) {
         self.runtime = loop.runtime
         self.settings = loop.settings
+        self.snapshot = loop.snapshot
         self.loop = loop
         self.timeouts = timeouts
         self.endpoints = endpoints
@@ -257,8 +260,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         // Idle between requests: nothing of the previous exchange is left, so the request
         // may start on a newer snapshot (SIGHUP reload).
-        runtime = loop.runtime
-        settings = loop.settings
+        if snapshot != loop.snapshot {
+            runtime = loop.runtime
+            settings = loop.settings
+            snapshot = loop.snapshot
+        }
         currentRequestIsHead = head.method == .HEAD
         let facts = RequestHeadValidator.inspect(head)
         let hasBody = facts.declaredLength != 0
