@@ -176,17 +176,23 @@ import Testing
         #expect(third.map { "\($0.0): \($0.1)" } == ["N0: third", "N1: third", "N2: third"])
     }
 
-    @Test func aRepeatedResponseFieldSharesTheLastHeadsString() throws {
+    /// What Gatehouse's response decoder, wired as in production, hands over for
+    /// `responses`, each answering a `GET` written first.
+    static func decodeResponses(_ responses: String, count: Int) throws -> Heads {
         let heads = Heads()
         let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response))
         decoding.decoder.responseReceiver = heads
         let channel = EmbeddedChannel(handlers: [decoding, heads])
-        for _ in 0..<5 {
+        for _ in 0..<count {
             try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/r")))
         }
-        try channel.writeInbound(ByteBuffer(string: Self.responses))
+        try channel.writeInbound(ByteBuffer(string: responses))
         _ = try? channel.finish()
-        let responses = heads.responses
+        return heads
+    }
+
+    @Test func aRepeatedResponseFieldSharesTheLastHeadsString() throws {
+        let responses = try Self.decodeResponses(Self.responses, count: 5).responses
         try #require(responses.count == 5)
         func value(_ index: Int, _ name: String) -> String { responses[index].headers[name].first ?? "" }
 
@@ -208,15 +214,7 @@ import Testing
             + "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
             + "HTTP/1.1 204 No Content\r\nServer: nginx\r\n\r\n"
             + "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nContent-Length: 0\r\n\r\n"
-        let heads = Heads()
-        let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response))
-        decoding.decoder.responseReceiver = heads
-        let channel = EmbeddedChannel(handlers: [decoding, heads])
-        for _ in 0..<5 {
-            try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/r")))
-        }
-        try channel.writeInbound(ByteBuffer(string: responses))
-        _ = try? channel.finish()
+        let heads = try Self.decodeResponses(responses, count: 5)
         try #require(heads.responses.count == 5 && heads.scans.count == 5)
         for (head, scan) in zip(heads.responses, heads.scans) {
             var walked = HeaderHygiene.HopByHopScan()
