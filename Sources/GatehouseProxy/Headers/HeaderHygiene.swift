@@ -241,8 +241,9 @@ public enum HeaderHygiene {
     }
 
     /// The same, given the fields' scan made while they were decoded (`nil`: not made):
-    /// fields it says stay as they are are not walked again (~1,300 instructions of every
-    /// proxied response).
+    /// fields it says stay as they are are not walked again (the walk was ~1,300
+    /// instructions of nginx's five-field response; noting the fields as they are decoded,
+    /// ~250).
     static func cleanResponse(_ headers: inout HTTPHeaders, clientKeepsAlive: Bool, scanned: HopByHopScan?) -> Bool {
         if let scanned, scanned.keepsFields(keepingKeepAlive: clientKeepsAlive) { return scanned.codingPasses }
         return removeHopByHop(&headers, keepingKeepAlive: clientKeepsAlive)

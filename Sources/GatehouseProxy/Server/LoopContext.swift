@@ -18,7 +18,7 @@ final class LoopContext {
     private(set) var settings: ProxySettings
     /// How many snapshots ``install(runtime:settings:)`` has put in: a connection takes
     /// ``runtime`` and ``settings`` again only when this moved (copying the settings at
-    /// every request head was ~300 instructions of retains and releases).
+    /// every request head was ~200 instructions of retains and releases).
     private(set) var snapshot = 0
     /// One cache per app of ``runtime``, indexed by ``AppRuntime/index`` (keys belong to
     /// one app). Replaced with the runtime: a token verified under the old keys or policy
