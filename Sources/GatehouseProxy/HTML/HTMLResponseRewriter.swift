@@ -56,7 +56,7 @@ import NIOHTTP1
     /// Whether responses to this request may be injected (the app route's `GET`s with
     /// `inject.enabled`); only those have their `Accept-Encoding` narrowed.
     static func mayInject(method: HTTPMethod, inject: InjectConfiguration) -> Bool {
-        method == .GET && inject.enabled
+        method.isGET && inject.enabled
     }
 
     /// Keeps only the codings the injector can decode in `Accept-Encoding` (RFC 9110

@@ -99,7 +99,7 @@ public enum RequestHeadValidator {
                     || !firstContentLength.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
                     || firstContentLength.utf8.count > 18 {
             violation = .contentLength
-        } else if head.method == .TRACE, transferEncodings > 0 || (declaredLength ?? 0) > 0 {
+        } else if head.method.isTRACE, transferEncodings > 0 || (declaredLength ?? 0) > 0 {
             violation = .traceContent
         }
         return Inspection(

@@ -9,7 +9,7 @@ public enum UpstreamRequestBuilder {
     /// `Upgrade: websocket`, `Connection: upgrade`). Other upgrades (`h2c`…) are never
     /// passed on: a tunnel the gate did not mean to open is a smuggling hole.
     public static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
-        guard head.method == .GET, head.headers.contains(name: "upgrade") else { return false }
+        guard head.method.isGET, head.headers.contains(name: "upgrade") else { return false }
         let upgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
         let connection = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
         return upgrade && connection

@@ -369,8 +369,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
                 // head.
                 skipBody = true
             } else {
+                // Matched, not compared (`HTTPMethod+Matching.swift`: `==` compares strings).
                 let method = self.requestMethods.removeFirst()
-                if method == .HEAD || method == .CONNECT {
+                if method.isHEAD || method.isCONNECT {
                     skipBody = true
                 } else if statusCode / 100 == 1  // 1XX codes
                     || statusCode == 204 || statusCode == 304

@@ -265,7 +265,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             settings = loop.settings
             snapshot = loop.snapshot
         }
-        currentRequestIsHead = head.method == .HEAD
+        currentRequestIsHead = head.method.isHEAD
         let facts = RequestHeadValidator.inspect(head)
         let hasBody = facts.declaredLength != 0
         var keepAlive = facts.keepsAlive(head.version)
