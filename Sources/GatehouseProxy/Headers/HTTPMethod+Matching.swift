@@ -6,34 +6,18 @@ import NIOHTTP1
 /// request). Matched on the case instead, with a `.RAW` spelling of the same method still
 /// matching, as it does under `==`.
 extension HTTPMethod {
-    var isHEAD: Bool {
-        switch self {
-        case .HEAD: return true
-        case .RAW(let value): return value == "HEAD"
-        default: return false
-        }
-    }
+    var isHEAD: Bool { matches(.HEAD) }
+    var isGET: Bool { matches(.GET) }
+    var isCONNECT: Bool { matches(.CONNECT) }
+    var isTRACE: Bool { matches(.TRACE) }
 
-    var isGET: Bool {
-        switch self {
-        case .GET: return true
-        case .RAW(let value): return value == "GET"
-        default: return false
-        }
-    }
-
-    var isCONNECT: Bool {
-        switch self {
-        case .CONNECT: return true
-        case .RAW(let value): return value == "CONNECT"
-        default: return false
-        }
-    }
-
-    var isTRACE: Bool {
-        switch self {
-        case .TRACE: return true
-        case .RAW(let value): return value == "TRACE"
+    /// `self == known` for one of the cases above (inlined, so the switch folds to one
+    /// case test); only a `.RAW` method reads `known`'s spelling.
+    @inline(__always)
+    private func matches(_ known: HTTPMethod) -> Bool {
+        switch (self, known) {
+        case (.HEAD, .HEAD), (.GET, .GET), (.CONNECT, .CONNECT), (.TRACE, .TRACE): return true
+        case (.RAW(let value), _): return value == known.rawValue
         default: return false
         }
     }
