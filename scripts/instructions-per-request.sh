@@ -17,6 +17,9 @@
 # UPSTREAM=nginx answers /_api from nginx instead of the demo upstream, as the anchors' runs
 # do: its responses carry the fields every nginx response has (Server, Date, Connection:
 # keep-alive), which Gatehouse parses and rewrites too (~8k instructions more per request).
+# CLIENT=browser adds the 13 fields a browser's fetch() from the app sends besides the token
+# (user agent, sec-ch-ua, sec-fetch-*, origin, referer, accept-*, cookies): the anchors'
+# wrk sends only Host and Authorization, which leaves the per-field costs out.
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -135,10 +138,28 @@ vg=$!
 pids+=("$vg")
 
 python3 - "$vg" "$N" "$GH_PORT" "$work/token" "$expect" "$path" <<'PY'
-import socket, subprocess, sys, time
+import os, socket, subprocess, sys, time
 pid, n, port, token_path, expect, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 token = open(token_path).read().strip()
-request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+fields = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+if os.environ.get("CLIENT") == "browser":
+    # What a browser's fetch() from the app carries besides the token (Chromium's fields).
+    fields += (
+        'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"\r\n'
+        "sec-ch-ua-mobile: ?0\r\n"
+        'sec-ch-ua-platform: "Linux"\r\n'
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n"
+        "Accept: application/json, text/plain, */*\r\n"
+        f"Origin: http://127.0.0.1:{port}\r\n"
+        "Sec-Fetch-Site: same-origin\r\n"
+        "Sec-Fetch-Mode: cors\r\n"
+        "Sec-Fetch-Dest: empty\r\n"
+        f"Referer: http://127.0.0.1:{port}/dashboard\r\n"
+        "Accept-Encoding: gzip, deflate, br, zstd\r\n"
+        "Accept-Language: en-US,en;q=0.9\r\n"
+        "Cookie: theme=dark; __client_uat=1732600000; __session=eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n"
+    )
+request = f"GET {path} HTTP/1.1\r\n{fields}\r\n".encode()
 deadline = time.time() + 120
 while True:
     try:
