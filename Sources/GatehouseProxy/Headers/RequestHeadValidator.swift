@@ -169,6 +169,7 @@ extension StringProtocol {
     /// Whether `self` equals `lowercase` ignoring ASCII case. Runs for nearly every header
     /// field of every request: over contiguous UTF-8 when both have it (native strings do).
     @inline(__always)
+    @_disfavoredOverload
     func caseInsensitiveEquals(_ lowercase: String) -> Bool {
         guard utf8.count == lowercase.utf8.count else { return false }
         let fast = utf8.withContiguousStorageIfAvailable { mine in
@@ -182,6 +183,22 @@ extension StringProtocol {
             if la != b { return false }
         }
         return true
+    }
+
+    /// The same against a literal (what nearly every caller compares with): its bytes are
+    /// read where the binary holds them, where a `String` literal was copied out for each
+    /// compare.
+    @inline(__always)
+    func caseInsensitiveEquals(_ lowercase: StaticString) -> Bool {
+        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { theirs in
+            if let result = utf8.withContiguousStorageIfAvailable({ Self.asciiCaseInsensitiveEqual($0, theirs) }) { return result }
+            for (a, b) in zip(utf8, theirs) {
+                let la = (a >= 65 && a <= 90) ? a + 32 : a
+                if la != b { return false }
+            }
+            return true
+        }
     }
 
     @inline(__always)

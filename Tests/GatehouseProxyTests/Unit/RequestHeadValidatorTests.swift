@@ -105,3 +105,39 @@ import Testing
         #expect(RequestHeadValidator.inspect(Self.head(heads[6])).violation == .transferEncoding)
     }
 }
+
+/// The literal compare (`StaticString`, what nearly every call passes) answers as the
+/// `String` one, for `String`s and `Substring`s, small and large, every ASCII case and
+/// non-ASCII bytes.
+@Suite struct CaseInsensitiveEqualsTests {
+    @Test func literalAndStringComparesAgree() {
+        let subjects = [
+            "content-length", "Content-Length", "CONTENT-LENGTH", "content-lengtH", "content-lengths", "content_length",
+            "Transfer-Encoding", "transfer-encodinG", "", "te", "TE", "tE", "t", "x-gatehouse-user-with-a-long-tail-ok",
+            "Content-Lengt\u{e9}", "\u{c9}", "host", "HOST", "hosT ", "[ost", "@OST",
+        ]
+        var agreed = 0
+        for subject in subjects {
+            for substring in [Substring(subject), ("..." + subject + "...").dropFirst(3).dropLast(3)] {
+                let pairs: [(Bool, Bool)] = [
+                    (subject.caseInsensitiveEquals("content-length"), subject.caseInsensitiveEquals(String("content-length"))),
+                    (subject.caseInsensitiveEquals("transfer-encoding"), subject.caseInsensitiveEquals(String("transfer-encoding"))),
+                    (subject.caseInsensitiveEquals("te"), subject.caseInsensitiveEquals(String("te"))),
+                    (subject.caseInsensitiveEquals("host"), subject.caseInsensitiveEquals(String("host"))),
+                    (subject.caseInsensitiveEquals(""), subject.caseInsensitiveEquals(String(""))),
+                    (substring.caseInsensitiveEquals("content-length"), substring.caseInsensitiveEquals(String("content-length"))),
+                    (substring.caseInsensitiveEquals("host"), substring.caseInsensitiveEquals(String("host"))),
+                ]
+                for (literal, string) in pairs {
+                    #expect(literal == string, "\(subject)")
+                    agreed += 1
+                }
+            }
+        }
+        #expect(agreed == subjects.count * 2 * 7)
+        #expect("Content-Length".caseInsensitiveEquals("content-length"))
+        #expect(!"Content-Lengt\u{e9}".caseInsensitiveEquals("content-length"))
+        #expect(Substring("HoSt").caseInsensitiveEquals("host"))
+        #expect(!"[ost".caseInsensitiveEquals("host"))
+    }
+}
