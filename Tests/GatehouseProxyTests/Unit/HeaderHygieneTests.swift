@@ -177,6 +177,60 @@ import Testing
         #expect(plain["cookie"] == ["theme=dark;lang=en; k=v"])
     }
 
+    /// The byte-wise cookie filter against the `Substring` one it replaced (kept below as
+    /// the model): the same output for every value built from pieces that probe each rule
+    /// (spaces before and after, empty pieces, no `=`, names that are, begin like, or only
+    /// resemble the credential names, a `,` inside a cookie, non-ASCII), one to four pieces
+    /// joined by `;` or `; `, appended to an empty and to a non-empty `kept`.
+    @Test func credentialCookieFilterMatchesTheTextModel() {
+        let pieces = [
+            "", " ", "a=1", " b=2 ", "__session=t", " __session=t", "__session", "__session_x1=t", "__session_=t",
+            "__sessions=keep", "__sessio=n", "_session=x", "__client_uat=17", "__client_uat_a=1", "__client_uatx=2",
+            "__client_ua=3", "__SESSION=upper", "x=__session", "k=v,w", "é=ü", "__x=y", "=v", "__session=a=b",
+        ]
+        var checked = 0
+        for a in pieces {
+            for b in pieces {
+                for value in [a, "\(a);\(b)", "\(a); \(b);", "\(b);\(a); \(b);\(a)"] {
+                    for start in ["", "z=0"] {
+                        var kept = start
+                        HeaderHygiene.appendNonCredentialCookies(of: value, to: &kept)
+                        var expected = start
+                        Self.referenceCookieFilter(of: value, to: &expected)
+                        #expect(kept == expected, "\(value) after \(start)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == pieces.count * pieces.count * 8)
+    }
+
+    /// Names are bytes, as the upstream reads them: a combining mark after `__session_`
+    /// does not hide the prefix (read as text, `_\u{301}` is one character, not `_`).
+    @Test func credentialCookieNamesAreComparedAsBytes() {
+        var kept = ""
+        HeaderHygiene.appendNonCredentialCookies(of: "__session_\u{301}=t; k=v; __client_uat\u{301}=1", to: &kept)
+        #expect(kept == "k=v; __client_uat\u{301}=1")
+    }
+
+    /// The filter as it was written over `Substring`s (the model for the test above).
+    private static func referenceCookieFilter(of value: String, to kept: inout String) {
+        guard zip(value.utf8, value.utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "_") && $1 == UInt8(ascii: "_") }) else {
+            if kept.isEmpty { kept = value } else if !value.isEmpty { kept += "; " + value }
+            return
+        }
+        HeaderHygiene.forEachPiece(of: value, separatedBy: UInt8(ascii: ";")) { piece in
+            var pair = piece
+            while pair.utf8.first == UInt8(ascii: " ") { pair = pair[pair.utf8.index(after: pair.startIndex)...] }
+            if pair.isEmpty { return }
+            let name = pair.utf8.firstIndex(of: UInt8(ascii: "=")).map { pair[..<$0] } ?? pair
+            if name == "__session" || name.hasPrefix("__session_") || name == "__client_uat" || name.hasPrefix("__client_uat_") { return }
+            if !kept.isEmpty { kept += "; " }
+            kept += pair
+        }
+    }
+
     /// `Connection` may name fields that come before it; a field Gatehouse sets itself
     /// is never lost to one (the owner key, the identity, the forwarded chain).
     @Test func connectionNamedFieldsGoOnRequestsButNotWhatGatehouseSets() throws {
