@@ -20,6 +20,8 @@
 # CLIENT=browser adds the 13 fields a browser's fetch() from the app sends besides the token
 # (user agent, sec-ch-ua, sec-fetch-*, origin, referer, accept-*, cookies): the anchors'
 # wrk sends only Host and Authorization, which leaves the per-field costs out.
+# CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
+# an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -141,8 +143,14 @@ python3 - "$vg" "$N" "$GH_PORT" "$work/token" "$expect" "$path" <<'PY'
 import os, socket, subprocess, sys, time
 pid, n, port, token_path, expect, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 token = open(token_path).read().strip()
-fields = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
-if os.environ.get("CLIENT") == "browser":
+client = os.environ.get("CLIENT", "")
+fields = f"Host: 127.0.0.1:{port}\r\n"
+if client == "browser-cookie":
+    # Clerk's same-origin session: the token in `__session`, no Authorization field.
+    fields += f"Cookie: theme=dark; __client_uat=1700000000; __session={token}\r\n"
+else:
+    fields += f"Authorization: Bearer {token}\r\n"
+if client.startswith("browser"):
     # What a browser's fetch() from the app carries besides the token (Chromium's fields).
     fields += (
         'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"\r\n'
@@ -157,8 +165,9 @@ if os.environ.get("CLIENT") == "browser":
         f"Referer: http://127.0.0.1:{port}/dashboard\r\n"
         "Accept-Encoding: gzip, deflate, br, zstd\r\n"
         "Accept-Language: en-US,en;q=0.9\r\n"
-        "Cookie: theme=dark; __client_uat=1732600000; __session=eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n"
     )
+    if client == "browser":
+        fields += "Cookie: theme=dark; __client_uat=1732600000; __session=eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n"
 request = f"GET {path} HTTP/1.1\r\n{fields}\r\n".encode()
 deadline = time.time() + 120
 while True:
