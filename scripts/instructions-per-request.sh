@@ -20,6 +20,8 @@
 # CLIENT=browser adds the 13 fields a browser's fetch() from the app sends besides the token
 # (user agent, sec-ch-ua, sec-fetch-*, origin, referer, accept-*, cookies): the anchors'
 # wrk sends only Host and Authorization, which leaves the per-field costs out.
+# PAGE=app (html): the page's response head is an app framework's (a content security policy
+# the injector adds its nonce to, caching and security fields) instead of two fields.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -68,7 +70,7 @@ if [[ "$MODE" == html ]]; then
   path=/index.html
   page_upstream=http://127.0.0.1:$PAGE_PORT
   python3 - "$PAGE_PORT" > "$work/page.log" 2>&1 <<'PY' &
-import http.server, sys
+import http.server, os, sys
 # 20,359 bytes like the anchors' page: a head to inject into, then filler paragraphs.
 head = b"<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>bench</title>\n</head>\n<body>\n"
 tail = b"</body>\n</html>\n"
@@ -76,7 +78,25 @@ filler = b"<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do ei
 body = head + filler * ((20359 - len(head) - len(tail)) // len(filler))
 body += b" " * (20359 - len(body) - len(tail)) + tail
 # Head and body in one write, as nginx sends a static file: one read on Gatehouse's side.
-response = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+fields = b"Content-Type: text/html\r\n"
+if os.environ.get("PAGE") == "app":
+    # What an app framework's page carries (a Next.js-like head): a policy the injector
+    # adds its nonce to, caching and security fields.
+    fields = (
+        b"Content-Type: text/html; charset=utf-8\r\n"
+        b"Cache-Control: private, no-cache, no-store, max-age=0, must-revalidate\r\n"
+        b"Content-Security-Policy: default-src 'self'; script-src 'self' 'nonce-r4nd0m' https://clerk.example.com "
+        b"https://challenges.cloudflare.com; connect-src 'self' https://clerk.example.com https://api.example.com; "
+        b"img-src 'self' https://img.clerk.com data:; style-src 'self' 'unsafe-inline'; frame-src https://challenges.cloudflare.com; "
+        b"worker-src 'self' blob:; form-action 'self'; frame-ancestors 'none'\r\n"
+        b"ETag: \"1f3a-9c0b2d\"\r\n"
+        b"Vary: RSC, Next-Router-State-Tree, Next-Router-Prefetch, Accept-Encoding\r\n"
+        b"X-Content-Type-Options: nosniff\r\n"
+        b"Referrer-Policy: strict-origin-when-cross-origin\r\n"
+        b"Strict-Transport-Security: max-age=63072000; includeSubDomains; preload\r\n"
+        b"X-Powered-By: Next.js\r\n"
+    )
+response = b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: %d\r\n\r\n" % len(body) + body
 class Page(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
