@@ -93,22 +93,46 @@ public enum Base64URL {
 
     /// Encodes bytes as unpadded base64url.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.underestimatedCount * 4 / 3 + 4)
-        var acc: UInt32 = 0
-        var bits = 0
-        for b in bytes {
-            acc = (acc << 8) | UInt32(b)
-            bits += 8
-            while bits >= 6 {
-                bits -= 6
-                out.append(alphabet[Int((acc >> UInt32(bits)) & 0x3F)])
+        if let encoded = bytes.withContiguousStorageIfAvailable({ encode(contiguous: $0) }) { return encoded }
+        return Array(bytes).withUnsafeBufferPointer { encode(contiguous: $0) }
+    }
+
+    /// Three bytes to four characters at a time, into the string's own storage. A byte at
+    /// a time through the generic sequence, each character appended to an array from the
+    /// lazily initialised alphabet, was ~9,000 instructions for a page's 16-byte CSP nonce.
+    private static func encode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let length = (bytes.count * 4 + 2) / 3
+        return String(unsafeUninitializedCapacity: length) { out in
+            let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            return alphabet.withUTF8Buffer { alphabet in
+                var i = 0
+                var o = 0
+                while i + 3 <= bytes.count {
+                    let group = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                    out[o] = alphabet[Int(group >> 18)]
+                    out[o + 1] = alphabet[Int(group >> 12 & 0x3F)]
+                    out[o + 2] = alphabet[Int(group >> 6 & 0x3F)]
+                    out[o + 3] = alphabet[Int(group & 0x3F)]
+                    i += 3
+                    o += 4
+                }
+                switch bytes.count - i {
+                case 1:
+                    let group = UInt32(bytes[i]) << 16
+                    out[o] = alphabet[Int(group >> 18)]
+                    out[o + 1] = alphabet[Int(group >> 12 & 0x3F)]
+                    o += 2
+                case 2:
+                    let group = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+                    out[o] = alphabet[Int(group >> 18)]
+                    out[o + 1] = alphabet[Int(group >> 12 & 0x3F)]
+                    out[o + 2] = alphabet[Int(group >> 6 & 0x3F)]
+                    o += 3
+                default:
+                    break
+                }
+                return o
             }
-            acc &= (UInt32(1) << UInt32(bits)) &- 1
         }
-        if bits > 0 {
-            out.append(alphabet[Int((acc << UInt32(6 - bits)) & 0x3F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -14,6 +14,51 @@ struct EncodingTests {
         for n in 0..<bytes.count { #expect(Base64URL.decode(Base64URL.encode(bytes[..<n])) == Array(bytes[..<n])) }
     }
 
+    /// The three-bytes-at-a-time encoder against the bit accumulator it replaced: every
+    /// length up to 70 (each remainder), every byte value at each position of a group,
+    /// contiguous and non-contiguous inputs.
+    @Test func encoderMatchesTheBitAccumulator() {
+        func reference(_ bytes: [UInt8]) -> String {
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+            var out: [UInt8] = []
+            var acc: UInt32 = 0
+            var bits = 0
+            for b in bytes {
+                acc = (acc << 8) | UInt32(b)
+                bits += 8
+                while bits >= 6 {
+                    bits -= 6
+                    out.append(alphabet[Int((acc >> UInt32(bits)) & 0x3F)])
+                }
+                acc &= (UInt32(1) << UInt32(bits)) &- 1
+            }
+            if bits > 0 { out.append(alphabet[Int((acc << UInt32(6 - bits)) & 0x3F)]) }
+            return String(decoding: out, as: UTF8.self)
+        }
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        var checked = 0
+        for length in 0...70 {
+            let bytes: [UInt8] = (0..<length).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return UInt8(truncatingIfNeeded: state >> 56)
+            }
+            #expect(Base64URL.encode(bytes) == reference(bytes), "length \(length)")
+            #expect(Base64URL.encode(bytes.lazy.map { $0 }) == reference(bytes), "length \(length), not contiguous")
+            checked += 2
+        }
+        for position in 0..<3 {
+            for value in 0...255 {
+                var bytes: [UInt8] = [0x5A, 0xA5, 0x0F, 0xF0]
+                bytes[position] = UInt8(value)
+                for length in 1...4 where position < length {
+                    #expect(Base64URL.encode(bytes[..<length]) == reference(Array(bytes[..<length])))
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 142 + 256 * (4 + 3 + 2))
+    }
+
     /// The payload's form is checked without decoding it (before the signature); it must
     /// accept exactly what decoding accepts, or one token would have two spellings.
     @Test func wellFormedAgreesWithDecode() {
