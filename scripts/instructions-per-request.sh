@@ -22,6 +22,8 @@
 # wrk sends only Host and Authorization, which leaves the per-field costs out.
 # PAGE=app (html): the page's response head is an app framework's (a content security policy
 # the injector adds its nonce to, caching and security fields) instead of two fields.
+# PAGE_CODING=gzip (html): the page compressed by the app (zlib level 6, varied text), which
+# the injector inflates and compresses again.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -96,6 +98,18 @@ if os.environ.get("PAGE") == "app":
         b"Strict-Transport-Security: max-age=63072000; includeSubDomains; preload\r\n"
         b"X-Powered-By: Next.js\r\n"
     )
+if os.environ.get("PAGE_CODING") == "gzip":
+    # Compressed as an app server compresses (zlib level 6), from varied text (a page of
+    # one repeated paragraph would compress 100 to 1 and cost the codec nothing).
+    import gzip, random
+    rng = random.Random(7)
+    words = [b"account", b"billing", b"dashboard", b"search", b"retrieve", b"widget", b"settings", b"team",
+             b"invoice", b"usage", b"project", b"deploy", b"status", b"metric", b"latency", b"request"]
+    paragraphs = b""
+    while len(head) + len(paragraphs) + len(tail) < 20359:
+        paragraphs += b"<p class=\"row-%d\">" % rng.randrange(1000) + b" ".join(rng.choice(words) for _ in range(12)) + b"</p>\n"
+    body = gzip.compress((head + paragraphs)[:20359 - len(tail)] + tail, compresslevel=6, mtime=0)
+    fields += b"Content-Encoding: gzip\r\n"
 response = b"HTTP/1.1 200 OK\r\n" + fields + b"Content-Length: %d\r\n\r\n" % len(body) + body
 class Page(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

@@ -7,9 +7,10 @@ import Testing
 
 /// Compression helpers for the HTML tests (the injector's own zlib streams).
 enum Zlib {
-    static func compress(_ bytes: [UInt8], _ coding: HTTPContentCoding) throws -> [UInt8] {
+    /// At `level` (the injector's own by default; 9 for a bomb, as an attacker makes one).
+    static func compress(_ bytes: [UInt8], _ coding: HTTPContentCoding, level: Int32 = ZlibDeflater.level) throws -> [UInt8] {
         var out = ByteBuffer()
-        try ZlibDeflater(coding).deflate(ByteBuffer(bytes: bytes), flush: Z_FINISH, into: &out)
+        try ZlibDeflater(coding, level: level).deflate(ByteBuffer(bytes: bytes), flush: Z_FINISH, into: &out)
         return Array(out.readableBytesView)
     }
 
@@ -138,6 +139,25 @@ enum Zlib {
         #expect(again.head?.headers.first(name: "content-encoding") == "gzip")
     }
 
+    /// Re-encoded at zlib's fastest level (nginx's and HAProxy's on-the-fly default), what
+    /// the stream's own header says: gzip's XFL 4, zlib's FLEVEL 0. Whatever level the
+    /// upstream used (9 here).
+    @Test(arguments: [HTTPContentCoding.gzip, .deflate])
+    func pagesAreCompressedAgainAtTheFastestLevel(coding: HTTPContentCoding) throws {
+        let compressed = try Zlib.compress(Self.page, coding, level: 9)
+        let result = try Self.rewrite(
+            Self.head([("Content-Type", "text/html"), ("Content-Encoding", coding == .gzip ? "gzip" : "deflate")]), compressed, chunk: 4096
+        )
+        #expect(try Zlib.decompress(result.body) == Self.injected)
+        if coding == .gzip {
+            #expect(compressed[8] == 2, "the upstream's: maximum compression")
+            #expect(result.body[8] == 4, "XFL: fastest")
+        } else {
+            #expect(compressed[1] >> 6 == 3)
+            #expect(result.body[1] >> 6 == 0, "FLEVEL: fastest")
+        }
+    }
+
     @Test func corruptCompressedBodiesPassThroughUnchanged() throws {
         let garbage: [UInt8] = [0x1F, 0x8B, 0x08, 0x00] + Array(repeating: 0xFF, count: 500)
         let original = Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")])
@@ -150,13 +170,13 @@ enum Zlib {
         // No tag: the state machine gives up after 64 KiB of inflated zeros and the
         // compressed bytes pass through without being inflated further.
         let zeros = [UInt8](repeating: 0, count: 64 << 20)
-        let bomb = try Zlib.compress(zeros, .gzip)
+        let bomb = try Zlib.compress(zeros, .gzip, level: 9)
         #expect(bomb.count < 100_000)
         let passed = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]), bomb, chunk: 16 * 1024)
         #expect(passed.body == bomb)
 
         // After `<head>`: inflating is cut off at the ratio limit.
-        let armed = try Zlib.compress(Array("<html><head>".utf8) + zeros, .gzip)
+        let armed = try Zlib.compress(Array("<html><head>".utf8) + zeros, .gzip, level: 9)
         #expect(throws: HTMLRewriteError.inflationLimit) {
             _ = try Self.rewrite(Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")]), armed, chunk: 16 * 1024)
         }
