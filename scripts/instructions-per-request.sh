@@ -24,6 +24,8 @@
 # the injector adds its nonce to, caching and security fields) instead of two fields.
 # PAGE_CODING=gzip (html): the page compressed by the app (zlib level 6, varied text), which
 # the injector inflates and compresses again.
+# POLICY=email: the app admits users by email domain (`policy.allow_email_domains`), checked
+# on every request against the cached token's email.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -52,7 +54,7 @@ trap cleanup EXIT
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/priv.pem" 2>/dev/null
 openssl pkey -in "$work/priv.pem" -pubout -out "$work/pub.pem"
-"$BIN" token mint --key "$work/priv.pem" --iss https://iss.test --aud bench --ttl 1h > "$work/token"
+"$BIN" token mint --key "$work/priv.pem" --iss https://iss.test --aud bench --ttl 1h --email "Ada.Lovelace@Example.com" > "$work/token"
 if [[ "$MODE" == bad ]]; then
   # Same header and claims, another signature of the right length.
   python3 - "$work/token" <<'PY'
@@ -139,6 +141,7 @@ apps:
       issuer: https://iss.test
       audience: [bench]
       jwt_key_file: $work/pub.pem
+$(if [[ "${POLICY:-}" == email ]]; then printf '    policy: {allow_email_domains: [example.org, example.com], allow_emails: [grace@example.net]}\n'; fi)
 EOF
 
 if [[ "${UPSTREAM:-demo}" == nginx ]]; then
