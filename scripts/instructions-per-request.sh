@@ -17,7 +17,7 @@
 # UPSTREAM=nginx answers /_api from nginx instead of the demo upstream, as the anchors' runs
 # do: its responses carry the fields every nginx response has (Server, Date, Connection:
 # keep-alive), which Gatehouse parses and rewrites too (~8k instructions more per request).
-# CLIENT=browser adds the 13 fields a browser's fetch() from the app sends besides the token
+# CLIENT=browser adds the 14 fields a browser's fetch() from the app sends besides the token
 # (user agent, sec-ch-ua, sec-fetch-*, origin, referer, accept-*, cookies): the anchors'
 # wrk sends only Host and Authorization, which leaves the per-field costs out.
 # PAGE=app (html): the page's response head is an app framework's (a content security policy
@@ -26,6 +26,8 @@
 # the injector inflates and compresses again.
 # POLICY=email: the app admits users by email domain (`policy.allow_email_domains`), checked
 # on every request against the cached token's email.
+# HOSTS=1: the app is routed by `Host` (`apps[].hosts`), as where several apps share one
+# Gatehouse.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -141,6 +143,7 @@ apps:
       issuer: https://iss.test
       audience: [bench]
       jwt_key_file: $work/pub.pem
+$(if [[ -n "${HOSTS:-}" ]]; then printf '    hosts: [app.example.com, 127.0.0.1]\n'; fi)
 $(if [[ "${POLICY:-}" == email ]]; then printf '    policy: {allow_email_domains: [example.org, example.com], allow_emails: [grace@example.net]}\n'; fi)
 EOF
 
@@ -202,6 +205,7 @@ if client.startswith("browser"):
         f"Referer: http://127.0.0.1:{port}/dashboard\r\n"
         "Accept-Encoding: gzip, deflate, br, zstd\r\n"
         "Accept-Language: en-US,en;q=0.9\r\n"
+        "Connection: keep-alive\r\n"
     )
     if client == "browser":
         fields += "Cookie: theme=dark; __client_uat=1732600000; __session=eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n"

@@ -129,6 +129,16 @@ public struct ConnectionOptions: Equatable, Sendable {
 
     /// One more `Connection` field's value, walked in place as ``HeaderHygiene`` walks it.
     public mutating func add(_ value: String) {
+        // What keep-alive clients send (Chromium on HTTP/1.1, HTTP/1.0 clients), told without
+        // walking tokens (the walk through `Substring`s was ~1,000 instructions a request).
+        if value.caseInsensitiveEquals("keep-alive") {
+            keepAlive = true
+            return
+        }
+        if value.caseInsensitiveEquals("close") {
+            close = true
+            return
+        }
         HeaderHygiene.forEachPiece(of: value, separatedBy: UInt8(ascii: ",")) { piece in
             let token = piece.trimmingASCIISpaces()
             if token.caseInsensitiveEquals("close") {

@@ -141,3 +141,28 @@ import Testing
         #expect(!"[ost".caseInsensitiveEquals("host"))
     }
 }
+
+/// `Connection` options: the lone `keep-alive`/`close` answered without the token walk,
+/// the same as the walk answers (the model: the walk alone).
+@Suite struct ConnectionOptionsTests {
+    @Test func fastAnswersAgreeWithTheWalk() {
+        let values = [
+            "keep-alive", "Keep-Alive", "KEEP-ALIVE", "close", "Close", " keep-alive", "keep-alive ", "close, keep-alive",
+            "keep-alive, Upgrade", "Upgrade", "x-keep-alive", "keep-alivex", "", ",", "close,", "\tclose\t", "te, close",
+        ]
+        for value in values {
+            var options = ConnectionOptions()
+            options.add(value)
+            var walked = (close: false, keepAlive: false)
+            HeaderHygiene.forEachPiece(of: value, separatedBy: UInt8(ascii: ",")) { piece in
+                let token = piece.trimmingASCIISpaces()
+                if token.caseInsensitiveEquals("close") { walked.close = true } else if token.caseInsensitiveEquals("keep-alive") { walked.keepAlive = true }
+            }
+            #expect(options.close == walked.close && options.keepAlive == walked.keepAlive, "\(value)")
+        }
+        var both = ConnectionOptions()
+        both.add("keep-alive")
+        both.add("Close")
+        #expect(both.close && both.keepAlive)
+    }
+}
