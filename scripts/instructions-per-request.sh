@@ -28,6 +28,7 @@
 # on every request against the cached token's email.
 # HOSTS=1: the app is routed by `Host` (`apps[].hosts`), as where several apps share one
 # Gatehouse.
+# BODY=n: a POST with an n-byte JSON body instead of a GET.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -209,7 +210,13 @@ if client.startswith("browser"):
     )
     if client == "browser":
         fields += "Cookie: theme=dark; __client_uat=1732600000; __session=eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n"
-request = f"GET {path} HTTP/1.1\r\n{fields}\r\n".encode()
+body_size = int(os.environ.get("BODY", "0"))
+if body_size:
+    # A JSON body of that many bytes, POSTed (the API's writes).
+    payload = ('{"query":"' + "x" * max(0, body_size - 12) + '"}')[:body_size].encode()
+    request = f"POST {path} HTTP/1.1\r\n{fields}Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload
+else:
+    request = f"GET {path} HTTP/1.1\r\n{fields}\r\n".encode()
 deadline = time.time() + 120
 while True:
     try:
