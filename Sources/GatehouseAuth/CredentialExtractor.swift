@@ -137,21 +137,16 @@ private struct SessionCookies {
     var suffixedUAT: [(suffix: String, value: String)] = []
 
     mutating func note(_ bytes: UnsafeBufferPointer<UInt8>) {
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
-            var equals = start
-            while equals < end, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
-            if equals < end {
-                let name = bytes.trimmingOWS(start..<equals)
-                var value = bytes.trimmingOWS(equals + 1..<end)
-                if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""), bytes[value.upperBound - 1] == UInt8(ascii: "\"") {
-                    value = value.lowerBound + 1..<value.upperBound - 1
-                }
-                note(name: name, value: value, in: bytes)
+        bytes.forEachPiece(separatedBy: UInt8(ascii: ";")) { piece in
+            var equals = piece.lowerBound
+            while equals < piece.upperBound, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+            guard equals < piece.upperBound else { return }
+            let name = bytes.trimmingOWS(piece.lowerBound..<equals)
+            var value = bytes.trimmingOWS(equals + 1..<piece.upperBound)
+            if value.count >= 2, bytes[value.lowerBound] == UInt8(ascii: "\""), bytes[value.upperBound - 1] == UInt8(ascii: "\"") {
+                value = value.lowerBound + 1..<value.upperBound - 1
             }
-            start = end + 1
+            note(name: name, value: value, in: bytes)
         }
     }
 
@@ -159,27 +154,15 @@ private struct SessionCookies {
         func text(_ range: Range<Int>) -> String {
             String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         }
-        if Self.equals(bytes, name, "__session") {
+        if bytes.equals(name, "__session") {
             if session == nil, !value.isEmpty { session = text(value) }
-        } else if Self.hasPrefix(bytes, name, "__session_") {
+        } else if bytes.hasPrefix(name, "__session_") {
             if suffixed == nil, !value.isEmpty { suffixed = (text(name.lowerBound + 10..<name.upperBound), text(value)) }
-        } else if Self.equals(bytes, name, "__client_uat") {
+        } else if bytes.equals(name, "__client_uat") {
             if uat == nil { uat = text(value) }
-        } else if Self.hasPrefix(bytes, name, "__client_uat_") {
+        } else if bytes.hasPrefix(name, "__client_uat_") {
             let suffix = text(name.lowerBound + 13..<name.upperBound)
             if !suffixedUAT.contains(where: { $0.suffix == suffix }) { suffixedUAT.append((suffix, text(value))) }
-        }
-    }
-
-    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ literal: StaticString) -> Bool {
-        range.count == literal.utf8CodeUnitCount && hasPrefix(bytes, range, literal)
-    }
-
-    private static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ literal: StaticString) -> Bool {
-        guard range.count >= literal.utf8CodeUnitCount else { return false }
-        return literal.withUTF8Buffer { literal in
-            for i in 0..<literal.count where bytes[range.lowerBound + i] != literal[i] { return false }
-            return true
         }
     }
 }

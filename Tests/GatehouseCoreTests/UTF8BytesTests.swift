@@ -34,4 +34,48 @@ import Testing
         #expect(!equal("TEXT/HTML", "text/htmx"))
         #expect(!equal("[", "{"))  // `[` | 0x20 is `{`: only letters fold
     }
+
+    @Test func piecesAreTheRunsBetweenSeparators() {
+        func pieces(_ text: String) -> [String] {
+            text.withUTF8Bytes { bytes in
+                var out: [String] = []
+                bytes.forEachPiece(separatedBy: UInt8(ascii: ",")) { out.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self)) }
+                return out
+            }
+        }
+        #expect(pieces("a,b, c") == ["a", "b", " c"])
+        #expect(pieces(",a,,b,") == ["", "a", "", "b"])
+        #expect(pieces("") == [])
+        #expect(pieces(",") == [""])
+        #expect(pieces("é,ü") == ["é", "ü"])
+    }
+
+    @Test func chosenRangesAreJoinedInOneString() {
+        func joined(_ text: String, keeping keep: (String) -> Bool) -> String {
+            text.withUTF8Bytes { bytes in
+                bytes.joined(separator: UInt8(ascii: ";")) { body in
+                    bytes.forEachPiece(separatedBy: UInt8(ascii: ",")) { range in
+                        if keep(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)) { body(range) }
+                    }
+                }
+            }
+        }
+        #expect(joined("a,b,c") { _ in true } == "a; b; c")
+        #expect(joined("a,b,c") { $0 != "b" } == "a; c")
+        #expect(joined("a,b,c") { _ in false } == "")
+        #expect(joined(",a,") { _ in true } == "; a", "an empty first piece still takes the separator after it")
+        #expect(joined("ä,ö") { $0 == "ö" } == "ö")
+    }
+
+    @Test func prefixesAndEqualityAreByteForByte() {
+        func check(_ text: String, _ body: (UnsafeBufferPointer<UInt8>, Range<Int>) -> Bool) -> Bool {
+            text.withUTF8Bytes { body($0, 0..<$0.count) }
+        }
+        #expect(check("__session_x") { $0.hasPrefix($1, "__session_") })
+        #expect(!check("__SESSION_x") { $0.hasPrefix($1, "__session_") })
+        #expect(!check("__sessio") { $0.hasPrefix($1, "__session") })
+        #expect(check("__session") { $0.equals($1, "__session") })
+        #expect(!check("__session ") { $0.equals($1, "__session") })
+        #expect(check("") { $0.equals($1, "") })
+    }
 }

@@ -45,4 +45,62 @@ extension UnsafeBufferPointer where Element == UInt8 {
             return true
         }
     }
+
+    /// Whether the bytes in `range` begin with `literal`, byte for byte.
+    @inlinable
+    public func hasPrefix(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count >= literal.utf8CodeUnitCount else { return false }
+        return literal.withUTF8Buffer { literal in
+            for i in 0..<literal.count where self[range.lowerBound + i] != literal[i] { return false }
+            return true
+        }
+    }
+
+    /// Whether the bytes in `range` are `literal`, byte for byte.
+    @inlinable
+    public func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        range.count == literal.utf8CodeUnitCount && hasPrefix(range, literal)
+    }
+
+    /// Calls `body` with the range of each piece between `separator` bytes (none for an
+    /// empty buffer, none after a trailing separator): a header value's list elements.
+    @inlinable
+    public func forEachPiece(separatedBy separator: UInt8, _ body: (Range<Int>) -> Void) {
+        var start = 0
+        while start < count {
+            var end = start
+            while end < count, self[end] != separator { end += 1 }
+            body(start..<end)
+            start = end + 1
+        }
+    }
+
+    /// The ranges `forEach` hands its argument, joined by `separator` and a space into one
+    /// string: `forEach` runs twice, to count, then to copy (no array of pieces, no string
+    /// grown piece by piece). How a header value rebuilt from some of its elements is made.
+    @inlinable
+    public func joined(separator: UInt8, _ forEach: ((Range<Int>) -> Void) -> Void) -> String {
+        var length = 0
+        var pieces = 0
+        forEach { range in
+            length += range.count
+            pieces += 1
+        }
+        if pieces > 1 { length += 2 * (pieces - 1) }
+        return String(unsafeUninitializedCapacity: length) { out in
+            var at = 0
+            var first = true
+            forEach { range in
+                if !first {
+                    out[at] = separator
+                    out[at + 1] = 0x20
+                    at += 2
+                }
+                first = false
+                _ = UnsafeMutableBufferPointer(rebasing: out[at..<at + range.count]).initialize(from: self[range])
+                at += range.count
+            }
+            return at
+        }
+    }
 }

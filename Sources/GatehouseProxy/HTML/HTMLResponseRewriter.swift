@@ -75,28 +75,8 @@ import NIOHTTP1
     /// (as `split` found it), trimmed, compared up to ASCII case (no other character
     /// lowercases or normalises to these names' letters).
     static func appendAcceptedCodings(of value: String, to kept: inout String) {
-        let accepted: String = value.withUTF8Bytes { bytes in
-            var length = 0
-            var entries = 0
-            forEachAcceptedCoding(in: bytes) { entry in
-                length += entry.count
-                entries += 1
-            }
-            guard entries > 0 else { return "" }
-            length += 2 * (entries - 1)
-            return String(unsafeUninitializedCapacity: length) { out in
-                var at = 0
-                forEachAcceptedCoding(in: bytes) { entry in
-                    if at > 0 {
-                        out[at] = UInt8(ascii: ",")
-                        out[at + 1] = UInt8(ascii: " ")
-                        at += 2
-                    }
-                    _ = UnsafeMutableBufferPointer(rebasing: out[at..<at + entry.count]).initialize(from: bytes[entry])
-                    at += entry.count
-                }
-                return at
-            }
+        let accepted = value.withUTF8Bytes { bytes in
+            bytes.joined(separator: UInt8(ascii: ",")) { forEachAcceptedCoding(in: bytes, $0) }
         }
         if accepted.isEmpty { return }
         if kept.isEmpty { kept = accepted } else { kept += ", " + accepted }
@@ -106,11 +86,8 @@ import NIOHTTP1
     /// whose coding the injector decodes.
     @inline(__always)
     private static func forEachAcceptedCoding(in bytes: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>) -> Void) {
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
-            let entry = bytes.trimmingOWS(start..<end)
+        bytes.forEachPiece(separatedBy: UInt8(ascii: ",")) { piece in
+            let entry = bytes.trimmingOWS(piece)
             var codingStart = entry.lowerBound
             while codingStart < entry.upperBound, bytes[codingStart] == UInt8(ascii: ";") { codingStart += 1 }
             var codingEnd = codingStart
@@ -120,7 +97,6 @@ import NIOHTTP1
                 || bytes.equalsIgnoringASCIICase(coding, "deflate") || bytes.equalsIgnoringASCIICase(coding, "identity") {
                 body(entry)
             }
-            start = end + 1
         }
     }
 

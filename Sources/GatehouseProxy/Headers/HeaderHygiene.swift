@@ -207,26 +207,7 @@ public enum HeaderHygiene {
     static func appendNonCredentialCookies(of value: String, to kept: inout String) {
         let filtered: String? = value.withUTF8Bytes { bytes in
             guard hasDoubleUnderscore(bytes) else { return nil }
-            var length = 0
-            var pieces = 0
-            forEachNonCredentialCookie(in: bytes) { range in
-                length += range.count
-                pieces += 1
-            }
-            if pieces > 1 { length += 2 * (pieces - 1) }
-            return String(unsafeUninitializedCapacity: length) { out in
-                var at = 0
-                forEachNonCredentialCookie(in: bytes) { range in
-                    if at > 0 {
-                        out[at] = UInt8(ascii: ";")
-                        out[at + 1] = UInt8(ascii: " ")
-                        at += 2
-                    }
-                    _ = UnsafeMutableBufferPointer(rebasing: out[at..<at + range.count]).initialize(from: bytes[range])
-                    at += range.count
-                }
-                return at
-            }
+            return bytes.joined(separator: UInt8(ascii: ";")) { forEachNonCredentialCookie(in: bytes, $0) }
         }
         guard let filtered else {
             if kept.isEmpty { kept = value } else if !value.isEmpty { kept += "; " + value }
@@ -241,18 +222,13 @@ public enum HeaderHygiene {
     /// dropped, empty pieces skipped.
     @inline(__always)
     private static func forEachNonCredentialCookie(in bytes: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>) -> Void) {
-        var start = 0
-        while start < bytes.count {
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: ";") { end += 1 }
-            var first = start
-            while first < end, bytes[first] == UInt8(ascii: " ") { first += 1 }
-            if first < end {
-                var nameEnd = first
-                while nameEnd < end, bytes[nameEnd] != UInt8(ascii: "=") { nameEnd += 1 }
-                if !isCredentialCookie(UnsafeBufferPointer(rebasing: bytes[first..<nameEnd])) { body(first..<end) }
-            }
-            start = end + 1
+        bytes.forEachPiece(separatedBy: UInt8(ascii: ";")) { piece in
+            var first = piece.lowerBound
+            while first < piece.upperBound, bytes[first] == UInt8(ascii: " ") { first += 1 }
+            guard first < piece.upperBound else { return }
+            var nameEnd = first
+            while nameEnd < piece.upperBound, bytes[nameEnd] != UInt8(ascii: "=") { nameEnd += 1 }
+            if !isCredentialCookie(bytes, first..<nameEnd) { body(first..<piece.upperBound) }
         }
     }
 
@@ -266,19 +242,9 @@ public enum HeaderHygiene {
     }
 
     /// `__session`, `__session_*`, `__client_uat`, `__client_uat_*`, by bytes.
-    static func isCredentialCookie(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
-        isNameOrPrefixed(name, "__session") || isNameOrPrefixed(name, "__client_uat")
-    }
-
-    /// `name` is `base` or begins with `base` and `_`.
-    @inline(__always)
-    private static func isNameOrPrefixed(_ name: UnsafeBufferPointer<UInt8>, _ base: StaticString) -> Bool {
-        let count = base.utf8CodeUnitCount
-        guard name.count == count || (name.count > count && name[count] == UInt8(ascii: "_")) else { return false }
-        return base.withUTF8Buffer { base in
-            for i in 0..<count where name[i] != base[i] { return false }
-            return true
-        }
+    static func isCredentialCookie(_ bytes: UnsafeBufferPointer<UInt8>, _ name: Range<Int>) -> Bool {
+        bytes.equals(name, "__session") || bytes.hasPrefix(name, "__session_")
+            || bytes.equals(name, "__client_uat") || bytes.hasPrefix(name, "__client_uat_")
     }
 
     /// Response headers from an upstream: hop-by-hop removed; with `clientKeepsAlive`
