@@ -15,10 +15,6 @@ public struct VerifiedToken: Sendable, Equatable {
     public let picture: String?
     /// Every claim of the payload, for policy checks (`require_claims`).
     public let claims: [String: JSONValue]
-    /// `email` lowercased, and the part after its last `@`: what an app's `policy` compares,
-    /// made once per verified token rather than on every request it is used for.
-    public let lowercasedEmail: String?
-    public let emailDomain: String?
 
     public init(
         subject: String, expiresAt: Double, issuedAt: Double?, email: String?, name: String?, picture: String?,
@@ -31,11 +27,6 @@ public struct VerifiedToken: Sendable, Equatable {
         self.name = name
         self.picture = picture
         self.claims = claims
-        let lowercased = email?.lowercased()
-        self.lowercasedEmail = lowercased
-        self.emailDomain = lowercased.flatMap { email in
-            email.utf8.lastIndex(of: UInt8(ascii: "@")).map { String(email[email.utf8.index(after: $0)...]) }
-        }
     }
 
     /// Builds the identity from claims already checked by ``TokenVerifier``.
