@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reading a string's UTF-8 in place, the way every per-request scan here does it.
 extension String {
     /// Calls `body` with the string's UTF-8 bytes where they are: a native string has them
@@ -64,12 +72,16 @@ extension UnsafeBufferPointer where Element == UInt8 {
 
     /// Calls `body` with the range of each piece between `separator` bytes (none for an
     /// empty buffer, none after a trailing separator): a header value's list elements.
+    /// Separators found with `memchr` (a word or a vector at a time): a `Cookie` value
+    /// carries a ~700-byte session token, byte by byte ~2,800 instructions per walk.
     @inlinable
     public func forEachPiece(separatedBy separator: UInt8, _ body: (Range<Int>) -> Void) {
+        guard let base = baseAddress else { return }
         var start = 0
         while start < count {
-            var end = start
-            while end < count, self[end] != separator { end += 1 }
+            let end = memchr(base + start, Int32(separator), count - start).map {
+                UnsafeRawPointer(base).distance(to: UnsafeRawPointer($0))
+            } ?? count
             body(start..<end)
             start = end + 1
         }
