@@ -29,6 +29,7 @@
 # HOSTS=1: the app is routed by `Host` (`apps[].hosts`), as where several apps share one
 # Gatehouse.
 # BODY=n: a POST with an n-byte JSON body instead of a GET.
+# REQPATH=/_auth/me (api): another path than /_api/hello, with the same token.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
@@ -71,7 +72,7 @@ PY
 else
   expect=200
 fi
-path=/_api/hello
+path=${REQPATH:-/_api/hello}
 page_upstream=http://127.0.0.1:$UP_PORT
 if [[ "$MODE" == html ]]; then
   path=/index.html
