@@ -26,6 +26,21 @@ import Testing
         #expect(UserJSON.quote("<b>\u{2028}") == #""\u003cb\u003e\u2028""#)
     }
 
+    /// The object written in one array is the members quoted and joined, as before.
+    @Test func publicObjectsAreTheQuotedMembers() {
+        let profiles = [
+            UserProfile(), UserProfile(email: "a@example.com"), UserProfile(email: "a@example.com", name: "Ada <Lovelace>", avatarURL: "https://img.test/a?x=1&y=2"),
+            UserProfile(name: "\u{2028}\"quoted\"\n", avatarURL: ""), UserProfile(email: "日本@例え.jp", name: "😀"),
+        ]
+        for id in ["user_2abc", "", "id\"with\\escapes"] {
+            for profile in profiles {
+                let expected = "{\"id\":" + Self.reference(id) + ",\"email\":" + (profile.email.map(Self.reference) ?? "null")
+                    + ",\"name\":" + (profile.name.map(Self.reference) ?? "null") + ",\"avatar_url\":" + (profile.avatarURL.map(Self.reference) ?? "null") + "}"
+                #expect(UserJSON.publicObject(id: id, profile: profile) == expected)
+            }
+        }
+    }
+
     /// The quoting as it was, a `Unicode.Scalar` at a time.
     private static func reference(_ value: String) -> String {
         func hexEscape(_ v: UInt32) -> String {
