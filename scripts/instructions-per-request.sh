@@ -29,6 +29,8 @@
 # HOSTS=1: the app is routed by `Host` (`apps[].hosts`), as where several apps share one
 # Gatehouse.
 # BODY=n: a POST with an n-byte JSON body instead of a GET.
+# UPSTREAM_FIELDS=api (with UPSTREAM=nginx): the API's responses carry what a real API's do
+# (caching, CORS, rate-limit, request id, HSTS, ETag: nine more fields).
 # REQPATH=/_auth/me (api): another path than /_api/hello, with the same token.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
@@ -166,7 +168,22 @@ http {
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$UP_PORT;
-    location /_api/ { default_type application/json; return 200 '{"ok":true,"service":"bench-upstream","data":{"id":42,"name":"widget","tags":["a","b","c"]},"v":"1.0.0"}'; }
+    location /_api/ {
+      default_type application/json;
+$(if [[ "${UPSTREAM_FIELDS:-}" == api ]]; then cat <<'FIELDS'
+      add_header Cache-Control "private, no-store" always;
+      add_header Vary "Origin, Accept-Encoding" always;
+      add_header Access-Control-Allow-Origin "https://app.example.com" always;
+      add_header Access-Control-Allow-Credentials "true" always;
+      add_header X-Request-Id "req_8f14e45fceea167a5a36dedd4bea2543" always;
+      add_header X-RateLimit-Limit "600" always;
+      add_header X-RateLimit-Remaining "599" always;
+      add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+      add_header ETag "W/\"68-1f3a9c0b\"" always;
+FIELDS
+fi)
+      return 200 '{"ok":true,"service":"bench-upstream","data":{"id":42,"name":"widget","tags":["a","b","c"]},"v":"1.0.0"}';
+    }
   }
 }
 NGINX
