@@ -35,20 +35,30 @@ enum ContentSecurityPolicyNonce {
         value.withUTF8Bytes { bytes -> String? in
             var out: [UInt8] = []
             var changed = false
-            var start = 0
-            while true {
-                var end = start
-                while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
-                if start > 0 { out.append(UInt8(ascii: ",")) }
-                if Policy(bytes, start..<end).append(nonce, into: &out) {
+            forEachElement(of: bytes, in: 0..<bytes.count, separatedBy: UInt8(ascii: ",")) { policy in
+                if policy.lowerBound > 0 { out.append(UInt8(ascii: ",")) }
+                if Policy(bytes, policy).append(nonce, into: &out) {
                     changed = true
                 } else {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[policy]))
                 }
-                guard end < bytes.count else { break }
-                start = end + 1
             }
             return changed ? String(decoding: out, as: UTF8.self) : nil
+        }
+    }
+
+    /// Each element of `range` between `separator` bytes, empty ones and a last one after a
+    /// trailing separator included: a policy is written back as it was but where it changes.
+    private static func forEachElement(
+        of bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>, separatedBy separator: UInt8, _ body: (Range<Int>) -> Void
+    ) {
+        var start = range.lowerBound
+        while true {
+            var end = start
+            while end < range.upperBound, bytes[end] != separator { end += 1 }
+            body(start..<end)
+            guard end < range.upperBound else { return }
+            start = end + 1
         }
     }
 
@@ -119,35 +129,25 @@ enum ContentSecurityPolicyNonce {
         }
 
         private func forEachDirective(_ body: (Range<Int>) -> Void) {
-            var start = range.lowerBound
-            while true {
-                var end = start
-                while end < range.upperBound, bytes[end] != UInt8(ascii: ";") { end += 1 }
-                body(start..<end)
-                guard end < range.upperBound else { return }
-                start = end + 1
-            }
+            ContentSecurityPolicyNonce.forEachElement(of: bytes, in: range, separatedBy: UInt8(ascii: ";"), body)
         }
 
         /// The tokens of `range` between white space.
         private func forEachToken(in range: Range<Int>, _ body: (Range<Int>) -> Void) {
             var at = range.lowerBound
-            while at < range.upperBound {
-                while at < range.upperBound, Self.isSpace(bytes[at]) { at += 1 }
-                let start = at
-                while at < range.upperBound, !Self.isSpace(bytes[at]) { at += 1 }
-                if at > start { body(start..<at) }
+            while let token = firstToken(at..<range.upperBound) {
+                body(token)
+                at = token.upperBound
             }
         }
 
-        private func firstToken(_ directive: Range<Int>) -> Range<Int>? {
-            var token: Range<Int>?
-            var at = directive.lowerBound
-            while at < directive.upperBound, Self.isSpace(bytes[at]) { at += 1 }
+        /// The first token of `range`, if it has one.
+        private func firstToken(_ range: Range<Int>) -> Range<Int>? {
+            var at = range.lowerBound
+            while at < range.upperBound, Self.isSpace(bytes[at]) { at += 1 }
             let start = at
-            while at < directive.upperBound, !Self.isSpace(bytes[at]) { at += 1 }
-            if at > start { token = start..<at }
-            return token
+            while at < range.upperBound, !Self.isSpace(bytes[at]) { at += 1 }
+            return at > start ? start..<at : nil
         }
 
         /// The directive's sources: its tokens after the name.
