@@ -28,20 +28,28 @@ public final class AppUsers: Sendable {
         _ = sight(id: token.subject, claims: Self.profile(of: token), now: now, on: eventLoop)
     }
 
+    /// The user's profile as `/_auth/me` answers it: ``Resolution/known`` now, unless the
+    /// user's first look-up is under way. Every call after that look-up answers without a
+    /// future, so the endpoint answers on the spot (the SDK asks on every page load).
+    public enum Resolution: Sendable {
+        case known(UserProfile)
+        case awaitingLookup(EventLoopFuture<UserProfile>)
+    }
+
     /// Like ``saw(_:now:on:)``, and the user's profile as `/_auth/me` answers it.
-    public func resolve(_ token: VerifiedToken, now: Double, on eventLoop: EventLoop) -> EventLoopFuture<UserProfile> {
+    public func resolve(_ token: VerifiedToken, now: Double, on eventLoop: EventLoop) -> Resolution {
         resolve(id: token.subject, claims: Self.profile(of: token), now: now, on: eventLoop)
     }
 
     /// Records user `id` seen with `claims` at `now` and answers the profile as known:
     /// when a first look-up is under way its result is awaited (bounded by the fetch's
     /// timeout; a failure only leaves the fields `nil`).
-    public func resolve(id: String, claims: UserProfile, now: Double, on eventLoop: EventLoop) -> EventLoopFuture<UserProfile> {
+    public func resolve(id: String, claims: UserProfile, now: Double, on eventLoop: EventLoop) -> Resolution {
         let (known, pending) = sight(id: id, claims: claims, now: now, on: eventLoop)
-        guard let pending else { return eventLoop.makeSucceededFuture(known) }
-        return pending.hop(to: eventLoop).map { found in
+        guard let pending else { return .known(known) }
+        return .awaitingLookup(pending.hop(to: eventLoop).map { found in
             known.filling(from: found ?? UserProfile())
-        }.recover { _ in known }
+        }.recover { _ in known })
     }
 
     /// One page of the app's users, after writing what is pending so the page includes

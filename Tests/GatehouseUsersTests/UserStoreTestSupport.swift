@@ -104,3 +104,13 @@ enum StoreFixture {
         ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
+
+extension AppUsers {
+    /// ``resolve(id:claims:now:on:)`` as a future either way, for tests that await it.
+    func resolvedProfile(id: String, claims: UserProfile, now: Double, on eventLoop: EventLoop) -> EventLoopFuture<UserProfile> {
+        switch resolve(id: id, claims: claims, now: now, on: eventLoop) {
+        case .known(let profile): return eventLoop.makeSucceededFuture(profile)
+        case .awaitingLookup(let future): return future
+        }
+    }
+}

@@ -21,7 +21,8 @@ struct LocalEndpoints {
     enum Match {
         case answer(LocalResponse)
         case collectBody(LocalEndpointRequest)
-        /// Answered once I/O completes (`/_auth/me`, `/_auth/users`; see UserEndpoints).
+        /// Answered by a task that may need I/O first (`/_auth/me`, `/_auth/users`; see
+        /// UserEndpoints).
         case asyncAnswer(LocalEndpointTask)
     }
 

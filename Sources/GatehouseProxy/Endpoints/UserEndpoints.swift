@@ -14,10 +14,19 @@ struct LocalEndpointContext {
     let now: Double
 }
 
-/// An answer that needs I/O first (the user store, a JWKS refetch). `run` is called once,
-/// on the connection's loop; the future may complete on any loop (the handler hops back).
+/// An answer that may need I/O first (the user store, a JWKS refetch). `run` is called
+/// once, on the connection's loop; a `.later` future may complete on any loop (the handler
+/// hops back).
 struct LocalEndpointTask {
-    let run: (LocalEndpointContext) -> EventLoopFuture<LocalResponse>
+    let run: (LocalEndpointContext) -> LocalAnswer
+}
+
+/// What a ``LocalEndpointTask`` answers: at once when nothing is pending (a cached token of
+/// a known user: `/_auth/me` on every page load after the first, answered without futures,
+/// their allocations and the read hold), else once the I/O completes.
+enum LocalAnswer {
+    case now(LocalResponse)
+    case later(EventLoopFuture<LocalResponse>)
 }
 
 /// `GET /_auth/me` and `GET /_auth/users` (SPEC "Auth endpoints and the SDK").
@@ -57,34 +66,49 @@ enum UserEndpoints {
 
     /// `/_auth/me`: the signed-in end user's profile. Api keys are services, not users:
     /// 401, and never recorded. A user `policy` turns away gets the gate's 403.
-    static func me(_ context: LocalEndpointContext, app: AppRuntime) -> EventLoopFuture<LocalResponse> {
+    static func me(_ context: LocalEndpointContext, app: AppRuntime) -> LocalAnswer {
         let eventLoop = context.eventLoop
         let now = context.now
-        return admit(context, app: app).flatMap { admission -> EventLoopFuture<LocalResponse> in
-            switch admission {
-            case .user(let token):
-                guard let users = app.users else {
-                    return eventLoop.makeSucceededFuture(.json(.ok, UserJSON.publicObject(id: token.subject, profile: AppUsers.profile(of: token))))
+        switch admit(context, app: app) {
+        case .now(let admission):
+            return me(admission, app: app, now: now, eventLoop: eventLoop)
+        case .later(let admission):
+            return .later(admission.flatMap { admission in
+                switch me(admission, app: app, now: now, eventLoop: eventLoop) {
+                case .now(let response): return eventLoop.makeSucceededFuture(response)
+                case .later(let response): return response
                 }
-                return users.resolve(token, now: now, on: eventLoop).map { profile in
-                    .json(.ok, UserJSON.publicObject(id: token.subject, profile: profile))
-                }
-            case .rejected(.forbidden):
-                return eventLoop.makeSucceededFuture(.gate(.forbidden))
-            case .rejected(.authUnavailable(let retryAfter)):
-                return eventLoop.makeSucceededFuture(.gate(.authUnavailable(retryAfter: retryAfter)))
-            case .service, .anonymous, .rejected:
-                return eventLoop.makeSucceededFuture(unauthenticated)
+            })
+        }
+    }
+
+    private static func me(_ admission: Admission, app: AppRuntime, now: Double, eventLoop: EventLoop) -> LocalAnswer {
+        switch admission {
+        case .user(let token):
+            guard let users = app.users else {
+                return .now(.json(.ok, UserJSON.publicObject(id: token.subject, profile: AppUsers.profile(of: token))))
             }
+            switch users.resolve(token, now: now, on: eventLoop) {
+            case .known(let profile):
+                return .now(.json(.ok, UserJSON.publicObject(id: token.subject, profile: profile)))
+            case .awaitingLookup(let profile):
+                return .later(profile.map { .json(.ok, UserJSON.publicObject(id: token.subject, profile: $0)) })
+            }
+        case .rejected(.forbidden):
+            return .now(.gate(.forbidden))
+        case .rejected(.authUnavailable(let retryAfter)):
+            return .now(.gate(.authUnavailable(retryAfter: retryAfter)))
+        case .service, .anonymous, .rejected:
+            return .now(unauthenticated)
         }
     }
 
     /// `/_auth/users`: the app's users, paged by id. Only the owner key or an `admin`
     /// api key; a signed-in end user or another api key gets 403, no credential 401.
-    static func users(_ context: LocalEndpointContext, app: AppRuntime) -> EventLoopFuture<LocalResponse> {
+    static func users(_ context: LocalEndpointContext, app: AppRuntime) -> LocalAnswer {
         let eventLoop = context.eventLoop
         let query = context.target.query
-        return authorizeListing(context, app: app).flatMap { decision -> EventLoopFuture<LocalResponse> in
+        return .later(authorizeListing(context, app: app).flatMap { decision -> EventLoopFuture<LocalResponse> in
             switch decision {
             case .unauthenticated: return eventLoop.makeSucceededFuture(unauthenticated)
             case .forbidden: return eventLoop.makeSucceededFuture(.gate(.forbidden))
@@ -107,7 +131,7 @@ enum UserEndpoints {
                 }
                 return .json(.ok, UserJSON.publicArray(page), extraHeaders: headers)
             }.recover { _ in storeUnavailable }
-        }
+        })
     }
 
     // MARK: - Who is asking
@@ -120,19 +144,26 @@ enum UserEndpoints {
         case rejected(GateRejection)
     }
 
+    /// An admission decided now (the token cached or verified on the spot), or after the
+    /// JWKS refetch an unknown `kid` asked for.
+    enum AdmissionStep {
+        case now(Admission)
+        case later(EventLoopFuture<Admission>)
+    }
+
     /// Runs the `/_api` gate's checks (waiting for a JWKS refetch when an unknown `kid`
     /// asks for one, as the gate does).
-    static func admit(_ context: LocalEndpointContext, app: AppRuntime) -> EventLoopFuture<Admission> {
+    static func admit(_ context: LocalEndpointContext, app: AppRuntime) -> AdmissionStep {
         let loop = context.loop
         let eventLoop = context.eventLoop
         let now = context.now
         let step = loop.withTokenCache(for: app) { APIGate.evaluate(app: app, headers: context.head.headers, cache: &$0, now: now, eventLoop: eventLoop) }
         guard case .waitForKeys(let keys, let credential) = step else {
-            return eventLoop.makeSucceededFuture(admission(step))
+            return .now(admission(step))
         }
-        return keys.hop(to: eventLoop).assumeIsolated().map { _ in
+        return .later(keys.hop(to: eventLoop).assumeIsolated().map { _ in
             admission(loop.withTokenCache(for: app) { APIGate.afterRefetch(app: app, credential: credential, cache: &$0, now: now, eventLoop: eventLoop) })
-        }.nonisolated().recover { _ in .rejected(.authUnavailable(retryAfter: 1)) }
+        }.nonisolated().recover { _ in .rejected(.authUnavailable(retryAfter: 1)) })
     }
 
     private static func admission(_ step: APIGate.Step) -> Admission {
@@ -169,13 +200,18 @@ enum UserEndpoints {
            app.ownerKeyTable.lookup(credential.token) != nil {
             return context.eventLoop.makeSucceededFuture(.allowed)
         }
-        return admit(context, app: app).map { admission in
-            switch admission {
-            case .service(admin: true): return .allowed
-            case .service(admin: false), .user, .rejected(.forbidden): return .forbidden
-            case .rejected(.authUnavailable(let retryAfter)): return .unavailable(retryAfter: retryAfter)
-            case .anonymous, .rejected: return .unauthenticated
-            }
+        switch admit(context, app: app) {
+        case .now(let admission): return context.eventLoop.makeSucceededFuture(listing(admission))
+        case .later(let admission): return admission.map(listing)
+        }
+    }
+
+    private static func listing(_ admission: Admission) -> ListingDecision {
+        switch admission {
+        case .service(admin: true): return .allowed
+        case .service(admin: false), .user, .rejected(.forbidden): return .forbidden
+        case .rejected(.authUnavailable(let retryAfter)): return .unavailable(retryAfter: retryAfter)
+        case .anonymous, .rejected: return .unauthenticated
         }
     }
 

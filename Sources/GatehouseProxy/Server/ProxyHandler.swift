@@ -367,18 +367,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         connect(exchange, endpoint: app.appEndpoint, request: request, upgradeRequested: webSocket, expectContinue: expectContinue, context: context)
     }
 
-    /// Answers a local endpoint once its I/O completes (``LocalEndpoints/Match/asyncAnswer(_:)``),
-    /// like the gate's JWKS wait: reads are held meanwhile and the request's parts are
-    /// kept in a pending exchange; a connection that closed first gets nothing.
+    /// Answers a local endpoint that may need I/O (``LocalEndpoints/Match/asyncAnswer(_:)``):
+    /// at once when its task has nothing to wait for; else once the I/O completes, like
+    /// the gate's JWKS wait: reads are held meanwhile and the request's parts are kept in a
+    /// pending exchange; a connection that closed first gets nothing.
     func answerLater(
         _ task: LocalEndpointTask, head: HTTPRequestHead, target: RequestTarget, app: AppRuntime, keepAlive: Bool, hasBody: Bool,
         context: ChannelHandlerContext
     ) {
+        let endpointContext = LocalEndpointContext(head: head, target: target, loop: loop, eventLoop: context.eventLoop, now: settings.clock())
+        let later: EventLoopFuture<LocalResponse>
+        switch task.run(endpointContext) {
+        case .now(let response):
+            return answer(response, keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
+        case .later(let future):
+            later = future
+        }
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         state = .pending(exchange)
         holdReads()
-        let endpointContext = LocalEndpointContext(head: head, target: target, loop: loop, eventLoop: context.eventLoop, now: settings.clock())
-        task.run(endpointContext).hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
+        later.hop(to: context.eventLoop).assumeIsolated().whenComplete { [weak self] result in
             guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else { return }
             let response: LocalResponse
             switch result {
