@@ -6,7 +6,7 @@
 # the runtime stage, so the shared libraries the binary was linked against are the ones it
 # finds). The Swift runtime is linked statically (--static-swift-stdlib), BoringSSL and
 # SQLite are compiled in (swift-nio-ssl, swift-crypto, sqlite-nio); what `ldd` still lists
-# is libc/libm, libstdc++, libgcc_s and libz (see deploy/README.md).
+# is libc/libm, libstdc++, libgcc_s, libz and libisal (see deploy/README.md).
 # Override the toolchain with `--build-arg SWIFT_IMAGE=swift:6.2-bookworm` etc.
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG RUNTIME_IMAGE=debian:bookworm-slim
@@ -14,7 +14,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${SWIFT_IMAGE} AS build
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
- && apt-get -q install -y --no-install-recommends libssl-dev zlib1g-dev libsqlite3-dev \
+ && apt-get -q install -y --no-install-recommends libssl-dev zlib1g-dev libisal-dev libsqlite3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so they stay cached while the sources change.
@@ -35,12 +35,13 @@ RUN swift build -c release --static-swift-stdlib --product gatehouse --scratch-p
  && strip --strip-debug /out/gatehouse
 
 FROM ${RUNTIME_IMAGE}
-# Only what the binary links (ldd: libc6, libstdc++6, libgcc-s1, zlib1g — all already in
-# the slim image, named here so that stays true), CA certificates for https upstreams and
+# Only what the binary links (ldd: libc6, libstdc++6, libgcc-s1, zlib1g — already in the
+# slim image, named here so that stays true — and libisal2, ISA-L's igzip for re-encoding
+# injected pages), CA certificates for https upstreams and
 # JWKS, and curl for HEALTHCHECK (gatehouse has no health subcommand).
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
- && apt-get -q install -y --no-install-recommends ca-certificates curl libc6 libgcc-s1 libstdc++6 zlib1g \
+ && apt-get -q install -y --no-install-recommends ca-certificates curl libc6 libgcc-s1 libstdc++6 zlib1g libisal2 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 gatehouse \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/gatehouse --no-create-home \

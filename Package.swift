@@ -69,9 +69,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The system zlib, for the HTML injector's gzip/deflate re-encoding (swift-nio-extras
+        // The system zlib, for the HTML injector's gzip/deflate decoding (swift-nio-extras
         // vendors one, but not as a product).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Intel's ISA-L, whose igzip deflate re-encodes injected pages: a third of zlib's
+        // instructions at the same level and ratio (Benchmarks/README.md, sixteenth round).
+        .systemLibrary(name: "CIsal", path: "Sources/CIsal", providers: [.apt(["libisal-dev"]), .brew(["isa-l"])]),
         .target(
             name: "GatehouseProxy",
             dependencies: [
@@ -79,6 +82,7 @@ let package = Package(
                 "GatehouseAuth",
                 "GatehouseMetering",
                 "CZlib",
+                "CIsal",
                 "GatehouseUsers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,11 +1,11 @@
-import CZlib
 import GatehouseCore
 import NIOCore
 import NIOHTTP1
 
 /// Injects the SDK snippet into one app-upstream HTML response (SPEC "HTML injection"):
 /// decides from the response head whether it applies, then runs the body through zlib
-/// (for `gzip`/`deflate`), ``HTMLInjectionStateMachine`` and zlib again.
+/// (for `gzip`/`deflate`), ``HTMLInjectionStateMachine`` and an encoder again
+/// (``PageDeflater``).
 ///
 /// The response head is withheld until the state machine decides, because the decision
 /// changes it: injected, it gets a corrected `Content-Length` (or none, and is sent
@@ -106,7 +106,7 @@ import NIOHTTP1
     private let searchLimit: Int
     private var coding: HTTPContentCoding?
     private var inflater: ZlibInflater?
-    private var deflater: ZlibDeflater?
+    private var deflater: PageDeflater?
     /// Compressed bytes received before the decision, sent as they are if it says so.
     private var rawHeld = ByteBuffer()
     private var scratch = ByteBuffer()
@@ -165,7 +165,7 @@ import NIOHTTP1
             guard coding != nil else { return Output(body: buffer) }
             var input = buffer
             var out = ByteBuffer()
-            try reencode(&input, into: &out, flush: Z_SYNC_FLUSH)
+            try reencode(&input, into: &out, flush: .sync)
             return Output(body: out)
         case .deciding(let head):
             guard coding != nil else { return identityAction(machine.bodyReceived(buffer), head: head) }
@@ -198,7 +198,7 @@ import NIOHTTP1
             guard coding != nil else { return Output() }
             var input = ByteBuffer()
             var out = ByteBuffer()
-            try reencode(&input, into: &out, flush: Z_FINISH)
+            try reencode(&input, into: &out, flush: .finish)
             return Output(body: out)
         case .deciding(let head):
             guard coding != nil else { return identityAction(machine.bodyEnded(), head: head) }
@@ -235,19 +235,19 @@ import NIOHTTP1
             return leaveCompressed(head)
         case .inject(let before, let after):
             guard let coding else { return leaveCompressed(head) }
-            let deflater = try ZlibDeflater(coding)
+            let deflater = PageDeflater(coding)
             self.deflater = deflater
             rawHeld = ByteBuffer()
             // The whole body is here: encode it all and say how long it is.
             let whole = ended || (expectedLength == received)
             var out = ByteBuffer()
-            try deflater.deflate(before, flush: Z_NO_FLUSH, into: &out)
+            try deflater.deflate(before, flush: .none, into: &out)
             let (newHead, tags) = injectedHead(head, originalLength: nil)
             var snippet = ByteBuffer()
             snippet.writeString(tags)
-            try deflater.deflate(snippet, flush: Z_NO_FLUSH, into: &out)
-            try deflater.deflate(after, flush: Z_NO_FLUSH, into: &out)
-            try reencode(&rest, into: &out, flush: whole ? Z_FINISH : Z_SYNC_FLUSH)
+            try deflater.deflate(snippet, flush: .none, into: &out)
+            try deflater.deflate(after, flush: .none, into: &out)
+            try reencode(&rest, into: &out, flush: whole ? .finish : .sync)
             guard whole else {
                 state = .injecting
                 return Output(head: newHead, body: out)
@@ -327,7 +327,7 @@ import NIOHTTP1
         name.caseInsensitiveEquals("content-security-policy") || name.caseInsensitiveEquals("content-security-policy-report-only")
     }
 
-    // MARK: - zlib
+    // MARK: - Decoding and encoding
 
     /// Inflates one piece of `input` into `scratch`, minding the ratio limit.
     private func inflate(_ input: inout ByteBuffer) throws -> ZlibInflater.Progress {
@@ -342,12 +342,12 @@ import NIOHTTP1
     }
 
     /// Inflates all of `input` piece by piece and deflates each piece into `out`.
-    private func reencode(_ input: inout ByteBuffer, into out: inout ByteBuffer, flush: Int32) throws {
+    private func reencode(_ input: inout ByteBuffer, into out: inout ByteBuffer, flush: PageDeflater.Flush) throws {
         guard let deflater else { throw HTMLRewriteError.corruptBody }
         while true {
             scratch.clear()
             let progress = try inflate(&input)
-            try deflater.deflate(scratch, flush: Z_NO_FLUSH, into: &out)
+            try deflater.deflate(scratch, flush: .none, into: &out)
             if progress != .outputFull { break }
         }
         try deflater.deflate(ByteBuffer(), flush: flush, into: &out)
