@@ -29,6 +29,8 @@
 # HOSTS=1: the app is routed by `Host` (`apps[].hosts`), as where several apps share one
 # Gatehouse.
 # BODY=n: a POST with an n-byte JSON body instead of a GET.
+# UPSTREAM=nginx-tls: the same nginx answering over TLS (a self-signed P-256 certificate
+# trusted through `api.ca_file`), as a paid API is reached over https.
 # UPSTREAM_FIELDS=api (with UPSTREAM=nginx): the API's responses carry what a real API's do
 # (caching, CORS, rate-limit, request id, HSTS, ETag: nine more fields).
 # REQPATH=/_auth/me (api): another path than /_api/hello, with the same token.
@@ -128,6 +130,14 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Page).serve_for
 PY
   pids+=($!)
 fi
+api_upstream=http://127.0.0.1:$UP_PORT/_api
+if [[ "${UPSTREAM:-demo}" == nginx-tls ]]; then
+  # The API over TLS, as a paid API is called: an ECDSA P-256 certificate for 127.0.0.1,
+  # trusted through `api.ca_file`.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/upstream-key.pem" -out "$work/upstream-cert.pem" 2>/dev/null
+  api_upstream=https://127.0.0.1:$UP_PORT/_api
+fi
 mkdir -p "$work/meter"
 cat > "$work/gatehouse.yaml" <<EOF
 listen: 127.0.0.1:$GH_PORT
@@ -140,8 +150,9 @@ apps:
     org: org_bench
     upstream: $page_upstream
     api:
-      upstream: http://127.0.0.1:$UP_PORT/_api
+      upstream: $api_upstream
       owner_key: sk_owner_bench
+$(if [[ "${UPSTREAM:-demo}" == nginx-tls ]]; then printf '      ca_file: %s\n' "$work/upstream-cert.pem"; fi)
     auth:
       mode: jwt
       issuer: https://iss.test
@@ -151,8 +162,12 @@ $(if [[ -n "${HOSTS:-}" ]]; then printf '    hosts: [app.example.com, 127.0.0.1]
 $(if [[ "${POLICY:-}" == email ]]; then printf '    policy: {allow_email_domains: [example.org, example.com], allow_emails: [grace@example.net]}\n'; fi)
 EOF
 
-if [[ "${UPSTREAM:-demo}" == nginx ]]; then
+if [[ "${UPSTREAM:-demo}" == nginx || "${UPSTREAM:-demo}" == nginx-tls ]]; then
   command -v nginx >/dev/null || { echo "UPSTREAM=nginx needs nginx" >&2; exit 1; }
+  listen_tls=""
+  if [[ "$UPSTREAM" == nginx-tls ]]; then
+    listen_tls=" ssl; ssl_certificate $work/upstream-cert.pem; ssl_certificate_key $work/upstream-key.pem"
+  fi
   mkdir -p "$work/nginx"
   # The anchors' upstream answer: a 104-byte JSON body (../shared/bench).
   cat > "$work/nginx/nginx.conf" <<NGINX
@@ -167,7 +182,7 @@ http {
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
   keepalive_requests 1000000;
   server {
-    listen 127.0.0.1:$UP_PORT;
+    listen 127.0.0.1:$UP_PORT$listen_tls;
     location /_api/ {
       default_type application/json;
 $(if [[ "${UPSTREAM_FIELDS:-}" == api ]]; then cat <<'FIELDS'
