@@ -21,13 +21,24 @@ struct LocalEndpointTask {
     let run: (LocalEndpointContext) -> LocalAnswer
 }
 
-/// What a ``LocalEndpointTask`` answers: at once when nothing is pending (a cached token of
-/// a known user: `/_auth/me` on every page load after the first, answered without futures,
-/// their allocations and the read hold), else once the I/O completes.
-enum LocalAnswer {
-    case now(LocalResponse)
-    case later(EventLoopFuture<LocalResponse>)
+/// A value known at once, or once some I/O completes. What a ``LocalEndpointTask`` answers
+/// (``LocalAnswer``) and what its admission decides: at once when nothing is pending (a
+/// cached token of a known user: `/_auth/me` on every page load after the first, answered
+/// without futures, their allocations and the read hold).
+enum NowOrLater<Value: Sendable> {
+    case now(Value)
+    case later(EventLoopFuture<Value>)
+
+    /// As a future either way (for a caller that chains on it).
+    func future(on eventLoop: EventLoop) -> EventLoopFuture<Value> {
+        switch self {
+        case .now(let value): return eventLoop.makeSucceededFuture(value)
+        case .later(let future): return future
+        }
+    }
 }
+
+typealias LocalAnswer = NowOrLater<LocalResponse>
 
 /// `GET /_auth/me` and `GET /_auth/users` (SPEC "Auth endpoints and the SDK").
 ///
@@ -73,12 +84,7 @@ enum UserEndpoints {
         case .now(let admission):
             return me(admission, app: app, now: now, eventLoop: eventLoop)
         case .later(let admission):
-            return .later(admission.flatMap { admission in
-                switch me(admission, app: app, now: now, eventLoop: eventLoop) {
-                case .now(let response): return eventLoop.makeSucceededFuture(response)
-                case .later(let response): return response
-                }
-            })
+            return .later(admission.flatMap { me($0, app: app, now: now, eventLoop: eventLoop).future(on: eventLoop) })
         }
     }
 
@@ -144,16 +150,9 @@ enum UserEndpoints {
         case rejected(GateRejection)
     }
 
-    /// An admission decided now (the token cached or verified on the spot), or after the
-    /// JWKS refetch an unknown `kid` asked for.
-    enum AdmissionStep {
-        case now(Admission)
-        case later(EventLoopFuture<Admission>)
-    }
-
-    /// Runs the `/_api` gate's checks (waiting for a JWKS refetch when an unknown `kid`
-    /// asks for one, as the gate does).
-    static func admit(_ context: LocalEndpointContext, app: AppRuntime) -> AdmissionStep {
+    /// Runs the `/_api` gate's checks: decided now (the token cached or verified on the
+    /// spot), or after the JWKS refetch an unknown `kid` asked for, as the gate waits.
+    static func admit(_ context: LocalEndpointContext, app: AppRuntime) -> NowOrLater<Admission> {
         let loop = context.loop
         let eventLoop = context.eventLoop
         let now = context.now
@@ -200,10 +199,7 @@ enum UserEndpoints {
            app.ownerKeyTable.lookup(credential.token) != nil {
             return context.eventLoop.makeSucceededFuture(.allowed)
         }
-        switch admit(context, app: app) {
-        case .now(let admission): return context.eventLoop.makeSucceededFuture(listing(admission))
-        case .later(let admission): return admission.map(listing)
-        }
+        return admit(context, app: app).future(on: context.eventLoop).map(listing)
     }
 
     private static func listing(_ admission: Admission) -> ListingDecision {

@@ -18,17 +18,21 @@ import Testing
     static let now = 1_800_000_000.0
 
     static func app(keys: VerificationKeySet) throws -> AppRuntime {
+        try AppRuntime(config: configuration(), index: 0, keySource: StaticKeySource(keys: keys), devIssuer: nil)
+    }
+
+    /// A `jwt` app trusting ``issuer`` for audience `api`.
+    static func configuration() -> AppConfiguration {
         var auth = AuthConfiguration()
         auth.mode = .jwt
         auth.issuer = issuer
         auth.audience = ["api"]
         auth.jwksURL = "https://issuer.test/.well-known/jwks.json"
-        let config = AppConfiguration(
+        return AppConfiguration(
             id: "app_gate", org: "org_gate", upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9),
             api: APIConfiguration(upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9), ownerKey: Secret("sk_owner")),
             auth: auth
         )
-        return try AppRuntime(config: config, index: 0, keySource: StaticKeySource(keys: keys), devIssuer: nil)
     }
 
     static func evaluate(_ app: AppRuntime, _ headers: HTTPHeaders, _ cache: inout VerifiedTokenCache) -> String {

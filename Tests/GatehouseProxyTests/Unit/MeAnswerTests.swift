@@ -17,7 +17,6 @@ import Testing
 /// same. The endpoint's task is run directly on an embedded loop, so "on the spot" is the
 /// value it returns, not a timing.
 @Suite struct MeAnswerTests {
-    static let issuer = "https://issuer.test"
     static let now = 1_800_000_000.0
 
     /// Keys that are loaded but lack the token's `kid` until `refetched` is completed.
@@ -84,16 +83,7 @@ import Testing
     }
 
     private static func rig(keySource: KeySource, lookup: ProfileLookup?) async throws -> Rig {
-        var auth = AuthConfiguration()
-        auth.mode = .jwt
-        auth.issuer = issuer
-        auth.audience = ["api"]
-        auth.jwksURL = "https://issuer.test/.well-known/jwks.json"
-        let config = AppConfiguration(
-            id: "app_me", org: "org_me", upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9),
-            api: APIConfiguration(upstream: UpstreamURL(scheme: .http, host: "127.0.0.1", port: 9), ownerKey: Secret("sk_owner")),
-            auth: auth
-        )
+        let config = APIGateTests.configuration()
         let storeLoop = MultiThreadedEventLoopGroup.singleton.next()
         let store = try await SQLiteUserStore.open(path: nil, eventLoop: storeLoop)
         let directory = UserDirectory(store: store, flushLoop: storeLoop)
@@ -106,7 +96,7 @@ import Testing
     }
 
     static func token(_ key: TestKey, sub: String, extra: [String: JSONValue]) -> HTTPHeaders {
-        let claims = TokenFactory.claims(sub: sub, now: now, ttl: 300, iss: issuer, aud: "api", extra: extra)
+        let claims = TokenFactory.claims(sub: sub, now: now, ttl: 300, iss: APIGateTests.issuer, aud: "api", extra: extra)
         return ["Authorization": "Bearer " + TokenFactory.token(key: key, claims: claims)]
     }
 
@@ -127,7 +117,7 @@ import Testing
             #expect(try Self.now(rig.me([:])) == UserEndpoints.unauthenticated)
             // …and the user was recorded as the asynchronous path recorded it.
             try await rig.directory.flush().get()
-            let listed = try await rig.store.listAll(app: "app_me", on: MultiThreadedEventLoopGroup.singleton.next()).get()
+            let listed = try await rig.store.listAll(app: rig.app.config.id, on: MultiThreadedEventLoopGroup.singleton.next()).get()
             #expect(listed.map(\.id) == ["user_ada"])
             #expect(listed.first?.profile.email == "ada@example.test")
         }
