@@ -67,17 +67,25 @@ final class PageDeflater {
                 var result: Int32 = COMP_OK
                 var full = false
                 var progressed = false
+                var sane = true
                 let before = stream.pointee.avail_in
                 output.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.step) { outBytes in
+                    let room = UInt32(clamping: outBytes.count)
                     stream.pointee.next_out = outBytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                    stream.pointee.avail_out = UInt32(clamping: outBytes.count)
+                    stream.pointee.avail_out = room
                     result = isal_deflate(stream)
+                    // Counts that grew would be an encoder fault: fail the response rather
+                    // than trust them (igzip's inflate was seen to return such counts).
+                    guard stream.pointee.avail_out <= room, stream.pointee.avail_in <= before else {
+                        sane = false
+                        return 0
+                    }
                     full = stream.pointee.avail_out == 0
-                    let produced = outBytes.count - Int(stream.pointee.avail_out)
+                    let produced = Int(room - stream.pointee.avail_out)
                     progressed = produced > 0 || stream.pointee.avail_in != before
                     return produced
                 }
-                if result != COMP_OK {
+                if result != COMP_OK || !sane {
                     failed = true
                     break
                 }
