@@ -97,6 +97,36 @@ import Testing
         }
     }
 
+    /// Mixed feedings: random pieces of text and noise, each with no flush or a sync flush
+    /// at random, finished with or without a last piece. Seeded, so a failure repeats.
+    @Test func mixedFeedingsDecodeToTheirInput() throws {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let page = try #require(Self.inputs.first { $0.0 == "page" }?.1)
+        for round in 0..<150 {
+            let coding: HTTPContentCoding = round % 2 == 0 ? .gzip : .deflate
+            let deflater = PageDeflater(coding)
+            var out = ByteBuffer()
+            var given: [UInt8] = []
+            for _ in 0..<next(12) {
+                let count = next(4) == 0 ? next(70_000) : next(600)
+                let piece: [UInt8] = next(3) == 0
+                    ? (0..<count).map { _ in UInt8(truncatingIfNeeded: next(256)) }
+                    : Array(page[next(page.count / 2)...].prefix(count))
+                given += piece
+                try deflater.deflate(ByteBuffer(bytes: piece), flush: next(2) == 0 ? .none : .sync, into: &out)
+            }
+            let last: [UInt8] = next(2) == 0 ? [] : Array(page.prefix(next(2_000)))
+            given += last
+            try deflater.deflate(ByteBuffer(bytes: last), flush: .finish, into: &out)
+            let decoded = try #require(Self.inflate(Array(out.readableBytesView)), "round \(round) does not decode")
+            #expect(decoded.ended && decoded.output.elementsEqual(given), "round \(round): \(decoded.output.count) of \(given.count) bytes")
+        }
+    }
+
     /// Level 1, not 0: a page of text comes out as small as zlib's level 1 makes it
     /// (igzip's level 0 is ~23% larger on it), and far smaller than the text.
     @Test func pagesComeOutAsSmallAsZlibsFastestLevel() throws {
