@@ -177,6 +177,25 @@ enum Zlib {
         }
     }
 
+    /// A page of varied text that arrives whole is compressed again as small as zlib's
+    /// level 1 would make the injected page (the encoder's first piece, the bytes up to
+    /// `<head>`, once cost a block ~2.8 times that size).
+    @Test(arguments: [HTTPContentCoding.gzip, .deflate])
+    func aWholePageIsCompressedAgainAsSmallAsZlibsFastestLevel(coding: HTTPContentCoding) throws {
+        let page = try #require(PageDeflaterTests.inputs.first { $0.0 == "page" }?.1)
+        let compressed = try Zlib.compress(page, coding)
+        let result = try Self.rewrite(
+            Self.head([("Content-Type", "text/html"), ("Content-Encoding", coding == .gzip ? "gzip" : "deflate"), ("Content-Length", "\(compressed.count)")]),
+            compressed, chunk: compressed.count
+        )
+        // Encoded at once, its length known.
+        #expect(result.head?.headers.first(name: "content-length") == "\(result.body.count)")
+        let injected = try Zlib.decompress(result.body)
+        #expect(injected.count == page.count + Array(Self.tags.utf8).count)
+        let zlibLevel1 = try Zlib.compress(injected, coding, level: 1)
+        #expect(result.body.count * 100 <= zlibLevel1.count * 103, "\(result.body.count) against zlib's \(zlibLevel1.count)")
+    }
+
     @Test func corruptCompressedBodiesPassThroughUnchanged() throws {
         let garbage: [UInt8] = [0x1F, 0x8B, 0x08, 0x00] + Array(repeating: 0xFF, count: 500)
         let original = Self.head([("Content-Type", "text/html"), ("Content-Encoding", "gzip")])

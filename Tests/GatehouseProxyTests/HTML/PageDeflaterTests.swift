@@ -9,7 +9,7 @@ import Testing
 /// it streams), and the finished stream passes zlib's own trailer checks (gzip's CRC-32
 /// and length, zlib's Adler-32). Its bodies are as small as zlib's level 1 makes them.
 @Suite struct PageDeflaterTests {
-    /// Inputs that probe the encoder's paths: nothing, a few bytes, a page of varied text
+    /// Inputs that probe the encoder's paths: nothing, a few bytes, a 20 KB page of varied text
     /// (literals and matches), bytes that do not compress (stored-like blocks), and a
     /// megabyte of one byte (long matches, far more input than one output step).
     static let inputs: [(String, [UInt8])] = {
@@ -17,14 +17,16 @@ import Testing
         let words = ["account", "billing", "dashboard", "search", "widget", "settings", "team", "invoice", "usage", "deploy"]
         var page = "<!doctype html><html><head><title>Usage</title></head><body>"
         var seed: UInt64 = 7
-        while page.utf8.count < 40_000 {
+        // 20 KB, the anchors' page size (igzip's first-piece fault showed on pages under its
+        // 32 KB history, not on a 40 KB one).
+        while page.utf8.count < 20_000 {
             seed = seed &* 6364136223846793005 &+ 1442695040888963407
             page += "<p class=\"row-\(seed >> 54)\">" + (0..<12).map { words[Int((seed >> UInt64(4 * $0)) & 0x7) % words.count] }.joined(separator: " ") + "</p>\n"
         }
         return [
             ("empty", []),
             ("short", Array("<p>hi</p>".utf8)),
-            ("page", Array(page.utf8)),
+            ("page", Array(page.utf8.prefix(20_000))),
             ("random", (0..<150_000).map { _ in UInt8.random(in: 0...255, using: &random) }),
             ("zeros", [UInt8](repeating: 0, count: 1 << 20)),
         ]
@@ -125,6 +127,26 @@ import Testing
             let decoded = try #require(Self.inflate(Array(out.readableBytesView)), "round \(round) does not decode")
             #expect(decoded.ended && decoded.output.elementsEqual(given), "round \(round): \(decoded.output.count) of \(given.count) bytes")
         }
+    }
+
+    /// Fed as the injector feeds a page — the bytes up to `<head>`, the snippet, the rest,
+    /// unflushed — a page still comes out as small as zlib's level 1 makes it: igzip given
+    /// a first piece under its look-ahead encoded the whole block at ~2.8 times the size.
+    @Test(arguments: [HTTPContentCoding.gzip, .deflate])
+    func smallFirstPiecesCostNothingInSize(coding: HTTPContentCoding) throws {
+        let page = try #require(Self.inputs.first { $0.0 == "page" }?.1)
+        let deflater = PageDeflater(coding)
+        var out = ByteBuffer()
+        var offset = 0
+        for size in [39, 168, 16_345] {
+            try deflater.deflate(ByteBuffer(bytes: page[offset..<offset + size]), flush: .none, into: &out)
+            offset += size
+        }
+        try deflater.deflate(ByteBuffer(bytes: page[offset...]), flush: .none, into: &out)
+        try deflater.deflate(ByteBuffer(), flush: .finish, into: &out)
+        let zlibLevel1 = try Zlib.compress(page, coding, level: 1)
+        #expect(out.readableBytes * 100 <= zlibLevel1.count * 103, "\(out.readableBytes) against zlib's \(zlibLevel1.count)")
+        #expect(Self.inflate(Array(out.readableBytesView))?.output.elementsEqual(page) == true)
     }
 
     /// Level 1, not 0: a page of text comes out as small as zlib's level 1 makes it
