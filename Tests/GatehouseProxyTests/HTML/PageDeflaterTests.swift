@@ -1,4 +1,3 @@
-import CZlib
 @testable import GatehouseProxy
 import NIOCore
 import Testing
@@ -40,30 +39,19 @@ import Testing
         case piecesSyncFlushed
     }
 
-    /// Decodes `bytes` with zlib as far as they go (`Z_SYNC_FLUSH`: a cut stream is no
-    /// error); `ended` says whether the stream's end and trailer were read and checked.
+    /// Decodes `bytes` with the injector's zlib decoder as far as they go (a cut stream is
+    /// no error); `ended` says whether the stream's end and trailer were read and checked.
     static func inflate(_ bytes: [UInt8]) -> (output: [UInt8], ended: Bool)? {
-        var stream = z_stream()
-        guard CZlib_inflateInit2(&stream, 15 + 32) == Z_OK else { return nil }
-        defer { inflateEnd(&stream) }
-        var input = bytes
-        var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        var result: Int32 = Z_OK
-        input.withUnsafeMutableBufferPointer { inBytes in
-            stream.next_in = inBytes.baseAddress
-            stream.avail_in = UInt32(inBytes.count)
-            repeat {
-                chunk.withUnsafeMutableBufferPointer { out in
-                    stream.next_out = out.baseAddress
-                    stream.avail_out = UInt32(out.count)
-                    result = CZlib.inflate(&stream, Z_SYNC_FLUSH)
-                    output += out[..<(out.count - Int(stream.avail_out))]
-                }
-            } while result == Z_OK && stream.avail_out == 0
+        let inflater = ZlibInflater()
+        var input = ByteBuffer(bytes: bytes)
+        var out = ByteBuffer()
+        var progress = ZlibInflater.Progress.outputFull
+        do {
+            while progress == .outputFull { progress = try inflater.inflate(&input, into: &out, limit: 64 * 1024) }
+        } catch {
+            return nil
         }
-        guard result == Z_OK || result == Z_STREAM_END || (result == Z_BUF_ERROR && stream.avail_in == 0) else { return nil }
-        return (output, result == Z_STREAM_END)
+        return (Array(out.readableBytesView), progress == .streamEnded)
     }
 
     @Test(arguments: [HTTPContentCoding.gzip, .deflate], Feeding.allCases)
