@@ -11,16 +11,10 @@ import GatehouseAuth
 /// nonce would switch `'unsafe-inline'` off for the page's own scripts (CSP3 §6.7.3.2).
 /// Pure string work on the event loop.
 enum ContentSecurityPolicyNonce {
-    /// 128 random bits as unpadded base64url, a valid CSP `base64-value`.
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(16)
-        for _ in 0..<2 {
-            let word = generator.next() as UInt64
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        return Base64URL.encode(bytes)
+    /// 128 random bits as unpadded base64url, a valid CSP `base64-value`, from the loop's
+    /// pool (one system call per sixteen nonces, ``RandomBytePool``).
+    static func make(from pool: RandomBytePool) -> String {
+        pool.withFreshBytes(16) { Base64URL.encode($0) }
     }
 
     /// The header value with `'nonce-<nonce>'` added wherever scripts are restricted, or

@@ -33,6 +33,8 @@ final class LoopContext {
     static let meterBatchSize = 256
     /// This loop's request counters, summed over the loops at each scrape.
     let metrics: LoopMetrics
+    /// Random bytes for the loop's pages' CSP nonces, drawn from the kernel in bulk.
+    let randomBytes = RandomBytePool()
 
     init(eventLoop: EventLoop, runtime: ProxyRuntime, settings: ProxySettings, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop

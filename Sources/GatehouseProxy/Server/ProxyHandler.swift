@@ -359,7 +359,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
         let injects = !webSocket && HTMLResponseRewriter.mayInject(method: head.method, inject: app.config.inject)
-        if injects { exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet) }
+        if injects { exchange.htmlRewriter = HTMLResponseRewriter(snippet: app.injectionSnippet, nonces: loop.randomBytes) }
         let request = UpstreamRequestBuilder.appRequest(
             inbound, upstream: app.config.upstream, narrowAcceptEncoding: injects, into: loop.headBuffers.take()
         )

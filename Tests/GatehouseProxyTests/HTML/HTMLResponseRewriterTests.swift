@@ -235,4 +235,24 @@ enum Zlib {
         #expect(text.hasPrefix("<html><head><script data-gatehouse nonce=\"\(nonce)\">window.__MIXPEEK__="))
         #expect(text.contains("<script data-gatehouse nonce=\"\(nonce)\" src=\"/_auth/sdk.js\"></script></head>"))
     }
+
+    /// The pages of a loop draw their nonces from its pool: forty pages with a policy cost
+    /// three draws of random bytes (sixteen nonces each), not eighty system calls, and no
+    /// two pages share a nonce.
+    @Test func pagesShareTheLoopsRandomDrawsButNotTheirNonces() throws {
+        let source = RandomBytePoolTests.CountingSource()
+        let pool = RandomBytePool(source: source.fill)
+        let snippet = InjectionSnippet(app: Self.app)
+        var nonces = Set<String>()
+        for _ in 0..<40 {
+            let rewriter = HTMLResponseRewriter(snippet: snippet, nonces: pool)
+            #expect(rewriter.responseHead(Self.head([("Content-Type", "text/html"), ("Content-Security-Policy", "script-src 'self'")])))
+            let output = try rewriter.bodyReceived(ByteBuffer(string: "<html><head></head>"))
+            let head = try #require(output.head)
+            let policy = try #require(head.headers.first(name: "content-security-policy"))
+            nonces.insert(String(try #require(policy.split(separator: "'").first { $0.hasPrefix("nonce-") })))
+        }
+        #expect(source.draws == 3)
+        #expect(nonces.count == 40)
+    }
 }

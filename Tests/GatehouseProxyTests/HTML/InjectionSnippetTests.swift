@@ -110,8 +110,9 @@ import Testing
     }
 
     @Test func noncesAre128RandomBits() {
-        let a = ContentSecurityPolicyNonce.make()
-        let b = ContentSecurityPolicyNonce.make()
+        let pool = RandomBytePool()
+        let a = ContentSecurityPolicyNonce.make(from: pool)
+        let b = ContentSecurityPolicyNonce.make(from: pool)
         #expect(a != b)
         #expect(a.utf8.count == 22)
         #expect(a.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
