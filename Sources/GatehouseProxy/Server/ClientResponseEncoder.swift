@@ -120,6 +120,33 @@ struct ClientResponseEncoder {
         }
     }
 
+    /// A response built once (``LocalResponse/Prebuilt``: the gate's 401s, which a flood of
+    /// forged tokens makes the most frequent answer of all) written as its ready bytes, the
+    /// head alone to a `HEAD`: what ``write(_:context:promise:)`` writes for its head and
+    /// body, less serializing the head — reading NIO's `HTTPHeaders` copies each field's
+    /// strings, two atomic retains and releases apiece — and the head's hold. `false`, with
+    /// nothing done, where those bytes would differ: the answer to a `CONNECT` (no framing
+    /// fields), or with no request waiting for an answer. Its `.end` follows as usual.
+    mutating func writePrebuilt(_ prebuilt: LocalResponse.Prebuilt, context: ChannelHandlerContext) -> Bool {
+        guard let request = requests.first else { return false }
+        // Matched, not compared (as in `write`).
+        let headOnly: Bool
+        switch request.method {
+        case .CONNECT: return false
+        case .HEAD: headOnly = true
+        default: headOnly = false
+        }
+        requests.removeFirst()
+        // A `Content-Length` head: an HTTP/1.0 client reads it as it is, and the connection
+        // is not closed for its sake (``frameForHTTP10(_:body:bodySent:)``).
+        closesAfterResponse = false
+        suppressResponseBody = headOnly
+        isChunked = false
+        writeHeldHead(context: context)
+        context.write(NIOAny(IOData.byteBuffer(headOnly ? prebuilt.wireHead : prebuilt.wire)), promise: nil)
+        return true
+    }
+
     /// An answer to an HTTP/1.0 request: no `Transfer-Encoding` (its client cannot read
     /// chunks, RFC 9112 §6.1; the body goes as it is), and when a body without a length
     /// follows, `Connection: close` — its end is the close. Whether the connection must

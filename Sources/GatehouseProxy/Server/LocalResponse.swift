@@ -90,10 +90,27 @@ public enum LocalResponse: Sendable, Equatable {
         }
     }
 
-    /// A response that is always the same bytes, built once: its head and its body.
+    /// A response that is always the same bytes, built once: its head and its body, and
+    /// both as they go on the wire (``ClientResponseEncoder/writePrebuilt(_:context:)``).
     struct Prebuilt: Sendable {
         let head: HTTPResponseHead
         let body: ByteBuffer
+        /// The serialized head and the body: what the encoder writes for `head` then `body`.
+        let wire: ByteBuffer
+        /// The serialized head alone: the answer to a `HEAD` request.
+        let wireHead: ByteBuffer
+
+        init(head: HTTPResponseHead, body: ByteBuffer) {
+            self.head = head
+            self.body = body
+            var wireHead = ByteBuffer()
+            HTTPHeadSerializer.write(head, into: &wireHead)
+            var wire = wireHead
+            var bodyBytes = body
+            wire.writeBuffer(&bodyBytes)
+            self.wire = wire
+            self.wireHead = wireHead
+        }
     }
 
     /// The gate's 401s, per reason and for a connection kept alive or closing, built once:
@@ -101,15 +118,12 @@ public enum LocalResponse: Sendable, Equatable {
     /// buffer, and freed them again (~2,000 instructions of its answer).
     func prebuilt(keepAlive: Bool) -> Prebuilt? {
         guard case .gate(.unauthenticated(let reason)) = self else { return nil }
-        let pair = Self.unauthenticated[reason.ordinal]
-        return keepAlive ? pair.keepAlive : pair.closing
+        // One entry read out, not a pair copied and half of it released.
+        return Self.unauthenticated[reason.ordinal * 2 + (keepAlive ? 0 : 1)]
     }
 
-    private static let unauthenticated: [(keepAlive: Prebuilt, closing: Prebuilt)] = {
-        var table = Array(repeating: (keepAlive: build(.missingToken, true), closing: build(.missingToken, false)), count: TokenRejectionReason.allCases.count)
-        for reason in TokenRejectionReason.allCases { table[reason.ordinal] = (build(reason, true), build(reason, false)) }
-        return table
-    }()
+    /// Per reason, kept alive then closing.
+    private static let unauthenticated: [Prebuilt] = TokenRejectionReason.allCases.flatMap { [build($0, true), build($0, false)] }
 
     private static func build(_ reason: TokenRejectionReason, _ keepAlive: Bool) -> Prebuilt {
         let response = LocalResponse.gate(.unauthenticated(reason))

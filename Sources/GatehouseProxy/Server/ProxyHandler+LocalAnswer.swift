@@ -18,8 +18,10 @@ extension ProxyHandler {
     func answer(_ response: LocalResponse, keepAlive: Bool, requestComplete: Bool, endConsumed: Bool = false, context: ChannelHandlerContext) {
         let keep = keepAlive && !response.closesConnection
         if let prebuilt = response.prebuilt(keepAlive: keep) {
-            send(.head(prebuilt.head), context: context)
-            if !currentRequestIsHead { send(.body(.byteBuffer(prebuilt.body)), context: context) }
+            if sequencer?.writePrebuilt(prebuilt) != true {
+                send(.head(prebuilt.head), context: context)
+                if !currentRequestIsHead { send(.body(.byteBuffer(prebuilt.body)), context: context) }
+            }
         } else {
             let body = response.body
             let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: response.headers(keepAlive: keep, bodyByteCount: body.utf8.count))

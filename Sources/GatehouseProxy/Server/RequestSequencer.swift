@@ -80,6 +80,17 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         return true
     }
 
+    /// A response built once, as its ready bytes (``ClientResponseEncoder/writePrebuilt(_:context:)``);
+    /// `false`, with nothing written, when it must go as parts instead: the sequencer left
+    /// the pipeline, the connection is closing (the head then gets `Connection: close`), or
+    /// the encoder declines.
+    func writePrebuilt(_ prebuilt: LocalResponse.Prebuilt) -> Bool {
+        guard let context = ownContext, !sequence.responsesMustClose else { return false }
+        guard encoder.writePrebuilt(prebuilt, context: context) else { return false }
+        responseInFlight = true
+        return true
+    }
+
     /// `flush(context:)`, called directly.
     func flushResponses() -> Bool {
         guard let context = ownContext else { return false }
