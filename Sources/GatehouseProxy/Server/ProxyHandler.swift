@@ -257,6 +257,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Routing
 
+    /// The request as the upstream request is built from: its head, target, peer, and
+    /// request id (the client's `X-Request-Id` from a trusted peer, else a new one).
+    private func makeInbound(
+        _ head: HTTPRequestHead, target: RequestTarget, facts: RequestHeadValidator.Inspection, webSocket: Bool, context: ChannelHandlerContext
+    ) -> UpstreamRequestBuilder.Inbound {
+        let peer = connectionPeer(context)
+        let trusted = settings.isTrusted(ipBytes: peer.bytes)
+        let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
+        return UpstreamRequestBuilder.Inbound(
+            head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket,
+            inspection: facts
+        )
+    }
+
     func requestHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         // Idle between requests: nothing of the previous exchange is left, so the request
         // may start on a newer snapshot (SIGHUP reload).
@@ -305,14 +319,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
 
-        let peer = connectionPeer(context)
-        let trusted = settings.isTrusted(ipBytes: peer.bytes)
-        let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
         let webSocket = facts.hasUpgrade && UpstreamRequestBuilder.isWebSocketUpgrade(head)
-        let inbound = UpstreamRequestBuilder.Inbound(
-            head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket,
-            inspection: facts
-        )
         let expectContinue = facts.expect?.lowercased() == "100-continue"
 
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
@@ -324,11 +331,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch step {
             case .accept(let identity, let token, let sightingDue):
                 if let token, sightingDue { app.users?.saw(token, now: now, on: context.eventLoop) }
+                let inbound = makeInbound(head, target: target, facts: facts, webSocket: webSocket, context: context)
                 startAPIExchange(app: app, inbound: inbound, identity: identity, arrival: arrival, keepAlive: keepAlive, hasBody: hasBody, expectContinue: expectContinue, context: context)
             case .reject(let rejection):
+                // Nothing of the upstream request is made for a rejected one (its request
+                // id, the `Inbound`): the cheapest answer goes to the commonest attack.
                 self.loop.metrics.gateRejected(slot: app.metricSlot, rejection)
                 answer(.gate(rejection), keepAlive: keepAlive && !hasBody, requestComplete: !hasBody, context: context)
             case .waitForKeys(let future, let credential):
+                let inbound = makeInbound(head, target: target, facts: facts, webSocket: webSocket, context: context)
                 let exchange = Exchange(serial: nextSerial(), app: app, isAPI: true, keepAlive: keepAlive, loop: loop)
                 state = .pending(exchange)
                 holdReads()
@@ -354,6 +365,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
 
+        let inbound = makeInbound(head, target: target, facts: facts, webSocket: webSocket, context: context)
         accessEntry?.route = "app"
         accessEntry?.requestID = inbound.requestID
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
