@@ -309,6 +309,13 @@ struct TokenAttackTests {
             == .unknownKid(f.p256.kid))
     }
 
+    /// Degenerate forms, each with a dot at an edge or too many: `malformed` from the form
+    /// check alone, whatever the segments hold (no segment is decoded past it).
+    @Test(arguments: ["", "x", ".", "..", "...", "a..", "..b", ".b.", "a.b", "a.b.", ".a.b", "a.b.c.", "a.b.c.d", "a..b.c"])
+    func degenerateFormsAreMalformed(token: String) throws {
+        #expect(try Fixture.make().verify(token) == .rejected(.malformed), "\(token)")
+    }
+
     @Test func tokenShape() {
         #expect(TokenShape.looksLikeJWT("a.b.c"))
         #expect(TokenShape.looksLikeJWT(".."))
