@@ -92,7 +92,8 @@ public enum LocalResponse: Sendable, Equatable {
 
     /// A response that is always the same bytes, built once: its head and its body, and
     /// both as they go on the wire (``ClientResponseEncoder/writePrebuilt(_:context:)``).
-    struct Prebuilt: Sendable {
+    /// A class: handing one out is one retain, not one per buffer and head.
+    final class Prebuilt: Sendable {
         let head: HTTPResponseHead
         let body: ByteBuffer
         /// The serialized head and the body: what the encoder writes for `head` then `body`.
