@@ -103,6 +103,16 @@ struct Fixtures {
     }
 
     /// The same request as wire bytes (for the loopback rig's client).
+    /// `token` with one character of its signature changed (`A` ↔ `B`, ten characters in):
+    /// the same length, still base64url, no longer signed.
+    static func forged(_ token: String) -> String {
+        var characters = Array(token)
+        guard let lastDot = characters.lastIndex(of: ".") else { return token }
+        let at = lastDot + 11
+        characters[at] = characters[at] == "A" ? "B" : "A"
+        return String(characters)
+    }
+
     func browserAPIRequestBytes(token: String) -> [UInt8] {
         var text = "GET \(Self.apiTarget) HTTP/1.1\r\n"
         for (name, value) in browserAPIHeaders(token: token) { text += "\(name): \(value)\r\n" }

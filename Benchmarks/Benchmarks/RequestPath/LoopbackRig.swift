@@ -22,9 +22,12 @@ final class LoopbackRig: @unchecked Sendable {
     private var directClient: RawClient?
     private var meterDir: String?
     private let fixtures: Fixtures
+    /// The bearer token the client sends (the fixtures' valid RS256 token unless given).
+    private let token: String?
 
-    init(fixtures: Fixtures) {
+    init(fixtures: Fixtures, token: String? = nil) {
         self.fixtures = fixtures
+        self.token = token
     }
 
     func start() async throws {
@@ -47,7 +50,7 @@ final class LoopbackRig: @unchecked Sendable {
         let instance = try await GatehouseInstance.start(configuration: config, logger: logger)
         self.instance = instance
         guard let port = instance.proxyAddress.port else { throw RigError("proxy has no port") }
-        client = try RawClient(port: port, request: fixtures.browserAPIRequestBytes(token: fixtures.rsaToken))
+        client = try RawClient(port: port, request: fixtures.browserAPIRequestBytes(token: token ?? fixtures.rsaToken))
         directClient = try RawClient(port: upstream.port, request: fixtures.browserAPIRequestBytes(token: fixtures.rsaToken))
     }
 

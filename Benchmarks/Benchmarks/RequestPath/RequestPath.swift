@@ -175,6 +175,28 @@ let benchmarks: @Sendable () -> Void = {
         teardown: { await rig.stop() }
     )
 
+    // A forged token (the valid one with a byte of its signature changed) on the same
+    // path: the full RS256 check every time, then the 401 — what a flood of forged tokens
+    // costs per request.
+    let forgedRig = LoopbackRig(fixtures: fixtures, token: Fixtures.forged(fixtures.rsaToken))
+    Benchmark(
+        "Proxy_forged_token_401_end_to_end",
+        configuration: .init(
+            warmupIterations: 200,
+            maxDuration: .seconds(3),
+            maxIterations: 3_000,
+            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 3])]
+        ),
+        closure: { benchmark in
+            for _ in benchmark.scaledIterations {
+                let status = forgedRig.roundTrip()
+                precondition(status == 401, "forged token answered \(status)")
+            }
+        },
+        setup: { try await forgedRig.start() },
+        teardown: { await forgedRig.stop() }
+    )
+
     // The same, 1000 requests per iteration (counts are per request): the metering writer
     // drains its queue every 100 ms on its own thread, so its per-record cost lands in a
     // few iterations of the benchmark above (its p100) but is spread over every request here.
