@@ -154,48 +154,34 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: One whole proxied request
 
-    let rig = LoopbackRig(fixtures: fixtures)
-    Benchmark(
-        "Proxy_one_API_request_end_to_end",
-        configuration: .init(
-            warmupIterations: 200,
-            maxDuration: .seconds(3),
-            maxIterations: 3_000,
-            // Shares the process with the event loop's timers, the meter flush and the user
-            // directory: a few allocations of slack on top of the exact count.
-            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 3])]
-        ),
-        closure: { benchmark in
-            for _ in benchmark.scaledIterations {
-                let status = rig.roundTrip()
-                precondition(status == 200, "proxied request answered \(status)")
-            }
-        },
-        setup: { try await rig.start() },
-        teardown: { await rig.stop() }
-    )
+    /// One request per iteration through `rig`, each answered `status`. Shares the process
+    /// with the event loop's timers, the meter flush and the user directory: a few
+    /// allocations of slack on top of the exact count.
+    func roundTrips(_ name: String, _ rig: LoopbackRig, answered status: Int) {
+        Benchmark(
+            name,
+            configuration: .init(
+                warmupIterations: 200,
+                maxDuration: .seconds(3),
+                maxIterations: 3_000,
+                thresholds: [.mallocCountTotal: .init(absolute: [.p90: 3])]
+            ),
+            closure: { benchmark in
+                for _ in benchmark.scaledIterations {
+                    let answered = rig.roundTrip()
+                    precondition(answered == status, "\(name): answered \(answered)")
+                }
+            },
+            setup: { try await rig.start() },
+            teardown: { await rig.stop() }
+        )
+    }
 
-    // A forged token (the valid one with a byte of its signature changed) on the same
+    roundTrips("Proxy_one_API_request_end_to_end", LoopbackRig(fixtures: fixtures), answered: 200)
+    // A forged token (the valid one with a character of its signature changed) on the same
     // path: the full RS256 check every time, then the 401 — what a flood of forged tokens
     // costs per request.
-    let forgedRig = LoopbackRig(fixtures: fixtures, token: Fixtures.forged(fixtures.rsaToken))
-    Benchmark(
-        "Proxy_forged_token_401_end_to_end",
-        configuration: .init(
-            warmupIterations: 200,
-            maxDuration: .seconds(3),
-            maxIterations: 3_000,
-            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 3])]
-        ),
-        closure: { benchmark in
-            for _ in benchmark.scaledIterations {
-                let status = forgedRig.roundTrip()
-                precondition(status == 401, "forged token answered \(status)")
-            }
-        },
-        setup: { try await forgedRig.start() },
-        teardown: { await forgedRig.stop() }
-    )
+    roundTrips("Proxy_forged_token_401_end_to_end", LoopbackRig(fixtures: fixtures, token: Fixtures.forged(fixtures.rsaToken)), answered: 401)
 
     // The same, 1000 requests per iteration (counts are per request): the metering writer
     // drains its queue every 100 ms on its own thread, so its per-record cost lands in a
