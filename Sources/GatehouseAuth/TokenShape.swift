@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GatehouseCore
 
 /// Tells a JWT from an opaque API key: a bearer with exactly two dots is a JWT (SPEC).
@@ -23,15 +16,8 @@ public enum TokenShape {
     /// read on every request that is not in the verified-token cache (byte by byte it was
     /// ~2,700 instructions of a forged token's 401).
     static func hasExactlyTwoDots(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = bytes.baseAddress else { return false }
-        var start = UnsafeRawPointer(base)
-        let end = start + bytes.count
-        var dots = 0
-        while start < end, let found = memchr(start, Int32(UInt8(ascii: ".")), end - start) {
-            dots += 1
-            if dots > 2 { return false }
-            start = UnsafeRawPointer(found) + 1
-        }
-        return dots == 2
+        let dot = UInt8(ascii: ".")
+        guard let first = bytes.offset(of: dot), let second = bytes.offset(of: dot, from: first + 1) else { return false }
+        return bytes.offset(of: dot, from: second + 1) == nil
     }
 }

@@ -78,4 +78,18 @@ import Testing
         #expect(!check("__session ") { $0.equals($1, "__session") })
         #expect(check("") { $0.equals($1, "") })
     }
+
+    @Test func aBytesOffsetIsFoundFromWhereTheSearchStarts() {
+        "a.b..c".withUTF8Bytes { bytes in
+            let dot = UInt8(ascii: ".")
+            #expect(bytes.offset(of: dot) == 1)
+            #expect(bytes.offset(of: dot, from: 1) == 1)
+            #expect(bytes.offset(of: dot, from: 2) == 3)
+            #expect(bytes.offset(of: dot, from: 4) == 4)
+            #expect(bytes.offset(of: dot, from: 5) == nil)
+            #expect(bytes.offset(of: dot, from: 6) == nil, "past the end")
+            #expect(bytes.offset(of: UInt8(ascii: "c")) == 5, "the last byte")
+        }
+        "".withUTF8Bytes { #expect($0.offset(of: 0) == nil) }
+    }
 }
