@@ -11,6 +11,8 @@ final class LoopContext {
     /// The spare buffer every head this loop writes (upstream requests, client
     /// responses) is serialized into when free.
     let headBuffers: HeadBufferRecycler
+    /// Client and upstream flushes, made together at the end of each tick.
+    let flushes: DeferredFlushes
     /// The configuration this loop serves new requests with. A connection reads it at each
     /// request head, so a reload reaches kept-alive connections at their next request while
     /// in-flight exchanges finish on the snapshot they started with.
@@ -38,9 +40,11 @@ final class LoopContext {
 
     init(eventLoop: EventLoop, runtime: ProxyRuntime, settings: ProxySettings, meterWriter: MeterWriter? = nil) {
         self.eventLoop = eventLoop
-        let headBuffers = HeadBufferRecycler()
+        let flushes = DeferredFlushes(eventLoop: eventLoop)
+        self.flushes = flushes
+        let headBuffers = HeadBufferRecycler(flushes: flushes)
         self.headBuffers = headBuffers
-        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: settings.idleTimeout, headBuffers: headBuffers)
+        self.pool = UpstreamConnectionPool(eventLoop: eventLoop, idleTimeout: settings.idleTimeout, headBuffers: headBuffers, flushes: flushes)
         self.runtime = runtime
         self.settings = settings
         self.tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)

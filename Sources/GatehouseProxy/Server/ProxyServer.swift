@@ -33,7 +33,9 @@ import NIOPosix
 ///                      + HTTPResponseDecodingHandler ─▶ UpstreamHandler (parts by direct
 ///                                                       call, as on the client side)
 ///
-///  Both encoders write heads into the loop's spare buffer (HeadBufferRecycler).
+///  Both encoders write heads into the loop's spare buffers (HeadBufferRecycler); the
+///  sequencer's and the upstream handlers' flushes wait for the end of the loop's tick
+///  and go together (DeferredFlushes).
 /// ```
 public final class ProxyServer: Sendable {
     private let group: EventLoopGroup
@@ -119,7 +121,7 @@ public final class ProxyServer: Sendable {
                     // handed on when the decoder leaves for the tunnel (``TunnelSwitch``).
                     let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request, leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits))
                     try sync.addHandler(decoding)
-                    let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers)
+                    let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers, flushes: loop.flushes)
                     try sync.addHandler(sequencer)
                     // The sequencer is the decoder's next handler: the parts skip the pipeline.
                     decoding.decoder.requestReceiver = sequencer

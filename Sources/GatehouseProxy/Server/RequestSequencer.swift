@@ -54,10 +54,18 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// This handler's own context while it is in the pipeline (see ``writeResponse(_:promise:)``).
     private var ownContext: ChannelHandlerContext?
 
+    /// Where ``flushResponses()`` puts its flush off to the end of the loop's tick; `nil`:
+    /// it flushes at once.
+    private let flushes: DeferredFlushes?
+    /// A flush of this connection's responses waits in ``flushes``.
+    private var flushQueued = false
+
     /// `headBuffers`: the loop's (``LoopContext``); a sequencer of its own by default.
-    init(timeouts: ClientTimeoutHandler? = nil, headBuffers: HeadBufferRecycler = HeadBufferRecycler()) {
+    /// `flushes`: the loop's; `nil` (tests on an `EmbeddedChannel`) flushes at once.
+    init(timeouts: ClientTimeoutHandler? = nil, headBuffers: HeadBufferRecycler = HeadBufferRecycler(), flushes: DeferredFlushes? = nil) {
         self.timeouts = timeouts
         self.encoder = ClientResponseEncoder(headBuffers: headBuffers)
+        self.flushes = flushes
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -91,11 +99,27 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         return true
     }
 
-    /// `flush(context:)`, called directly.
+    /// `flush(context:)`, called directly; at the end of the loop's tick when the loop
+    /// defers flushes (``DeferredFlushes``).
     func flushResponses() -> Bool {
         guard let context = ownContext else { return false }
-        flush(context: context)
+        guard let flushes else {
+            flush(context: context)
+            return true
+        }
+        if !flushQueued {
+            flushQueued = true
+            flushes.defer(self)
+        }
         return true
+    }
+
+    /// Makes a deferred flush now: before a close (which would fail what is written and
+    /// not flushed) and when leaving the pipeline.
+    private func flushIfQueued(context: ChannelHandlerContext) {
+        guard flushQueued else { return }
+        flushQueued = false
+        flush(context: context)
     }
 
     /// `read(context:)`, called directly.
@@ -214,8 +238,10 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // A held head goes down first: a close flushes (output) or fails (all) what was
-        // written before it, and so it does the head.
+        // written before it, and so it does the head. A deferred flush goes too: the close
+        // finds what it would have found without the deferral.
         encoder.writeHeldHead(context: context)
+        flushIfQueued(context: context)
         context.close(mode: mode, promise: promise)
     }
 
@@ -229,6 +255,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         ownContext = nil
         receiver = nil
         encoder.writeHeldHead(context: context)
+        flushIfQueued(context: context)
         // Leaving for a tunnel: whatever was held goes on in order (through the pipeline,
         // to whoever follows now), and a withheld read too.
         for held in sequence.takeAllHeld() { fire(held, context: context) }
@@ -259,6 +286,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// buffered bytes — answers a slow client has not taken yet, cut mid-answer. A client
     /// that never takes them is closed by the send-stall timeout (``ClientTimeoutHandler``).
     private func closeWhenWritten(context: ChannelHandlerContext) {
+        flushIfQueued(context: context)
         let outputClosed = context.eventLoop.makePromise(of: Void.self)
         context.close(mode: .output, promise: outputClosed)
         let bound = context.loopBound
@@ -342,4 +370,13 @@ extension RequestSequencer: DecodedRequestReceiver {
 protocol RequestPartReceiver: AnyObject {
     func requestPartArrived(_ part: HTTPServerRequestPart) -> Bool
     func requestReadComplete() -> Bool
+}
+
+extension RequestSequencer: DeferredFlushing {
+    func flushDeferred() {
+        // Gone from the pipeline meanwhile: `handlerRemoved` flushed.
+        guard flushQueued, let context = ownContext else { return }
+        flushQueued = false
+        flush(context: context)
+    }
 }

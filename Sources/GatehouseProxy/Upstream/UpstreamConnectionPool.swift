@@ -40,9 +40,17 @@ final class UpstreamConnectionPool {
     /// allocation per request).
     private var sweeper: Scheduled<Void>?
 
-    init(eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 1024, headBuffers: HeadBufferRecycler = HeadBufferRecycler()) {
+    /// The loop's (``LoopContext``), handed to each new connection; `nil`: its flushes
+    /// are made at once.
+    private let flushes: DeferredFlushes?
+
+    init(
+        eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 1024,
+        headBuffers: HeadBufferRecycler = HeadBufferRecycler(), flushes: DeferredFlushes? = nil
+    ) {
         self.eventLoop = eventLoop
         self.headBuffers = headBuffers
+        self.flushes = flushes
         self.idleTimeout = idleTimeout
         self.maxIdlePerUpstream = maxIdlePerUpstream
     }
@@ -90,6 +98,7 @@ final class UpstreamConnectionPool {
                     // Set here, on the loop, before the first write (the initializer above
                     // runs as a `Sendable` closure, which cannot take the loop's recycler).
                     try sync.handler(type: UpstreamRequestEncoder.self).headBuffers = self.headBuffers
+                    handler.flushes = self.flushes
                     completion(.success(Lease(channel: channel, handler: handler, reused: false)))
                 } catch {
                     channel.close(promise: nil)

@@ -34,6 +34,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     private let encoder: UpstreamRequestEncoder
     private let decoder: HTTPResponseDecodingHandler
 
+    /// Where ``flush()`` puts its flush off to the end of the loop's tick (the loop's,
+    /// set by the pool); `nil`: it flushes at once.
+    var flushes: DeferredFlushes?
+    /// A flush of this connection's request bytes waits in ``flushes``.
+    private var flushQueued = false
+
     init(encoder: UpstreamRequestEncoder, decoder: HTTPResponseDecodingHandler) {
         self.encoder = encoder
         self.decoder = decoder
@@ -58,6 +64,11 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // Leaving for a tunnel: the request's bytes go before the tunnel's.
+        if flushQueued {
+            flushQueued = false
+            context.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -134,8 +145,24 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
         write(.end(trailers))
     }
 
+    /// Flushes the request's bytes — at the end of the loop's tick when the loop defers
+    /// flushes (``DeferredFlushes``).
     func flush() {
-        context?.flush()
+        guard let context else { return }
+        guard let flushes else { return context.flush() }
+        if !flushQueued {
+            flushQueued = true
+            flushes.defer(self)
+        }
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        // What the close would have found without the deferral.
+        if flushQueued {
+            flushQueued = false
+            context.flush()
+        }
+        context.close(mode: mode, promise: promise)
     }
 
     /// `channelRead(context:data:)` from the response decoder without the round trip
@@ -157,5 +184,14 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
             pendingRead = false
             context.read()
         }
+    }
+}
+
+extension UpstreamHandler: DeferredFlushing {
+    func flushDeferred() {
+        // Gone from the pipeline meanwhile: `handlerRemoved` flushed.
+        guard flushQueued, let context else { return }
+        flushQueued = false
+        context.flush()
     }
 }

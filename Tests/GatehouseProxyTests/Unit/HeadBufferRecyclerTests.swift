@@ -7,8 +7,9 @@ import NIOPosix
 import Testing
 @testable import GatehouseProxy
 
-/// One spare head buffer per event loop: reused when no write holds it, never written
-/// over while one does, not kept once grown large — and actually used by both encoders.
+/// An event loop's spare head buffers: reused when no write holds them, never written
+/// over while one does, not kept once grown large or past their count — and actually used
+/// by both encoders.
 /// A buffer's capacity tells which memory it is: a spare grown by an earlier head keeps
 /// that capacity, fresh memory has ``HeadBufferRecycler/freshCapacity``.
 @Suite struct HeadBufferRecyclerTests {
@@ -38,6 +39,42 @@ import Testing
         next.writeString("HTTP/1.1 200 OK\r\n\r\n")
         #expect(next.capacity == HeadBufferRecycler.freshCapacity)
         #expect(pending.readableBytesView.allSatisfy { $0 == UInt8(ascii: "a") } && pending.readableBytes == Self.grown)
+    }
+
+    /// The loop flushes at the end of its tick (``DeferredFlushes``), so the heads of one
+    /// tick are all still held by their writes when the next head is taken: a head does not
+    /// take a spare given back in the same tick (it would only be copied away from its
+    /// write, and lost), and the next tick's heads find the earlier ones' memory, oldest
+    /// first. One spare, taken whenever there, kept only the tick's last.
+    @Test func aTicksHeadsFindTheLastTicksSparesOldestFirst() throws {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let recycler = HeadBufferRecycler(flushes: flushes)
+        var tick: [ByteBuffer] = []
+        for size in [1500, 3000, 6000] {  // grown to 2, 4 and 8 KiB
+            var head = recycler.take()
+            #expect(head.capacity == HeadBufferRecycler.freshCapacity, "not the tick's earlier head")
+            head.writeRepeatingByte(UInt8(ascii: "a"), count: size)
+            recycler.recycle(head)
+            tick.append(head)
+        }
+        // The tick ends (a flush was deferred), and the writes complete.
+        flushes.defer(DeferredFlushTests.Writer("w", DeferredFlushTests.Log()))
+        loop.run()
+        tick.removeAll()
+        let capacities = (0..<4).map { _ in recycler.take().capacity }
+        #expect(capacities[0] >= 1500 && capacities[0] < 3000)
+        #expect(capacities[1] >= 3000 && capacities[1] < 6000)
+        #expect(capacities[2] >= 6000)
+        #expect(capacities[3] == HeadBufferRecycler.freshCapacity)
+        try loop.syncShutdownGracefully()
+    }
+
+    @Test func atMostKeptCountSparesAreKept() {
+        let recycler = HeadBufferRecycler()
+        for _ in 0..<(HeadBufferRecycler.keptCount + 5) { recycler.recycle(ByteBuffer(repeating: 0, count: Self.grown)) }
+        let grown = (0..<(HeadBufferRecycler.keptCount + 5)).map { _ in recycler.take().capacity >= Self.grown }
+        #expect(grown.filter { $0 }.count == HeadBufferRecycler.keptCount)
     }
 
     @Test func aBufferGrownPastTheBoundIsNotKept() {

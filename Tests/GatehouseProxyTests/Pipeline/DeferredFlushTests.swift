@@ -1,0 +1,213 @@
+import GatehouseCore
+import GatehouseTesting
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOPosix
+import Testing
+@testable import GatehouseProxy
+
+/// ``DeferredFlushes``: a loop's flushes wait for the end of its tick and go together, in
+/// order — and the writers that use it (the client's ``RequestSequencer``, the upstream's
+/// ``UpstreamHandler``) lose nothing to the wait: a close or a removal flushes first. On
+/// an `EmbeddedEventLoop`, the tick's end is `run()`.
+@Suite struct DeferredFlushTests {
+    /// Records the order its writers flushed in; one of them can queue another from its
+    /// flush.
+    final class Log {
+        var flushed: [String] = []
+    }
+
+    final class Writer: DeferredFlushing {
+        let name: String
+        let log: Log
+        var then: (() -> Void)?
+        init(_ name: String, _ log: Log) {
+            self.name = name
+            self.log = log
+        }
+        func flushDeferred() {
+            log.flushed.append(name)
+            then?()
+        }
+    }
+
+    @Test func flushesWaitForTheEndOfTheTickAndGoTogetherInOrder() {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let log = Log()
+        flushes.defer(Writer("a", log))
+        flushes.defer(Writer("b", log))
+        #expect(log.flushed.isEmpty, "nothing before the tick ends")
+        loop.run()
+        #expect(log.flushed == ["a", "b"])
+
+        // The next tick queues its own task.
+        flushes.defer(Writer("c", log))
+        #expect(log.flushed == ["a", "b"])
+        loop.run()
+        #expect(log.flushed == ["a", "b", "c"])
+    }
+
+    @Test func aFlushQueuedByAnotherFlushIsMadeToo() {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let log = Log()
+        let first = Writer("first", log)
+        let next = Writer("next", log)
+        first.then = { flushes.defer(next) }
+        flushes.defer(first)
+        loop.run()
+        #expect(log.flushed == ["first", "next"])
+    }
+
+    // MARK: - The client side
+
+    static let request = "GET /x HTTP/1.1\r\nHost: g.test\r\n\r\n"
+
+    /// A sequencer on `loop` deferring its flushes to `flushes`, with one request read.
+    static func connection(on loop: EmbeddedEventLoop, flushes: DeferredFlushes) throws -> (EmbeddedChannel, RequestSequencer) {
+        let sequencer = RequestSequencer(flushes: flushes)
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandlers([ByteToMessageHandler(HTTPRequestDecoder()), sequencer])
+        try channel.writeInbound(ByteBuffer(string: request))
+        _ = try channel.readInbound(as: HTTPServerRequestPart.self)
+        return (channel, sequencer)
+    }
+
+    /// Writes a 204 through the sequencer's direct calls, as ``ProxyHandler`` does, and
+    /// asks for its flush.
+    static func answer(_ sequencer: RequestSequencer, written: EventLoopPromise<Void>? = nil) {
+        let head = HTTPResponseHead(version: .http1_1, status: .noContent, headers: ["x-answer": "1"])
+        #expect(sequencer.writeResponse(.head(head), promise: nil))
+        #expect(sequencer.writeResponse(.end(nil), promise: written))
+        #expect(sequencer.flushResponses())
+    }
+
+    static func outbound(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while case .byteBuffer(let buffer)? = try channel.readOutbound(as: IOData.self) { text += String(buffer: buffer) }
+        return text
+    }
+
+    static let answered = "HTTP/1.1 204 No Content\r\nx-answer: 1\r\n\r\n"
+
+    @Test func responsesOfOneTickGoOutWhenItEndsAllTogether() throws {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let (one, first) = try Self.connection(on: loop, flushes: flushes)
+        let (two, second) = try Self.connection(on: loop, flushes: flushes)
+        Self.answer(first)
+        Self.answer(second)
+        #expect(try Self.outbound(one).isEmpty && Self.outbound(two).isEmpty, "written, not yet flushed")
+        loop.run()
+        #expect(try Self.outbound(one) == Self.answered)
+        #expect(try Self.outbound(two) == Self.answered)
+        _ = try one.finish()
+        _ = try two.finish()
+    }
+
+    /// Without a loop's `DeferredFlushes` (tests, tools) the flush is made at once.
+    @Test func aSequencerWithoutTheLoopsFlushesFlushesAtOnce() throws {
+        let sequencer = RequestSequencer()
+        let channel = EmbeddedChannel(handlers: [ByteToMessageHandler(HTTPRequestDecoder()), sequencer])
+        try channel.writeInbound(ByteBuffer(string: Self.request))
+        Self.answer(sequencer)
+        #expect(try Self.outbound(channel) == Self.answered)
+        _ = try channel.finish()
+    }
+
+    /// A close right after the answer (an error path closing the connection) would fail
+    /// a write not yet flushed: the sequencer flushes before it closes.
+    @Test func aCloseBeforeTheTickEndsStillSendsTheAnswer() throws {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let (channel, sequencer) = try Self.connection(on: loop, flushes: flushes)
+        let written = loop.makePromise(of: Void.self)
+        Self.answer(sequencer, written: written)
+        var outcome: Result<Void, Error>?
+        written.futureResult.assumeIsolated().whenComplete { outcome = $0 }
+        channel.close(promise: nil)
+        #expect(try Self.outbound(channel) == Self.answered)
+        if case .success? = outcome {} else { Issue.record("the answer's write: \(String(describing: outcome))") }
+        loop.run()
+        #expect(try Self.outbound(channel).isEmpty, "flushed once")
+    }
+
+    /// Leaving the pipeline (a tunnel takes over): what was written goes before whatever
+    /// follows, not at the tick's end, when the sequencer no longer has a context.
+    @Test func leavingThePipelineFlushesFirst() throws {
+        let loop = EmbeddedEventLoop()
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let (channel, sequencer) = try Self.connection(on: loop, flushes: flushes)
+        Self.answer(sequencer)
+        try channel.pipeline.syncOperations.removeHandler(sequencer).wait()
+        loop.run()
+        #expect(try Self.outbound(channel) == Self.answered)
+        _ = try channel.finish()
+    }
+
+    // MARK: - The upstream side
+
+    static func upstream(on loop: EmbeddedEventLoop, flushes: DeferredFlushes) throws -> (EmbeddedChannel, UpstreamHandler) {
+        let encoder = UpstreamRequestEncoder()
+        let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response, leftOverBytesStrategy: .forwardBytes))
+        let handler = UpstreamHandler(encoder: encoder, decoder: decoding)
+        handler.flushes = flushes
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandlers([encoder, decoding, handler])
+        return (channel, handler)
+    }
+
+    static func send(_ handler: UpstreamHandler) {
+        handler.write(.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x", headers: ["host": "api.test"])))
+        handler.write(.end(nil))
+        handler.flush()
+    }
+
+    static let sent = "GET /x HTTP/1.1\r\nhost: api.test\r\n\r\n"
+
+    @Test func upstreamRequestsGoOutWhenTheTickEnds() throws {
+        let loop = EmbeddedEventLoop()
+        let (channel, handler) = try Self.upstream(on: loop, flushes: DeferredFlushes(eventLoop: loop))
+        Self.send(handler)
+        #expect(try Self.outbound(channel).isEmpty)
+        loop.run()
+        #expect(try Self.outbound(channel) == Self.sent)
+        _ = try channel.finish()
+    }
+
+    @Test func closingAnUpstreamConnectionFlushesFirst() throws {
+        let loop = EmbeddedEventLoop()
+        let (channel, handler) = try Self.upstream(on: loop, flushes: DeferredFlushes(eventLoop: loop))
+        Self.send(handler)
+        channel.close(promise: nil)
+        #expect(try Self.outbound(channel) == Self.sent)
+    }
+
+    /// The pool hands its loop's `DeferredFlushes` to every connection it opens.
+    @Test func poolConnectionsDeferToTheLoopsFlushes() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let endpoint = try UpstreamEndpoint(url: try #require(UpstreamURL(parsing: api.url)))
+        let shares = try await loop.submit {
+            let flushes = DeferredFlushes(eventLoop: loop)
+            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(5), flushes: flushes)
+            let connected = loop.makePromise(of: Bool.self)
+            pool.connect(endpoint, connectTimeout: .seconds(5)) { result in
+                switch result {
+                case .success(let lease):
+                    connected.succeed(lease.handler.flushes === flushes)
+                    lease.channel.close(promise: nil)
+                case .failure(let error):
+                    connected.fail(error)
+                }
+            }
+            return connected.futureResult
+        }.flatMap { $0 }.get()
+        #expect(shares)
+        try await group.shutdownGracefully()
+        await api.stop()
+    }
+}
