@@ -108,8 +108,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             return true
         }
         if !flushQueued {
-            flushQueued = true
-            flushes.defer(self)
+            if flushes.defer(self) { flushQueued = true } else { flush(context: context) }
         }
         return true
     }

@@ -151,8 +151,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
         guard let context else { return }
         guard let flushes else { return context.flush() }
         if !flushQueued {
-            flushQueued = true
-            flushes.defer(self)
+            if flushes.defer(self) { flushQueued = true } else { context.flush() }
         }
     }
 

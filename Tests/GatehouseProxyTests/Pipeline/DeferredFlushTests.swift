@@ -7,10 +7,10 @@ import NIOPosix
 import Testing
 @testable import GatehouseProxy
 
-/// ``DeferredFlushes``: a loop's flushes wait for the end of its tick and go together, in
-/// order — and the writers that use it (the client's ``RequestSequencer``, the upstream's
-/// ``UpstreamHandler``) lose nothing to the wait: a close or a removal flushes first. On
-/// an `EmbeddedEventLoop`, the tick's end is `run()`.
+/// ``DeferredFlushes``: a loop tick's first flush goes at once, the later ones wait for the
+/// end of the tick and go together, in order — and the writers that use it (the client's
+/// ``RequestSequencer``, the upstream's ``UpstreamHandler``) lose nothing to the wait: a
+/// close or a removal flushes first. On an `EmbeddedEventLoop`, the tick's end is `run()`.
 @Suite struct DeferredFlushTests {
     /// Records the order its writers flushed in; one of them can queue another from its
     /// flush.
@@ -32,18 +32,20 @@ import Testing
         }
     }
 
-    @Test func flushesWaitForTheEndOfTheTickAndGoTogetherInOrder() {
+    @Test func aTicksLaterFlushesWaitForItsEndAndGoTogetherInOrder() {
         let loop = EmbeddedEventLoop()
         let flushes = DeferredFlushes(eventLoop: loop)
         let log = Log()
-        flushes.defer(Writer("a", log))
-        flushes.defer(Writer("b", log))
+        #expect(flushes.defer(Writer("first", log)) == false, "the tick's first flushes at once")
+        #expect(flushes.defer(Writer("a", log)))
+        #expect(flushes.defer(Writer("b", log)))
         #expect(log.flushed.isEmpty, "nothing before the tick ends")
         loop.run()
         #expect(log.flushed == ["a", "b"])
 
-        // The next tick queues its own task.
-        flushes.defer(Writer("c", log))
+        // A new tick: its first goes at once again, the next waits for its end.
+        #expect(flushes.defer(Writer("again", log)) == false)
+        #expect(flushes.defer(Writer("c", log)))
         #expect(log.flushed == ["a", "b"])
         loop.run()
         #expect(log.flushed == ["a", "b", "c"])
@@ -55,8 +57,9 @@ import Testing
         let log = Log()
         let first = Writer("first", log)
         let next = Writer("next", log)
-        first.then = { flushes.defer(next) }
-        flushes.defer(first)
+        first.then = { _ = flushes.defer(next) }
+        _ = flushes.defer(Writer("tick's first", log))
+        _ = flushes.defer(first)
         loop.run()
         #expect(log.flushed == ["first", "next"])
     }
@@ -92,19 +95,34 @@ import Testing
 
     static let answered = "HTTP/1.1 204 No Content\r\nx-answer: 1\r\n\r\n"
 
-    @Test func responsesOfOneTickGoOutWhenItEndsAllTogether() throws {
+    @Test func aTicksFirstAnswerGoesAtOnceTheOthersWhenItEnds() throws {
         let loop = EmbeddedEventLoop()
         let flushes = DeferredFlushes(eventLoop: loop)
         let (one, first) = try Self.connection(on: loop, flushes: flushes)
         let (two, second) = try Self.connection(on: loop, flushes: flushes)
+        let (three, third) = try Self.connection(on: loop, flushes: flushes)
         Self.answer(first)
         Self.answer(second)
-        #expect(try Self.outbound(one).isEmpty && Self.outbound(two).isEmpty, "written, not yet flushed")
-        loop.run()
+        Self.answer(third)
         #expect(try Self.outbound(one) == Self.answered)
+        #expect(try Self.outbound(two).isEmpty && Self.outbound(three).isEmpty, "written, not yet flushed")
+        loop.run()
         #expect(try Self.outbound(two) == Self.answered)
+        #expect(try Self.outbound(three) == Self.answered)
         _ = try one.finish()
         _ = try two.finish()
+        _ = try three.finish()
+    }
+
+    /// Another connection flushed first in this tick: `sequencer`'s answer waits.
+    static func deferredAnswer(on loop: EmbeddedEventLoop, written: EventLoopPromise<Void>? = nil) throws -> (EmbeddedChannel, RequestSequencer) {
+        let flushes = DeferredFlushes(eventLoop: loop)
+        let (other, earlier) = try connection(on: loop, flushes: flushes)
+        answer(earlier)
+        _ = try outbound(other)
+        let (channel, sequencer) = try connection(on: loop, flushes: flushes)
+        answer(sequencer, written: written)
+        return (channel, sequencer)
     }
 
     /// Without a loop's `DeferredFlushes` (tests, tools) the flush is made at once.
@@ -121,10 +139,9 @@ import Testing
     /// a write not yet flushed: the sequencer flushes before it closes.
     @Test func aCloseBeforeTheTickEndsStillSendsTheAnswer() throws {
         let loop = EmbeddedEventLoop()
-        let flushes = DeferredFlushes(eventLoop: loop)
-        let (channel, sequencer) = try Self.connection(on: loop, flushes: flushes)
         let written = loop.makePromise(of: Void.self)
-        Self.answer(sequencer, written: written)
+        let (channel, _) = try Self.deferredAnswer(on: loop, written: written)
+        #expect(try Self.outbound(channel).isEmpty)
         var outcome: Result<Void, Error>?
         written.futureResult.assumeIsolated().whenComplete { outcome = $0 }
         channel.close(promise: nil)
@@ -138,9 +155,8 @@ import Testing
     /// follows, not at the tick's end, when the sequencer no longer has a context.
     @Test func leavingThePipelineFlushesFirst() throws {
         let loop = EmbeddedEventLoop()
-        let flushes = DeferredFlushes(eventLoop: loop)
-        let (channel, sequencer) = try Self.connection(on: loop, flushes: flushes)
-        Self.answer(sequencer)
+        let (channel, sequencer) = try Self.deferredAnswer(on: loop)
+        #expect(try Self.outbound(channel).isEmpty)
         try channel.pipeline.syncOperations.removeHandler(sequencer).wait()
         loop.run()
         #expect(try Self.outbound(channel) == Self.answered)
@@ -149,7 +165,11 @@ import Testing
 
     // MARK: - The upstream side
 
-    static func upstream(on loop: EmbeddedEventLoop, flushes: DeferredFlushes) throws -> (EmbeddedChannel, UpstreamHandler) {
+    /// An upstream connection whose flushes are a tick's later ones (another writer
+    /// flushed first).
+    static func upstream(on loop: EmbeddedEventLoop) throws -> (EmbeddedChannel, UpstreamHandler) {
+        let flushes = DeferredFlushes(eventLoop: loop)
+        _ = flushes.defer(Writer("tick's first", Log()))
         let encoder = UpstreamRequestEncoder()
         let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response, leftOverBytesStrategy: .forwardBytes))
         let handler = UpstreamHandler(encoder: encoder, decoder: decoding)
@@ -169,7 +189,7 @@ import Testing
 
     @Test func upstreamRequestsGoOutWhenTheTickEnds() throws {
         let loop = EmbeddedEventLoop()
-        let (channel, handler) = try Self.upstream(on: loop, flushes: DeferredFlushes(eventLoop: loop))
+        let (channel, handler) = try Self.upstream(on: loop)
         Self.send(handler)
         #expect(try Self.outbound(channel).isEmpty)
         loop.run()
@@ -179,7 +199,7 @@ import Testing
 
     @Test func closingAnUpstreamConnectionFlushesFirst() throws {
         let loop = EmbeddedEventLoop()
-        let (channel, handler) = try Self.upstream(on: loop, flushes: DeferredFlushes(eventLoop: loop))
+        let (channel, handler) = try Self.upstream(on: loop)
         Self.send(handler)
         channel.close(promise: nil)
         #expect(try Self.outbound(channel) == Self.sent)

@@ -59,7 +59,7 @@ import Testing
             tick.append(head)
         }
         // The tick ends (a flush was deferred), and the writes complete.
-        flushes.defer(DeferredFlushTests.Writer("w", DeferredFlushTests.Log()))
+        _ = flushes.defer(DeferredFlushTests.Writer("w", DeferredFlushTests.Log()))
         loop.run()
         tick.removeAll()
         let capacities = (0..<4).map { _ in recycler.take().capacity }
