@@ -36,8 +36,10 @@ final class DeferredFlushes {
     private var pending: [any DeferredFlushing] = []
     /// The end-of-tick task is queued: this tick has flushed once.
     private var scheduled = false
-    /// Made once: handing the loop a stored closure allocates nothing per tick.
-    private var task: (() -> Void)?
+    /// Made once: handing the loop a stored closure allocates nothing per tick. Not an
+    /// `Optional`: a closure stored in one is kept at the generic abstraction, and every
+    /// hand-over allocated two reabstraction thunks.
+    private var task: () -> Void = {}
     /// How many passes have run: a tick's end, for what was written in it
     /// (``HeadBufferRecycler``).
     private(set) var passes: UInt64 = 0
@@ -46,6 +48,9 @@ final class DeferredFlushes {
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
+        // Weak, or this object would keep itself alive through its own closure; a task
+        // still queued when the loop's context is gone has nothing left to flush.
+        task = { [weak self] in self?.run() }
     }
 
     /// Queues `writer`'s flush for the end of the tick: `true`. `false` for the tick's
@@ -55,20 +60,11 @@ final class DeferredFlushes {
         guard scheduled else {
             // The task still marks the tick's end, after which a flush is a first again.
             scheduled = true
-            let task = self.task ?? makeTask()
             eventLoop.assumeIsolated().execute(task)
             return false
         }
         pending.append(writer)
         return true
-    }
-
-    private func makeTask() -> () -> Void {
-        // Weak, or this object would keep itself alive through its own closure; a task
-        // still queued when the loop's context is gone has nothing left to flush.
-        let task: () -> Void = { [weak self] in self?.run() }
-        self.task = task
-        return task
     }
 
     /// Flushes every writer queued so far, in the order they deferred. A flush can queue
