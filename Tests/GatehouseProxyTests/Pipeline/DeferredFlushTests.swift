@@ -1,9 +1,6 @@
-import GatehouseCore
-import GatehouseTesting
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
-import NIOPosix
 import Testing
 @testable import GatehouseProxy
 
@@ -11,6 +8,7 @@ import Testing
 /// end of the tick and go together, in order — and the writers that use it (the client's
 /// ``RequestSequencer``, the upstream's ``UpstreamHandler``) lose nothing to the wait: a
 /// close or a removal flushes first. On an `EmbeddedEventLoop`, the tick's end is `run()`.
+/// (That the pool hands new connections the loop's: ``HeadBufferRecyclerTests``.)
 @Suite struct DeferredFlushTests {
     /// Records the order its writers flushed in; one of them can queue another from its
     /// flush.
@@ -203,31 +201,5 @@ import Testing
         Self.send(handler)
         channel.close(promise: nil)
         #expect(try Self.outbound(channel) == Self.sent)
-    }
-
-    /// The pool hands its loop's `DeferredFlushes` to every connection it opens.
-    @Test func poolConnectionsDeferToTheLoopsFlushes() async throws {
-        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let endpoint = try UpstreamEndpoint(url: try #require(UpstreamURL(parsing: api.url)))
-        let shares = try await loop.submit {
-            let flushes = DeferredFlushes(eventLoop: loop)
-            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(5), flushes: flushes)
-            let connected = loop.makePromise(of: Bool.self)
-            pool.connect(endpoint, connectTimeout: .seconds(5)) { result in
-                switch result {
-                case .success(let lease):
-                    connected.succeed(lease.handler.flushes === flushes)
-                    lease.channel.close(promise: nil)
-                case .failure(let error):
-                    connected.fail(error)
-                }
-            }
-            return connected.futureResult
-        }.flatMap { $0 }.get()
-        #expect(shares)
-        try await group.shutdownGracefully()
-        await api.stop()
     }
 }

@@ -120,22 +120,25 @@ import Testing
         _ = try channel.finish()
     }
 
-    /// The pool hands its loop's recycler to every connection it opens (set after the
-    /// connection's `Sendable` initializer), so upstream request heads use it too.
-    @Test func poolConnectionsWriteTheirHeadsIntoTheLoopsSpare() async throws {
+    /// The pool hands its loop's recycler and flushes to every connection it opens (set
+    /// after the connection's `Sendable` initializer), so upstream request heads use the
+    /// spares and their flushes wait for the tick's end as the client's do.
+    @Test func poolConnectionsWriteTheirHeadsIntoTheLoopsSpareAndDeferToItsFlushes() async throws {
         let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let endpoint = try UpstreamEndpoint(url: try #require(UpstreamURL(parsing: api.url)))
         let holds = try await loop.submit {
-            let recycler = HeadBufferRecycler()
-            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(5), headBuffers: recycler)
+            let flushes = DeferredFlushes(eventLoop: loop)
+            let recycler = HeadBufferRecycler(flushes: flushes)
+            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(5), headBuffers: recycler, flushes: flushes)
             let connected = loop.makePromise(of: Bool.self)
             pool.connect(endpoint, connectTimeout: .seconds(5)) { result in
                 switch result {
                 case .success(let lease):
                     let encoder = try? lease.channel.pipeline.syncOperations.handler(type: UpstreamRequestEncoder.self)
-                    connected.succeed(encoder?.headBuffers === recycler)
+                    // And its flushes (``DeferredFlushes``), which the spares' reuse follows.
+                    connected.succeed(encoder?.headBuffers === recycler && lease.handler.flushes === flushes)
                     lease.channel.close(promise: nil)
                 case .failure(let error):
                     connected.fail(error)
