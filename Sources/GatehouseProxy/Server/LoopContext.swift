@@ -8,7 +8,7 @@ import NIOCore
 final class LoopContext {
     let eventLoop: EventLoop
     let pool: UpstreamConnectionPool
-    /// The spare buffer every head this loop writes (upstream requests, client
+    /// The spare buffers every head this loop writes (upstream requests, client
     /// responses) is serialized into when free.
     let headBuffers: HeadBufferRecycler
     /// Client and upstream flushes, made together at the end of each tick.
