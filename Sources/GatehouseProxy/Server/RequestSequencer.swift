@@ -374,8 +374,7 @@ protocol RequestPartReceiver: AnyObject {
 extension RequestSequencer: DeferredFlushing {
     func flushDeferred() {
         // Gone from the pipeline meanwhile: `handlerRemoved` flushed.
-        guard flushQueued, let context = ownContext else { return }
-        flushQueued = false
-        flush(context: context)
+        guard let context = ownContext else { return }
+        flushIfQueued(context: context)
     }
 }

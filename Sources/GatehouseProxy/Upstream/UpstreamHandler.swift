@@ -65,10 +65,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         // Leaving for a tunnel: the request's bytes go before the tunnel's.
-        if flushQueued {
-            flushQueued = false
-            context.flush()
-        }
+        flushIfQueued(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -157,11 +154,15 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         // What the close would have found without the deferral.
-        if flushQueued {
-            flushQueued = false
-            context.flush()
-        }
+        flushIfQueued(context: context)
         context.close(mode: mode, promise: promise)
+    }
+
+    /// Makes a deferred flush now.
+    private func flushIfQueued(context: ChannelHandlerContext) {
+        guard flushQueued else { return }
+        flushQueued = false
+        context.flush()
     }
 
     /// `channelRead(context:data:)` from the response decoder without the round trip
@@ -189,8 +190,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
 extension UpstreamHandler: DeferredFlushing {
     func flushDeferred() {
         // Gone from the pipeline meanwhile: `handlerRemoved` flushed.
-        guard flushQueued, let context else { return }
-        flushQueued = false
-        context.flush()
+        guard let context else { return }
+        flushIfQueued(context: context)
     }
 }
