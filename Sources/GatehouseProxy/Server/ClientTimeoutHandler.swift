@@ -81,6 +81,8 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        timer = nil
+        timerFiresAt = nil
         self.context = nil
     }
 
@@ -170,8 +172,11 @@ final class ClientTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler
     private func schedule(at when: NIODeadline, context: ChannelHandlerContext) {
         timer?.cancel()
         timerFiresAt = when
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
-            self?.fired()
+        // `self` held strongly: a `weak` capture gives the handler a side table, which makes
+        // each of its retains (one per pipeline event through it) the slow kind. The timer
+        // is cancelled when the channel goes inactive or the handler leaves the pipeline.
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
+            self.fired()
         }
     }
 

@@ -32,53 +32,64 @@ protocol DeferredFlushing: AnyObject {
 /// Confined to its loop (not `Sendable`): one per ``LoopContext``.
 final class DeferredFlushes {
     private let eventLoop: EventLoop
-    /// The writers that deferred a flush during this tick, each once.
-    private var pending: [any DeferredFlushing] = []
-    /// The end-of-tick task is queued: this tick has flushed once.
-    private var scheduled = false
+    /// What the end-of-tick task works on. Apart from this object so that the task can
+    /// hold it strongly without a cycle: a `weak` capture of this object would give it a
+    /// side table, and make each of its retains and releases (the handlers call it on
+    /// every response) the slow kind.
+    private let queue: Queue
     /// Made once: handing the loop a stored closure allocates nothing per tick. Not an
     /// `Optional`: a closure stored in one is kept at the generic abstraction, and every
     /// hand-over allocated two reabstraction thunks.
-    private var task: () -> Void = {}
-    /// How many passes have run: a tick's end, for what was written in it
-    /// (``HeadBufferRecycler``).
-    private(set) var passes: UInt64 = 0
+    private let task: () -> Void
     /// Room for `pending` kept from one tick to the next.
     static let keptCapacity = 256
 
+    /// How many passes have run: a tick's end, for what was written in it
+    /// (``HeadBufferRecycler``).
+    var passes: UInt64 { queue.passes }
+
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
-        // Weak, or this object would keep itself alive through its own closure; a task
-        // still queued when the loop's context is gone has nothing left to flush.
-        task = { [weak self] in self?.run() }
+        let queue = Queue()
+        self.queue = queue
+        // A task still queued when this object is gone runs its pass all the same.
+        task = { queue.run() }
     }
 
     /// Queues `writer`'s flush for the end of the tick: `true`. `false` for the tick's
     /// first: the writer flushes now. The writer keeps track of whether its flush is
     /// already queued, and calls this only when it is not.
     func `defer`(_ writer: any DeferredFlushing) -> Bool {
-        guard scheduled else {
+        guard queue.scheduled else {
             // The task still marks the tick's end, after which a flush is a first again.
-            scheduled = true
+            queue.scheduled = true
             eventLoop.assumeIsolated().execute(task)
             return false
         }
-        pending.append(writer)
+        queue.pending.append(writer)
         return true
     }
 
-    /// Flushes every writer queued so far, in the order they deferred. A flush can queue
-    /// another (a response flushed lets the next pipelined request through, whose answer
-    /// may be ready at once): those run in the same pass.
-    private func run() {
-        var index = 0
-        while index < pending.count {
-            pending[index].flushDeferred()
-            index += 1
+    private final class Queue {
+        /// The writers that deferred a flush during this tick, each once.
+        var pending: [any DeferredFlushing] = []
+        /// The end-of-tick task is queued: this tick has flushed once.
+        var scheduled = false
+        var passes: UInt64 = 0
+
+        /// Flushes every writer queued so far, in the order they deferred. A flush can
+        /// queue another (a response flushed lets the next pipelined request through,
+        /// whose answer may be ready at once): those run in the same pass.
+        func run() {
+            var index = 0
+            while index < pending.count {
+                pending[index].flushDeferred()
+                index += 1
+            }
+            // A burst's worth of room is not kept past it.
+            pending.removeAll(keepingCapacity: pending.count <= DeferredFlushes.keptCapacity)
+            scheduled = false
+            passes &+= 1
         }
-        // A burst's worth of room is not kept past it.
-        pending.removeAll(keepingCapacity: pending.count <= Self.keptCapacity)
-        scheduled = false
-        passes &+= 1
     }
 }

@@ -25,8 +25,10 @@ extension ProxyHandler {
             return
         }
         holdReads()
-        loop.pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [weak self] result in
-            guard let self, let context = self.context, case .pending(let current) = self.state, current === exchange else {
+        // `self` held strongly until the connect ends (bounded by its timeout): see
+        // ``scheduleUpstreamTimer(at:context:)`` for why not `weak`.
+        loop.pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [self] result in
+            guard let context = self.context, case .pending(let current) = self.state, current === exchange else {
                 if case .success(let lease) = result { lease.channel.close(promise: nil) }
                 return
             }
@@ -165,8 +167,10 @@ extension ProxyHandler {
 
     private func scheduleUpstreamTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
         upstreamTimerAt = deadline
-        upstreamTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self else { return }
+        // `self` held strongly (a `weak` capture would give this handler a side table,
+        // slowing each of its retains): the timer is cancelled when the channel goes
+        // inactive or the handler leaves the pipeline, and holds it no longer than that.
+        upstreamTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             self.upstreamTimer = nil
             self.upstreamTimerAt = nil
             guard let context = self.context, case .forwarding(let exchange) = self.state,

@@ -134,6 +134,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         sequencer?.receiver = nil
+        // The timer's task holds this handler (see `scheduleUpstreamTimer`).
+        upstreamTimer?.cancel()
+        upstreamTimer = nil
+        upstreamTimerAt = nil
     }
 
     // MARK: - Client events

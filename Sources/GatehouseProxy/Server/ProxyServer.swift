@@ -98,40 +98,45 @@ public final class ProxyServer: Sendable {
                     guard let loop = loops[ObjectIdentifier(channel.eventLoop)]?.value else {
                         throw ProxyServerError(description: "connection on an unknown event loop")
                     }
-                    // Limits as of this connection's accept (a reload applies to new connections).
-                    let settings = loop.settings
-                    var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-                    decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
-                    decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
-                    decoderLimits.maxHeaderFieldCount = 1000
-                    let sync = channel.pipeline.syncOperations
-                    let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
-                    try sync.addHandler(timeouts)
-                    // NIO's request decoder, copied to hand its parts to the sequencer
-                    // directly (``HTTPMessageDecoder``), run by NIO's `ByteToMessageHandler`
-                    // logic specialised for it (``DecodingCore``); Gatehouse's response encoder (inside the
-                    // sequencer) in place of `HTTPResponseEncoder` (same rules, one-pass
-                    // heads), and without NIO's outbound header validator: every header
-                    // written here is either parsed by llhttp (which admits no CR/LF in a
-                    // name or value) or one Gatehouse builds from validated parts
-                    // (configuration checked at load, token `sub` checked by the verifier,
-                    // generated ids and numbers). The validator re-scanned every byte of
-                    // every header of every response: ~7% of the proxy's CPU on /_api.
-                    // Bytes behind an upgrade request are the client's first tunnel frames:
-                    // handed on when the decoder leaves for the tunnel (``TunnelSwitch``).
-                    let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request, leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits))
-                    try sync.addHandler(decoding)
-                    let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers, flushes: loop.flushes)
-                    try sync.addHandler(sequencer)
-                    // The sequencer is the decoder's next handler: the parts skip the pipeline.
-                    decoding.decoder.requestReceiver = sequencer
-                    try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))
+                    try Self.configureConnection(channel, loop: loop, logger: logger)
                 }
             }
         let server = try await bootstrap.bind(host: listen.host, port: listen.port).get()
         channel.set(server)
         guard let address = server.localAddress else { throw ProxyServerError(description: "listener has no address") }
         return address
+    }
+
+    /// A client connection's pipeline, on its loop: timeouts, the request decoder, the
+    /// sequencer, the proxy handler.
+    static func configureConnection(_ channel: Channel, loop: LoopContext, logger: Logger) throws {
+        // Limits as of this connection's accept (a reload applies to new connections).
+        let settings = loop.settings
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = settings.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = settings.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = 1000
+        let sync = channel.pipeline.syncOperations
+        let timeouts = ClientTimeoutHandler(headTimeout: settings.clientHeaderTimeout, idleTimeout: settings.idleTimeout)
+        try sync.addHandler(timeouts)
+        // NIO's request decoder, copied to hand its parts to the sequencer directly
+        // (``HTTPMessageDecoder``), run by NIO's `ByteToMessageHandler` logic specialised
+        // for it (``DecodingCore``); Gatehouse's response encoder (inside the sequencer) in
+        // place of `HTTPResponseEncoder` (same rules, one-pass heads), and without NIO's
+        // outbound header validator: every header written here is either parsed by llhttp
+        // (which admits no CR/LF in a name or value) or one Gatehouse builds from validated
+        // parts (configuration checked at load, token `sub` checked by the verifier,
+        // generated ids and numbers). The validator re-scanned every byte of every header of
+        // every response: ~7% of the proxy's CPU on /_api. Bytes behind an upgrade request
+        // are the client's first tunnel frames: handed on when the decoder leaves for the
+        // tunnel (``TunnelSwitch``).
+        let decoding = HTTPRequestDecodingHandler(HTTPMessageDecoder(.request, leftOverBytesStrategy: .forwardBytes, limitConfiguration: decoderLimits))
+        try sync.addHandler(decoding)
+        let sequencer = RequestSequencer(timeouts: timeouts, headBuffers: loop.headBuffers, flushes: loop.flushes)
+        try sync.addHandler(sequencer)
+        // The sequencer is the decoder's next handler: the parts skip the pipeline.
+        decoding.decoder.requestReceiver = sequencer
+        try sync.addHandler(ProxyHandler(loop: loop, timeouts: timeouts, endpoints: LocalEndpoints(), logger: logger, sequencer: sequencer))
     }
 
     /// Serves every request that starts from now on with `runtime` and `settings` (SIGHUP

@@ -135,8 +135,10 @@ final class UpstreamConnectionPool {
     /// 1.25 × it.
     private func startSweeping() {
         let period = min(TimeAmount.seconds(1), TimeAmount.nanoseconds(max(idleTimeout.nanoseconds / 4, 1_000_000)))
-        sweeper = eventLoop.assumeIsolated().scheduleTask(in: period) { [weak self] in
-            guard let self else { return }
+        // `self` held strongly, until the task runs or `closeAll` cancels it: a `weak`
+        // capture would give the pool a side table, making each of its retains (a few per
+        // request) the slow kind.
+        sweeper = eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
             self.sweeper = nil
             self.closeExpired(now: .now())
             if !self.idle.isEmpty { self.startSweeping() }

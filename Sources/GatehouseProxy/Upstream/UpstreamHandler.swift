@@ -26,7 +26,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    weak var owner: UpstreamHandlerDelegate?
+    /// The exchange's handler while it holds this connection. Strong, as swift-nio-examples'
+    /// GlueHandler holds its partner: the exchange holds this handler, so the cycle is
+    /// broken by hand — when the connection is released or dropped, handed to a tunnel, or
+    /// leaves its pipeline. (A `weak` reference gives the client's handler a side table,
+    /// which makes each of its retains and releases, a dozen per request, the slow kind.)
+    var owner: UpstreamHandlerDelegate?
     private var context: ChannelHandlerContext?
     /// This connection's request encoder and response decoder (the pipeline's): the
     /// encoder writes the heads Gatehouse built and says whether a request's end has bytes
@@ -64,6 +69,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        owner = nil
         // Leaving for a tunnel: the request's bytes go before the tunnel's.
         flushIfQueued(context: context)
     }

@@ -49,6 +49,25 @@ import Testing
         #expect(log.flushed == ["a", "b", "c"])
     }
 
+    /// The end-of-tick task holds what it works on, not the object its writers call: that
+    /// object lives only as long as its owners (no cycle through its own task, nor a weak
+    /// reference that would make its retains the slow kind), and a pass already queued
+    /// when it goes is still made.
+    @Test func itLivesOnlyAsLongAsItsOwnersAndItsQueuedPassIsStillMade() {
+        let loop = EmbeddedEventLoop()
+        let log = Log()
+        weak var gone: DeferredFlushes?
+        do {
+            let flushes = DeferredFlushes(eventLoop: loop)
+            gone = flushes
+            _ = flushes.defer(Writer("tick's first", log))
+            #expect(flushes.defer(Writer("queued", log)))
+        }
+        #expect(gone == nil)
+        loop.run()
+        #expect(log.flushed == ["queued"])
+    }
+
     @Test func aFlushQueuedByAnotherFlushIsMadeToo() {
         let loop = EmbeddedEventLoop()
         let flushes = DeferredFlushes(eventLoop: loop)
