@@ -47,14 +47,15 @@ import Testing
             let app = try AppRuntime(config: config, index: 0, keySource: nil, devIssuer: nil)
             // Every timer far longer than ``everythingFreed(_:)`` waits: a handler that
             // only a timer's task still held would be freed when it fired.
-            var settings = GatehouseConfiguration()
-            settings.limits.clientHeaderTimeoutMs = 600_000
-            settings.limits.idleTimeoutMs = 600_000
-            settings.limits.upstreamResponseTimeoutMs = 600_000
+            var limits = GatehouseConfiguration()
+            limits.limits.clientHeaderTimeoutMs = 600_000
+            limits.limits.idleTimeoutMs = 600_000
+            limits.limits.upstreamResponseTimeoutMs = 600_000
+            let settings = ProxySettings(configuration: limits, clock: { Date().timeIntervalSince1970 })
             let seen = Seen()
             let context = try await loop.submit {
                 NIOLoopBound(
-                    LoopContext(eventLoop: loop, runtime: ProxyRuntime(apps: [app]), settings: ProxySettings(configuration: settings, clock: { Date().timeIntervalSince1970 })),
+                    LoopContext(eventLoop: loop, runtime: ProxyRuntime(apps: [app]), settings: settings),
                     eventLoop: loop
                 )
             }.get()
@@ -72,8 +73,20 @@ import Testing
 
         var port: Int { server.localAddress?.port ?? 0 }
 
-        /// The upstream connections' handlers, once the exchange holds one.
-        func noteUpstreams() async throws {
+        /// Starts a rig in front of `upstream` and sends it one request; returns once the
+        /// upstream has it and the exchange holds the upstream connection (noted in ``seen``).
+        static func exchangeInFlight(upstream: TestHTTPServer) async throws -> (Rig, RawConnection) {
+            let rig = try await Rig.start(upstream: upstream)
+            let client = try await RawConnection.connect(port: rig.port)
+            try await client.send(HandlerLifetimeTests.request)
+            #expect(try await GateRig.poll { upstream.requests.count == 1 })
+            #expect(try await rig.noteUpstreams() == 1, "the exchange holds an upstream connection")
+            return (rig, client)
+        }
+
+        /// Notes the upstream connections' handlers the exchanges hold; returns how many
+        /// are noted.
+        func noteUpstreams() async throws -> Int {
             try await loop.submit {
                 for connection in seen.connections {
                     guard let proxy = connection.proxy else { continue }
@@ -86,6 +99,7 @@ import Testing
                         break
                     }
                 }
+                return seen.upstreams.count
             }.get()
         }
 
@@ -100,17 +114,14 @@ import Testing
         }
     }
 
+    static let request = "GET /page HTTP/1.1\r\nHost: app.test\r\n\r\n"
+
     /// The client leaves while the upstream still owes its answer: the exchange was
     /// forwarding, with the upstream connection's handler holding the client's and the
     /// upstream-timeout timer scheduled.
     @Test func aClientThatLeavesMidExchangeLeavesNothingBehind() async throws {
         let upstream = try await TestHTTPServer.start { _ in .hang }
-        let rig = try await Rig.start(upstream: upstream)
-        let client = try await RawConnection.connect(port: rig.port)
-        try await client.send("GET /page HTTP/1.1\r\nHost: app.test\r\n\r\n")
-        #expect(try await GateRig.poll { upstream.requests.count == 1 })
-        try await rig.noteUpstreams()
-        #expect(rig.seen.upstreams.count == 1, "the exchange holds an upstream connection")
+        let (rig, client) = try await Rig.exchangeInFlight(upstream: upstream)
         await client.close()
         #expect(try await rig.everythingFreed())
         #expect(try await GateRig.poll { upstream.closedConnectionCount == 1 }, "the dropped upstream connection closes")
@@ -126,7 +137,7 @@ import Testing
         let rig = try await Rig.start(upstream: upstream)
         let client = try await RawConnection.connect(port: rig.port)
         for _ in 0..<2 {
-            try await client.send("GET /page HTTP/1.1\r\nHost: app.test\r\n\r\n")
+            try await client.send(Self.request)
             let response = try await client.readResponse()
             #expect(response.status == 200)
             #expect(response.text == "ok")
@@ -147,12 +158,7 @@ import Testing
         let upstream = try await TestHTTPServer.start { _ in
             .gated(gate, then: .partialBody(body: Array("part".utf8), declared: 1000, thenClose: true))
         }
-        let rig = try await Rig.start(upstream: upstream)
-        let client = try await RawConnection.connect(port: rig.port)
-        try await client.send("GET /page HTTP/1.1\r\nHost: app.test\r\n\r\n")
-        #expect(try await GateRig.poll { upstream.requests.count == 1 })
-        try await rig.noteUpstreams()
-        #expect(rig.seen.upstreams.count == 1, "the exchange holds an upstream connection")
+        let (rig, client) = try await Rig.exchangeInFlight(upstream: upstream)
         gate.open()
         let received = String(decoding: try await client.readUntilClose(), as: UTF8.self)
         #expect(received.hasPrefix("HTTP/1.1 200"), "the head was forwarded, then the connection cut")
