@@ -165,15 +165,19 @@ public enum UpstreamRequestBuilder {
         }
         // What Gatehouse sets: one description, counted, then written into the size counted.
         let forwardedFor = pass.forwardedFor.isEmpty ? inbound.peer ?? "unknown" : pass.forwardedFor + ", " + (inbound.peer ?? "unknown")
+        // The walk is over: moved into a constant, which the closure below borrows (a
+        // variable it only reads, it captured by copy: six retains and releases).
+        let framing = pass.framing
+        let walked = consume pass
         var count = HTTPHeadSerializer.LineCount()
-        pass.finish(inbound, forwardedFor: forwardedFor, user: user, into: &count)
+        walked.finish(inbound, forwardedFor: forwardedFor, user: user, into: &count)
         head.writeWithUnsafeMutableBytes(minimumWritableBytes: count.bytes) { out in
             var writer = HTTPHeadSerializer.Writer(out: out)
-            pass.finish(inbound, forwardedFor: forwardedFor, user: user, into: &writer)
+            walked.finish(inbound, forwardedFor: forwardedFor, user: user, into: &writer)
             assert(writer.offset == count.bytes, "Gatehouse's fields not the size counted")
             return writer.offset
         }
-        return UpstreamRequest(head: head, framing: pass.framing, uri: uri, methodHead: inbound.head)
+        return UpstreamRequest(head: head, framing: framing, uri: uri, methodHead: inbound.head)
     }
 
     /// The client's fields as the upstream may see them, and what they said that the

@@ -118,7 +118,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
         if holdingReads {
             pendingRead = true
         } else {
-            context.read()
+            read(from: context)
         }
     }
 
@@ -152,9 +152,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     /// flushes (``DeferredFlushes``).
     func flush() {
         guard let context else { return }
-        guard let flushes else { return context.flush() }
+        guard let flushes else { return flush(from: context) }
         if !flushQueued {
-            if flushes.defer(self) { flushQueued = true } else { context.flush() }
+            if flushes.defer(self) { flushQueued = true } else { flush(from: context) }
         }
     }
 
@@ -168,7 +168,17 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     private func flushIfQueued(context: ChannelHandlerContext) {
         guard flushQueued else { return }
         flushQueued = false
-        context.flush()
+        flush(from: context)
+    }
+
+    /// Flushes and reads start at the encoder, the pipeline's first HTTP handler
+    /// (``UpstreamRequestEncoder/flushFromHere()``), while it is there.
+    private func flush(from context: ChannelHandlerContext) {
+        if !encoder.flushFromHere() { context.flush() }
+    }
+
+    private func read(from context: ChannelHandlerContext) {
+        if !encoder.readFromHere() { context.read() }
     }
 
     /// `channelRead(context:data:)` from the response decoder without the round trip
@@ -188,7 +198,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
         holdingReads = false
         if pendingRead, let context {
             pendingRead = false
-            context.read()
+            read(from: context)
         }
     }
 }
