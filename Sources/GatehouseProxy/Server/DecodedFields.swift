@@ -20,34 +20,49 @@ import Darwin
 /// what it did before. The last head is kept only when it was at most
 /// ``reusableHeadBytes``, which bounds what an idle connection holds.
 ///
+/// Each head is built over the last one, in its array: a field whose name and value are the
+/// bytes already at its position is left where it is — nothing copied, retained or
+/// released — and only what differs is written (twentieth round: the last head's strings
+/// were copied into a new head, then the head before it emptied, four atomic reference
+/// counts per repeated field). By the time the next head arrives the last one is usually
+/// gone (its exchange over), so the array is held here alone and is written in place; while
+/// that head lives (a pipelined request, a response still being written), the first write
+/// copies the array first, as for any shared array, and the head keeps its fields. A head
+/// identical to the last one shares its array outright.
+///
 /// A value type, so the decoder's callbacks change it in one access each (a class's stored
 /// properties are checked for exclusive access one by one at run time).
 struct DecodedFields {
     /// The largest head (URL, names and values) kept for the next one to reuse.
     static let reusableHeadBytes = 4096
-    /// The most fields' room an emptied head's storage may have to be built over again.
+    /// The most fields' room an array may have to be built over again.
     static let keptCapacity = 64
 
-    /// The head's fields so far.
-    private(set) var fields: [(String, String)] = []
+    /// The head's fields so far (the first ``count``), then the last head's beyond them,
+    /// each compared with the field decoded at its position.
+    private var storage: [(String, String)] = []
+    /// How many of ``storage``'s fields are the current head's.
+    private var count = 0
     /// The head's URL (a request's), once it has ended.
     private(set) var url: String? = nil
-    /// The name of the field (or trailer) whose value comes next.
+    /// The name of the field (or trailer) whose value comes next, when it is not the name
+    /// already at its position (``nameInPlace``).
     private var pendingName: String? = nil
-    /// The last head's fields and URL, shared with the head that carries them.
-    private var previousFields: [(String, String)] = []
+    /// The next value's name is the one at its position in ``storage``, the same bytes.
+    private var nameInPlace = false
+    /// The last head's URL, shared with the head that carries it.
     private var previousURL: String? = nil
     /// A response's fields as ``HeaderHygiene/removeHopByHop(_:keepingKeepAlive:)`` reads
     /// them, noted as they arrive (`nil` on a request decoder, whose heads do not need it).
     private var scan: HeaderHygiene.HopByHopScan?
 
     init(scanningHopByHop: Bool = false) {
-        fields.reserveCapacity(16)
+        storage.reserveCapacity(16)
         scan = scanningHopByHop ? HeaderHygiene.HopByHopScan() : nil
     }
 
     /// Whether a name waits for its value.
-    var hasPendingName: Bool { pendingName != nil }
+    var hasPendingName: Bool { nameInPlace || pendingName != nil }
 
     mutating func setURL(_ bytes: UnsafeRawBufferPointer) {
         if let previous = previousURL, Self.matches(previous, bytes) {
@@ -57,32 +72,40 @@ struct DecodedFields {
         }
     }
 
-    // The last head's string is compared where it lies (a borrow) and copied once, when it
-    // matches: handing it through `reuse`-and-return took two retains and a release per
-    // field (~21 reference-count operations of every `/_api` exchange, each an atomic).
-
     /// A header's name (compared with the last head's at its position), or a trailer's.
     mutating func setName(_ bytes: UnsafeRawBufferPointer, inHead: Bool) {
-        let position = fields.count
-        if inHead, position < previousFields.count, Self.matches(previousFields[position].0, bytes) {
-            pendingName = previousFields[position].0
+        if inHead, count < storage.count, Self.matches(storage[count].0, bytes) {
+            nameInPlace = true
         } else {
             pendingName = String(decoding: bytes, as: Unicode.UTF8.self)
         }
     }
 
-    /// A header's value: the field joins the head.
+    /// A header's value: the field joins the head, written over the last head's at its
+    /// position unless it is the same.
     mutating func appendValue(_ bytes: UnsafeRawBufferPointer) {
-        guard let name = pendingName.take() else { preconditionFailure("a field value without its name") }
-        let position = fields.count
-        let value: String
-        if position < previousFields.count, Self.matches(previousFields[position].1, bytes) {
-            value = previousFields[position].1
+        let position = count
+        if position < storage.count {
+            if let name = pendingName.take() {
+                storage[position].0 = name
+            } else {
+                precondition(nameInPlace, "a field value without its name")
+            }
+            if !Self.matches(storage[position].1, bytes) {
+                storage[position].1 = String(decoding: bytes, as: Unicode.UTF8.self)
+            }
         } else {
-            value = String(decoding: bytes, as: Unicode.UTF8.self)
+            guard let name = pendingName.take() else { preconditionFailure("a field value without its name") }
+            storage.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
         }
-        if scan != nil { _ = scan?.note(name, value) }
-        fields.append((consume name, consume value))
+        nameInPlace = false
+        count = position + 1
+        // Noted on a copy of the scan (a few integers), from the array's buffer: through
+        // `scan?.note` and the array's subscript it was ~300 instructions more a response.
+        if var noted = scan {
+            storage.withUnsafeBufferPointer { fields in _ = noted.note(fields[position].0, fields[position].1) }
+            scan = noted
+        }
     }
 
     /// A trailer's value, with its name (trailers are rare: not compared with anything).
@@ -91,31 +114,23 @@ struct DecodedFields {
         return (name, String(decoding: bytes, as: Unicode.UTF8.self))
     }
 
-    /// The finished head's fields and URL; a new head starts. The fields' storage goes to
-    /// the head (and, when `headBytes` is small enough, stays shared here for the next head).
-    ///
-    /// The next head is built in the storage of the head before this one, emptied: by now
-    /// that head is usually gone (its exchange over), so the storage is held here alone and
-    /// is emptied in place — no allocation (one per head before: two of the nine left per
-    /// `/_api` exchange). While that head lives (a pipelined request, a response still being
-    /// written), emptying copies first, as for any shared array: the head keeps its fields.
+    /// The finished head's fields and URL; a new head starts, to be built over this one
+    /// (shared with the head until written, see above) when `headBytes` is small enough.
     mutating func takeHead(headBytes: Int) -> (fields: [(String, String)], url: String?, scan: HeaderHygiene.HopByHopScan?) {
-        let head = (fields, url, scan)
+        // The last head's fields past this head's end go. Popped: `removeLast(_:)` destroys
+        // the pairs through the runtime's generic tuple code (~50 instructions a field).
+        while storage.count > count { storage.removeLast() }
+        let head = (storage, url, scan)
         if scan != nil { scan = HeaderHygiene.HopByHopScan() }
-        let reusable = headBytes <= Self.reusableHeadBytes
-        var spare = reusable ? fields : []
-        swap(&spare, &previousFields)
-        previousURL = reusable ? url : nil
-        // Room for a head of many fields is not kept for every head after it.
-        if spare.capacity > Self.keptCapacity { spare = [] }
-        // Emptied by popping, which releases each field's strings in code specialised for
-        // them; `removeAll(keepingCapacity:)` destroys the pairs through the runtime's
-        // generic tuple code (~360 instructions a head of seven fields, twice per exchange).
-        // A storage still shared (its head alive) is copied by the first pop, as
-        // `removeAll` would have allocated afresh: rare (see above).
-        while spare.popLast() != nil {}
-        if spare.capacity < 16 { spare.reserveCapacity(16) }
-        fields = spare
+        // Room for a large head, or for many fields, is not kept for every head after it.
+        if headBytes <= Self.reusableHeadBytes, storage.capacity <= Self.keptCapacity {
+            previousURL = url
+        } else {
+            storage = []
+            storage.reserveCapacity(16)
+            previousURL = nil
+        }
+        count = 0
         url = nil
         return head
     }

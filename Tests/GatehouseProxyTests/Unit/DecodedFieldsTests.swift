@@ -155,25 +155,50 @@ import Testing
         return fields.takeHead(headBytes: 100).fields
     }
 
-    /// The head before the last is built over once it is gone: its storage, emptied, takes
-    /// the next head (no allocation); while it lives, it keeps its fields.
-    @Test func aHeadNoLongerHeldLendsItsStorageToTheNextOne() throws {
-        var fields = DecodedFields()
-        var large: [(String, String)]? = Self.head(40, "large", into: &fields)
-        let largeCapacity = large?.capacity ?? 0
-        try #require(largeCapacity >= 40)
-        large = nil
-        let small = Self.head(2, "small", into: &fields)
-        // The next head is built in the large head's storage (a new array holds 16).
-        #expect(fields.fields.capacity == largeCapacity)
-        #expect(fields.fields.isEmpty)
+    /// Where an array of fields keeps its elements.
+    static func storage(_ fields: [(String, String)]) -> UInt? {
+        fields.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+    }
 
-        // A head still held is not built over: `small` is kept, and two heads later its
-        // storage would come round again.
+    static func lines(_ fields: [(String, String)]) -> [String] { fields.map { "\($0.0): \($0.1)" } }
+
+    /// The next head is built over the last one once it is gone, in its array (no
+    /// allocation, nothing copied); while it lives it keeps its fields, and a head equal
+    /// to it shares its array; room for many fields is not kept.
+    @Test func aHeadIsBuiltOverTheLastOnceItIsGone() throws {
+        var fields = DecodedFields()
+        var first: [(String, String)]? = Self.head(3, "first", into: &fields)
+        let firstStorage = Self.storage(try #require(first))
+        first = nil
+        // Gone: built over in place, fewer fields than before.
+        let second = Self.head(2, "second", into: &fields)
+        #expect(Self.storage(second) == firstStorage)
+        #expect(Self.lines(second) == ["N0: second", "N1: second"])
+
+        // Still held: the next head is written into a copy, and the held one keeps its fields.
         let third = Self.head(3, "third", into: &fields)
-        _ = Self.head(1, "fourth", into: &fields)
-        #expect(small.map { "\($0.0): \($0.1)" } == ["N0: small", "N1: small"])
-        #expect(third.map { "\($0.0): \($0.1)" } == ["N0: third", "N1: third", "N2: third"])
+        #expect(Self.storage(third) != Self.storage(second))
+        #expect(Self.lines(second) == ["N0: second", "N1: second"])
+        #expect(Self.lines(third) == ["N0: third", "N1: third", "N2: third"])
+
+        // The same fields again, the last head held: nothing written, the array shared.
+        let again = Self.head(3, "third", into: &fields)
+        #expect(Self.storage(again) == Self.storage(third))
+        // One field fewer, the last head held: a copy, and both keep their fields.
+        let shorter = Self.head(2, "third", into: &fields)
+        #expect(Self.storage(shorter) != Self.storage(again))
+        #expect(Self.lines(again) == ["N0: third", "N1: third", "N2: third"])
+        #expect(Self.lines(shorter) == ["N0: third", "N1: third"])
+
+        // Room for more than `keptCapacity` fields is not built over: the next head after
+        // such a head is made in fresh storage.
+        var many: [(String, String)]? = Self.head(DecodedFields.keptCapacity + 1, "many", into: &fields)
+        let manyStorage = Self.storage(try #require(many))
+        many = nil
+        let after = Self.head(1, "after", into: &fields)
+        #expect(Self.storage(after) != manyStorage)
+        #expect(after.capacity < DecodedFields.keptCapacity)
+        #expect(Self.lines(after) == ["N0: after"])
     }
 
     /// What Gatehouse's response decoder, wired as in production, hands over for
