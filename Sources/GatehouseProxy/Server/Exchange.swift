@@ -94,7 +94,9 @@ final class Exchange {
         guard self.outcome == nil else { return }
         self.outcome = outcome
         upstreamDeadline = nil
-        guard let meter else { return }
+        // Taken: the draft is used once, so its strings move into the record rather than
+        // being copied (and released only when the exchange goes).
+        guard let meter = meter.take() else { return }
         let finalStatus: UInt
         if let answered {
             finalStatus = answered

@@ -20,21 +20,21 @@ extension ProxyHandler {
         exchange.endpoint = endpoint
         exchange.upgradeRequested = upgradeRequested
         state = .pending(exchange)
-        if let lease = loop.pool.takeIdle(endpoint) {
+        if let lease = pool.takeIdle(endpoint) {
             attach(lease, exchange: exchange, request: request, expectContinue: expectContinue, context: context)
             return
         }
         holdReads()
         // `self` held strongly until the connect ends (bounded by its timeout): see
         // ``scheduleUpstreamTimer(at:context:)`` for why not `weak`.
-        loop.pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [self] result in
+        pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [self] result in
             guard let context = self.context, case .pending(let current) = self.state, current === exchange else {
                 if case .success(let lease) = result { lease.channel.close(promise: nil) }
                 return
             }
             switch result {
             case .failure:
-                self.loop.metrics.upstreamFailed(slot: exchange.app.metricSlot)
+                self.metrics.upstreamFailed(slot: exchange.app.metricSlot)
                 self.resumeReads(context: context)
                 exchange.finish(.upstreamError, status: 502)
                 self.answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
@@ -211,7 +211,7 @@ extension ProxyHandler {
         if let lease = exchange.lease, let endpoint = exchange.endpoint {
             exchange.lease = nil
             if exchange.requestEnded && exchange.upstreamKeepAlive {
-                loop.pool.release(endpoint, lease: lease)
+                pool.release(endpoint, lease: lease)
             } else {
                 lease.channel.close(promise: nil)
             }
@@ -239,7 +239,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         switch part {
         case .head(let upstreamHead):
             if let sentAt = exchange.sentAt {
-                loop.metrics.upstreamResponded(slot: exchange.app.metricSlot, isAPI: exchange.isAPI, after: .now() - sentAt)
+                metrics.upstreamResponded(slot: exchange.app.metricSlot, isAPI: exchange.isAPI, after: .now() - sentAt)
             }
             exchange.responseStarted = true
             // The status read once: each read of `status` copies the enum out of the head's
@@ -301,7 +301,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
                 }
             }
             exchange.responseEnded = true
-            loop.metrics.response(slot: exchange.app.metricSlot, route: exchange.isAPI ? .api : .app, status: exchange.status)
+            metrics.response(slot: exchange.app.metricSlot, route: exchange.isAPI ? .api : .app, status: exchange.status)
             logAccess(status: exchange.status)
             if exchange.switchingProtocols {
                 sendAndFlush(.end(trailers), context: context)
@@ -363,7 +363,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     func upstreamBroke(_ exchange: Exchange, context: ChannelHandlerContext) {
         exchange.dropUpstream()
         exchange.finish(.upstreamError, status: exchange.clientResponseStarted ? nil : 502)
-        loop.metrics.upstreamFailed(slot: exchange.app.metricSlot)
+        metrics.upstreamFailed(slot: exchange.app.metricSlot)
         if exchange.clientResponseStarted {
             logAccess(status: exchange.status)
             closeClient(context: context)

@@ -32,7 +32,7 @@ extension ProxyHandler {
                 send(.body(.byteBuffer(buffer)), context: context)
             }
         }
-        loop.metrics.response(slot: currentApp.map { runtime.apps[$0].metricSlot } ?? MetricSlots.none, route: .local, status: response.status.code)
+        metrics.response(slot: currentApp.map { runtime.apps[$0].metricSlot } ?? MetricSlots.none, route: .local, status: response.status.code)
         logAccess(status: response.status.code)
         // Settle before writing `.end`, which may hand over the next pipelined request
         // at once (see `completeExchange`).
