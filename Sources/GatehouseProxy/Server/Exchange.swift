@@ -94,8 +94,7 @@ final class Exchange {
         guard self.outcome == nil else { return }
         self.outcome = outcome
         upstreamDeadline = nil
-        // Taken: the draft is used once, so its strings move into the record rather than
-        // being copied (and released only when the exchange goes).
+        // Taken out (used once): bound from the stored optional, the draft was copied whole.
         guard let meter = meter.take() else { return }
         let finalStatus: UInt
         if let answered {

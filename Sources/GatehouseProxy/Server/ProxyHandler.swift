@@ -111,7 +111,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a response part towards the client.
     func send(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
-        if let sequencer, sequencer.writeResponse(part, promise: promise) { return }
+        // Optional chaining, not `if let`: binding a `let` property copies it (a retain and
+        // a release around the call); chaining calls through it as it is.
+        if sequencer?.writeResponse(part, promise: promise) == true { return }
         context.write(wrapOutboundOut(part), promise: promise)
     }
 
@@ -129,13 +131,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func flushResponses(context: ChannelHandlerContext) {
-        if let sequencer, sequencer.flushResponses() { return }
+        if sequencer?.flushResponses() == true { return }
         context.flush()
     }
 
     /// Lets a read go on towards the socket.
     private func readFromClient(context: ChannelHandlerContext) {
-        if let sequencer, sequencer.readRequests() { return }
+        if sequencer?.readRequests() == true { return }
         context.read()
     }
 
@@ -447,7 +449,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return answer(.gate(.rateLimited(retryAfter: wait)), keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
                           endConsumed: endConsumed, context: context)
         }
-        if let writer = meterWriter, writer.isOverloaded {
+        if meterWriter?.isOverloaded == true {
             return answer(.meteringUnavailable, keepAlive: keepAlive && requestComplete, requestComplete: requestComplete,
                           endConsumed: endConsumed, context: context)
         }

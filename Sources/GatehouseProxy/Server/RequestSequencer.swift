@@ -103,12 +103,9 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// defers flushes (``DeferredFlushes``).
     func flushResponses() -> Bool {
         guard let context = ownContext else { return false }
-        guard let flushes else {
-            flush(context: context)
-            return true
-        }
+        // Without `flushes` (`nil`: chained, not bound, which would copy it) it flushes now.
         if !flushQueued {
-            if flushes.defer(self) { flushQueued = true } else { flush(context: context) }
+            if flushes?.defer(self) == true { flushQueued = true } else { flush(context: context) }
         }
         return true
     }
