@@ -239,7 +239,8 @@ public enum UpstreamRequestBuilder {
                     break
                 }
                 if !named.isEmpty, named.contains(where: { name.caseInsensitiveEquals($0) }) { continue }
-                if let api, api.overrides(name) { continue }
+                // Chained, not bound: binding `api` copies it (a retain and a release per field).
+                if api?.overrides(name) == true { continue }
                 switch field {
                 case .contentLength:
                     if body == .no { continue }
@@ -298,7 +299,7 @@ public enum UpstreamRequestBuilder {
 
         /// A field Gatehouse sets, unless the route's `extra_headers` set it.
         private func set<Sink: HeaderFieldSink>(_ name: String, _ value: String, _ sink: inout Sink) {
-            if let api, api.overrides(name) { return }
+            if api?.overrides(name) == true { return }
             sink.field(name, value)
         }
     }

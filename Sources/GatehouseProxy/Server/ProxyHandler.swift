@@ -284,7 +284,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ head: HTTPRequestHead, target: RequestTarget, facts: RequestHeadValidator.Inspection, webSocket: Bool, context: ChannelHandlerContext
     ) -> UpstreamRequestBuilder.Inbound {
         let peer = connectionPeer(context)
-        let trusted = settings.isTrusted(ipBytes: peer.bytes)
+        // Asked only when proxies are trusted at all: the call copied the whole settings
+        // value (its list and clock retained and released) for every request.
+        let trusted = !settings.trustedProxies.isEmpty && settings.isTrusted(ipBytes: peer.bytes)
         let requestID = UpstreamRequestBuilder.requestID(head.headers, peerTrusted: trusted, generated: loop.makeRequestID())
         return UpstreamRequestBuilder.Inbound(
             head: head, target: target, peer: peer.ip, peerTrusted: trusted, requestID: requestID, webSocketUpgrade: webSocket,
