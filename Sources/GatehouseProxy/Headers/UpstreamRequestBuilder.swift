@@ -166,7 +166,7 @@ public enum UpstreamRequestBuilder {
         // What Gatehouse sets: one description, counted, then written into the size counted.
         let forwardedFor = pass.forwardedFor.isEmpty ? inbound.peer ?? "unknown" : pass.forwardedFor + ", " + (inbound.peer ?? "unknown")
         // The walk is over: moved into a constant, which the closure below borrows (a
-        // variable it only reads, it captured by copy: six retains and releases).
+        // variable the closure only reads is captured by copy: six retains and releases).
         let framing = pass.framing
         let walked = consume pass
         var count = HTTPHeadSerializer.LineCount()

@@ -103,7 +103,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// defers flushes (``DeferredFlushes``).
     func flushResponses() -> Bool {
         guard let context = ownContext else { return false }
-        // Without `flushes` (`nil`: chained, not bound, which would copy it) it flushes now.
+        // `flushes` chained rather than bound (binding a `let` copies it: a retain and a
+        // release); without one, the flush is made now.
         if !flushQueued {
             if flushes?.defer(self) == true { flushQueued = true } else { flush(context: context) }
         }
