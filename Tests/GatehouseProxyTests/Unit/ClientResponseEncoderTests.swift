@@ -96,6 +96,15 @@ import Testing
     /// An HTTP/1.0 client never gets `Transfer-Encoding` (RFC 9112 §6.1: it cannot read
     /// chunks): a body without a length goes as it is, ended by the close the head
     /// announces; a body with one, as for HTTP/1.1.
+    /// The body rule by code is NIO's by status, for every code a response can carry.
+    @Test func aBodyIsExpectedForTheCodesNIOExpectsOneFor() {
+        let differing = (100...999).filter { code in
+            ClientResponseEncoder.mayHaveBody(UInt(code)) != HTTPResponseStatus(statusCode: code).mayHaveResponseBody
+        }
+        #expect(differing.isEmpty, "codes ruled otherwise than NIO: \(differing)")
+        #expect(!ClientResponseEncoder.mayHaveBody(103) && !ClientResponseEncoder.mayHaveBody(204) && ClientResponseEncoder.mayHaveBody(200))
+    }
+
     @Test func http10ClientsGetNoChunks() throws {
         var unframed = 0
         for method in ["GET", "HEAD"] {
