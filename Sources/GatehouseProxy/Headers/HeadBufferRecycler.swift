@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 
 /// One event loop's spare buffers for serialized heads, so a head usually goes into memory
@@ -39,8 +40,10 @@ final class HeadBufferRecycler {
     /// The loop's flushes, whose count of passes tells the spares given back in this tick;
     /// `nil` (a loop that flushes at once): every spare may be free.
     private let flushes: DeferredFlushes?
-    /// Oldest first.
-    private var spares = CircularBuffer<Spare>(initialCapacity: 4)
+    /// Oldest first. A `Deque` (swift-collections), whose `removeFirst()` moves the spare
+    /// out: NIO's `CircularBuffer` copies it, then releases the slot's reference (a retain
+    /// and a release of every spare taken, two per exchange).
+    private var spares = Deque<Spare>(minimumCapacity: 4)
 
     init(allocator: ByteBufferAllocator = ByteBufferAllocator(), flushes: DeferredFlushes? = nil) {
         self.allocator = allocator
