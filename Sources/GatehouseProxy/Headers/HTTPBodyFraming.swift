@@ -14,6 +14,13 @@ enum HTTPBodyFraming: Equatable {
         case no, yes, unlikely
     }
 
+    /// Whether a response with status `code` may carry a body (RFC 9110 §6.4.1: none
+    /// after a 1xx, a 204 or a 304) — NIO's `HTTPResponseStatus.mayHaveResponseBody`, by
+    /// code. The response decoder and the client encoder both ask it.
+    static func responseMayHaveBody(code: Int) -> Bool {
+        !(code >= 100 && code < 200) && code != 204 && code != 304
+    }
+
     /// Frames `headers` for `version`: no framing fields on a bodiless message;
     /// `Content-Length` wins over `Transfer-Encoding`; an HTTP/1.1 message that will have
     /// a body and declares neither is sent chunked; otherwise a declared `chunked` (last

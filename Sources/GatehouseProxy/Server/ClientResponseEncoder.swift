@@ -54,13 +54,6 @@ struct ClientResponseEncoder {
         requests.append(Answered(method: head.method, beforeHTTP11: version.major < 1 || (version.major == 1 && version.minor < 1)))
     }
 
-    /// NIO's `HTTPResponseStatus.mayHaveResponseBody`, from the code already read: reading
-    /// `head.status` again copied it out of the head's storage (a retain and a release per
-    /// response). No body after a 1xx, a 204 or a 304.
-    static func mayHaveBody(_ code: UInt) -> Bool {
-        !(code >= 100 && code < 200) && code != 204 && code != 304
-    }
-
     /// Writes `part`'s bytes (as `IOData`) to the handler after `context`'s.
     mutating func write(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         switch part {
@@ -80,7 +73,10 @@ struct ClientResponseEncoder {
                 default: suppressResponseBody = false
                 }
             }
-            let body: HTTPBodyFraming.BodyExpectation = answeringConnect || !Self.mayHaveBody(code) ? .no : .yes
+            // From the code already read: `head.status.mayHaveResponseBody` copied the status
+            // out of the head's storage again (a retain and a release per response).
+            let body: HTTPBodyFraming.BodyExpectation =
+                answeringConnect || !HTTPBodyFraming.responseMayHaveBody(code: Int(code)) ? .no : .yes
             if !interim { closesAfterResponse = beforeHTTP11 && Self.frameForHTTP10(&head, body: body, bodySent: !suppressResponseBody) }
             writeHeldHead(context: context)
             var buffer = headBuffers.take()

@@ -373,9 +373,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
                 let method = self.requestMethods.removeFirst()
                 if method.isHEAD || method.isCONNECT {
                     skipBody = true
-                } else if statusCode / 100 == 1  // 1XX codes
-                    || statusCode == 204 || statusCode == 304
-                {
+                } else if !HTTPBodyFraming.responseMayHaveBody(code: statusCode) {
                     skipBody = true
                 }
             }

@@ -99,10 +99,10 @@ import Testing
     /// The body rule by code is NIO's by status, for every code a response can carry.
     @Test func aBodyIsExpectedForTheCodesNIOExpectsOneFor() {
         let differing = (100...999).filter { code in
-            ClientResponseEncoder.mayHaveBody(UInt(code)) != HTTPResponseStatus(statusCode: code).mayHaveResponseBody
+            HTTPBodyFraming.responseMayHaveBody(code: code) != HTTPResponseStatus(statusCode: code).mayHaveResponseBody
         }
         #expect(differing.isEmpty, "codes ruled otherwise than NIO: \(differing)")
-        #expect(!ClientResponseEncoder.mayHaveBody(103) && !ClientResponseEncoder.mayHaveBody(204) && ClientResponseEncoder.mayHaveBody(200))
+        #expect(!HTTPBodyFraming.responseMayHaveBody(code: 103) && !HTTPBodyFraming.responseMayHaveBody(code: 204) && HTTPBodyFraming.responseMayHaveBody(code: 200))
     }
 
     @Test func http10ClientsGetNoChunks() throws {
