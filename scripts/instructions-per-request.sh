@@ -305,15 +305,20 @@ path, n = sys.argv[1], int(sys.argv[2])
 names, counts, callee = {}, {}, None
 wanted = ("swift_retain", "swift_release", "swift_retain_n", "swift_release_n",
           "swift_bridgeObjectRetain", "swift_bridgeObjectRelease")
+counted = wanted + ("swift_beginAccess",)
 for line in open(path, errors="replace"):
     if line.startswith(("fn=", "cfn=")):
         m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.strip())
         if m and m.group(2): names[m.group(1)] = m.group(2)
         if line.startswith("cfn=") and m: callee = names.get(m.group(1))
-    elif line.startswith("calls=") and callee in wanted:
+    elif line.startswith("calls=") and callee in counted:
         counts[callee] = counts.get(callee, 0) + int(line[6:].split()[0])
 rc = counts.get("swift_retain", 0) + counts.get("swift_release", 0)
 print(f"reference counting: {rc / n:.0f} retains and releases per request (" +
       ", ".join(f"{name} {counts.get(name, 0) / n:.0f}" for name in wanted if counts.get(name)) + ")")
+# Accesses to a class's stored property (or a global) that the optimizer could not prove
+# exclusive are checked at run time, ~75 instructions each (Benchmarks/README.md,
+# twenty-first round): NIO's and Gatehouse's together.
+print(f"run-time exclusivity checks: {counts.get('swift_beginAccess', 0) / n:.0f} per request (swift_beginAccess)")
 PY
 if [[ -n "${KEEP:-}" ]]; then cp "$dump" "$KEEP"; echo "profile kept in $KEEP (callgrind_annotate $KEEP)"; fi

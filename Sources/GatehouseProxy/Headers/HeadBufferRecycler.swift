@@ -42,8 +42,9 @@ final class HeadBufferRecycler {
     private let flushes: DeferredFlushes?
     /// Oldest first. A `Deque` (swift-collections), whose `removeFirst()` moves the spare
     /// out: NIO's `CircularBuffer` copies it, then releases the slot's reference (a retain
-    /// and a release of every spare taken, two per exchange).
-    private var spares = Deque<Spare>(minimumCapacity: 4)
+    /// and a release of every spare taken, two per exchange). Never `nil` but inside
+    /// ``withSpares(_:)``.
+    private var spares: Deque<Spare>? = Deque(minimumCapacity: 4)
 
     init(allocator: ByteBufferAllocator = ByteBufferAllocator(), flushes: DeferredFlushes? = nil) {
         self.allocator = allocator
@@ -53,12 +54,13 @@ final class HeadBufferRecycler {
     /// An empty buffer to write a head into: the oldest spare given back before this tick,
     /// cleared into fresh memory if a write still holds it; fresh memory when there is none.
     func take() -> ByteBuffer {
-        // Only the pass is read: a copy of the spare kept alive would be a second holder.
-        guard let pass = spares.first?.pass, pass != flushes?.passes else {
-            return allocator.buffer(capacity: Self.freshCapacity)
+        let spare: ByteBuffer? = withSpares { spares in
+            // Only the pass is read: a copy of the spare kept alive would be a second holder.
+            guard let pass = spares.first?.pass, pass != flushes?.passes else { return nil }
+            // Taken out first, so the list's own reference does not count as a second holder.
+            return spares.removeFirst().buffer
         }
-        // Taken out first, so the list's own reference does not count as a second holder.
-        var buffer = spares.removeFirst().buffer
+        guard var buffer = consume spare else { return allocator.buffer(capacity: Self.freshCapacity) }
         buffer.clear(minimumCapacity: Self.freshCapacity)
         return buffer
     }
@@ -66,7 +68,23 @@ final class HeadBufferRecycler {
     /// Keeps `buffer` (already handed to a write) as a spare for a later ``take()``.
     func recycle(_ buffer: ByteBuffer) {
         guard buffer.capacity <= Self.keptCapacity else { return }
-        if spares.count >= Self.keptCount { _ = spares.popFirst() }
-        spares.append(Spare(buffer: buffer, pass: flushes?.passes ?? 0))
+        let pass = flushes?.passes ?? 0
+        withSpares { spares in
+            if spares.count >= Self.keptCount { _ = spares.popFirst() }
+            spares.append(Spare(buffer: buffer, pass: pass))
+        }
+    }
+
+    /// Runs `body` on the spares moved out (`take()`) and back. Why: `Deque`'s methods call
+    /// into swift-collections, and an access to a class's stored property spanning such a
+    /// call is checked at run time (`swift_beginAccess`, ~75 instructions: twelve per
+    /// `/_api` exchange here); moved, each access is a load or a store the whole-module
+    /// optimizer proves exclusive. Nothing `body` runs reaches the recycler.
+    @inline(__always)
+    private func withSpares<Result>(_ body: (inout Deque<Spare>) -> Result) -> Result {
+        guard var spares = self.spares.take() else { preconditionFailure("head buffer spares re-entered") }
+        let result = body(&spares)
+        self.spares = consume spares
+        return result
     }
 }

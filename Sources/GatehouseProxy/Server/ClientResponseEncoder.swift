@@ -11,7 +11,11 @@ import NIOHTTP1
 /// every decoded request head in order (the methods this needs), runs it on its own
 /// context. As a handler between the sequencer and the socket it cost a pipeline hop and
 /// a dynamic cast of the part for every write, flush and read: ~3,000 instructions per
-/// `/_api` exchange. A value confined to the connection's event loop.
+/// `/_api` exchange. Confined to the connection's event loop. An object (the sequencer's
+/// `let`) rather than a value: its writes go to the context while it changes, and a
+/// value's one access held across them made every access to the sequencer's copy checked
+/// at run time (`swift_beginAccess`, seven per exchange; `Benchmarks/README.md`,
+/// twenty-first round).
 ///
 /// A `Content-Length` head is held back until the next part: a first body part of at most
 /// ``coalescedBodyLimit`` bytes is copied behind it and both go down as one write (one
@@ -20,7 +24,7 @@ import NIOHTTP1
 /// comes next — a larger or file body, the end, a flush, a close, the sequencer leaving
 /// — writes the held head first (``writeHeldHead(context:)``), so the bytes and their
 /// order are those of writing it at once.
-struct ClientResponseEncoder {
+final class ClientResponseEncoder {
     /// Body bytes worth a copy to save a write.
     static let coalescedBodyLimit = 4096
 
@@ -30,8 +34,9 @@ struct ClientResponseEncoder {
     private var heldPromise: EventLoopPromise<Void>?
     /// The response under way answers a HEAD or CONNECT: its body parts are refused.
     private var suppressResponseBody = false
-    /// Requests decoded and not yet answered by a final head, oldest first.
-    private var requests = CircularBuffer<Answered>(initialCapacity: 4)
+    /// Requests decoded and not yet answered by a final head, oldest first. Never `nil` but
+    /// inside ``withRequests(_:)``.
+    private var requests: CircularBuffer<Answered>? = CircularBuffer(initialCapacity: 4)
     /// The response just begun goes to an HTTP/1.0 client without a length: its body ends
     /// where the connection does (RFC 9112 §6.3), so the connection closes after it.
     private(set) var closesAfterResponse = false
@@ -49,13 +54,14 @@ struct ClientResponseEncoder {
         self.headBuffers = headBuffers
     }
 
-    mutating func recordRequest(_ head: HTTPRequestHead) {
+    func recordRequest(_ head: HTTPRequestHead) {
         let version = head.version
-        requests.append(Answered(method: head.method, beforeHTTP11: version.major < 1 || (version.major == 1 && version.minor < 1)))
+        let answered = Answered(method: head.method, beforeHTTP11: version.major < 1 || (version.major == 1 && version.minor < 1))
+        withRequests { $0.append(answered) }
     }
 
     /// Writes `part`'s bytes (as `IOData`) to the handler after `context`'s.
-    mutating func write(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+    func write(_ part: HTTPServerResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         switch part {
         case .head(var head):
             // A 1xx other than 101 is followed by the final head, which is the one that
@@ -64,7 +70,7 @@ struct ClientResponseEncoder {
             let interim = code >= 100 && code < 200 && code != 101
             var answeringConnect = false
             var beforeHTTP11 = false
-            if !interim, let request = requests.popFirst() {
+            if !interim, let request = withRequests({ $0.popFirst() }) {
                 beforeHTTP11 = request.beforeHTTP11
                 // Matched, not compared: `HTTPMethod`'s `==` compares raw-value strings.
                 switch request.method {
@@ -130,8 +136,8 @@ struct ClientResponseEncoder {
     /// strings, two atomic retains and releases apiece — and the head's hold. `false`, with
     /// nothing done, where those bytes would differ: the answer to a `CONNECT` (no framing
     /// fields), or with no request waiting for an answer. Its `.end` follows as usual.
-    mutating func writePrebuilt(_ prebuilt: LocalResponse.Prebuilt, context: ChannelHandlerContext) -> Bool {
-        guard let request = requests.first else { return false }
+    func writePrebuilt(_ prebuilt: LocalResponse.Prebuilt, context: ChannelHandlerContext) -> Bool {
+        guard let request = withRequests({ $0.first }) else { return false }
         // Matched, not compared (as in `write`).
         let headOnly: Bool
         switch request.method {
@@ -139,7 +145,7 @@ struct ClientResponseEncoder {
         case .HEAD: headOnly = true
         default: headOnly = false
         }
-        requests.removeFirst()
+        withRequests { _ = $0.removeFirst() }
         // A `Content-Length` head: an HTTP/1.0 client reads it as it is, and the connection
         // is not closed for its sake (``frameForHTTP10(_:body:bodySent:)``).
         closesAfterResponse = false
@@ -162,13 +168,26 @@ struct ClientResponseEncoder {
     }
 
     /// Writes a held head, if any: before a flush, a close or the encoder's removal.
-    mutating func writeHeldHead(context: ChannelHandlerContext) {
+    func writeHeldHead(context: ChannelHandlerContext) {
         guard let head = heldHead else { return }
         let promise = heldPromise
         heldHead = nil
         heldPromise = nil
         context.write(NIOAny(IOData.byteBuffer(head)), promise: promise)
         headBuffers.recycle(head)
+    }
+
+    /// Runs `body` on the requests moved out (`take()`) and back. Why: the buffer's growth
+    /// calls into the standard library, and an access to a class's stored property spanning
+    /// such a call is checked at run time (`swift_beginAccess`, ~75 instructions); moved,
+    /// every access is a load or a store the whole-module optimizer proves exclusive
+    /// (`Benchmarks/README.md`, twenty-first round).
+    @inline(__always)
+    private func withRequests<Result>(_ body: (inout CircularBuffer<Answered>) -> Result) -> Result {
+        guard var requests = self.requests.take() else { preconditionFailure("response encoder's requests re-entered") }
+        let result = body(&requests)
+        self.requests = consume requests
+        return result
     }
 
     /// One promise for a write that stands for two.

@@ -76,10 +76,12 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
         }
     }
 
-    /// Only `nil` while decoding (the handler was re-entered).
+    /// Only `nil` while decoding (the handler was re-entered) or while a write or an event
+    /// is told to it (``withDecoder(_:)``).
     private(set) var decoder: Decoder?
-    /// Writes seen while decoding (re-entrant), told to the decoder once it is back.
-    private var queuedWrites = CircularBuffer<NIOAny>(initialCapacity: 1)
+    /// Writes seen while decoding (re-entrant), told to the decoder once it is back. An
+    /// array, empty without an allocation (they are rare), changed only moved out.
+    private var queuedWrites: [NIOAny] = []
     private(set) var state: State = .active {
         willSet {
             // we can never leave final states
@@ -87,7 +89,8 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
         }
     }
     private(set) var removalState: RemovalState = .notAddedToPipeline
-    private var buffer = DecodingBuffer(emptyByteBuffer: ByteBuffer())
+    /// Never `nil` but inside ``withBuffer(_:)``.
+    private var buffer: DecodingBuffer? = DecodingBuffer(emptyByteBuffer: ByteBuffer())
     private var seenEOF = false
     /// Tells the decoder the writes queued while it was busy (the response side's; the
     /// request side never queues any).
@@ -106,6 +109,34 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
         }
     }
 
+    // MARK: - Moving state out to change it
+
+    // Why: an access to a class's stored property that spans a call the optimizer cannot see
+    // into (a `CircularBuffer`'s growth, the decoder's methods) might conflict with another,
+    // so Swift checks every access to that property at run time (`swift_beginAccess`, ~75
+    // instructions; ~10 per `/_api` exchange in the two decoding cores). Moved out
+    // (`take()`) and back, each access is a load or a store that calls nothing, the
+    // whole-module optimizer proves them all exclusive and no check is left. NIO's
+    // `ByteToMessageHandler` swaps its decoder out the same way while decoding.
+
+    /// Runs `body` on the decoding buffer moved out; nothing `body` runs reaches the core.
+    @inline(__always)
+    private func withBuffer<Result>(_ body: (inout DecodingBuffer) -> Result) -> Result {
+        guard var buffer = self.buffer.take() else { preconditionFailure("decoding buffer re-entered") }
+        let result = body(&buffer)
+        self.buffer = consume buffer
+        return result
+    }
+
+    /// Tells the decoder something (a write, its being added or removed) with it moved out,
+    /// as NIO's `self.decoder?.…` does without the move; nothing when it is out (decoding).
+    @inline(__always)
+    private func withDecoder(_ body: (inout Decoder) -> Void) {
+        guard var decoder = self.decoder.take() else { return }
+        body(&decoder)
+        self.decoder = decoder
+    }
+
     // MARK: - The main API, as ByteToMessageHandler's
 
     @inline(__always)
@@ -113,7 +144,7 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
         allowEmptyBuffer: Bool,
         _ body: (inout Decoder, inout ByteBuffer) throws -> DecodingState
     ) rethrows -> DecodingBuffer.BufferProcessingResult {
-        switch self.buffer.startProcessing(allowEmptyBuffer: allowEmptyBuffer) {
+        switch self.withBuffer({ $0.startProcessing(allowEmptyBuffer: allowEmptyBuffer) }) {
         case .bufferAlreadyBeingProcessed:
             return .cannotProcessReentrantly
         case .nothingAvailable:
@@ -132,7 +163,7 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
                         buffer.discardReadBytes()
                     }
                 }
-                self.buffer.finishProcessing(remainder: &buffer)
+                self.withBuffer { $0.finishProcessing(remainder: &buffer) }
             }
             guard var current = decoder else { return .cannotProcessReentrantly }
             defer { decoder = current }
@@ -211,7 +242,7 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
         self.removalState = .notBeingRemoved
         self.buffer = DecodingBuffer(emptyByteBuffer: context.channel.allocator.buffer(capacity: 0))
         // The decoder isn't in use while the handler is being added.
-        self.decoder?.decoderAdded(context: context)
+        self.withDecoder { $0.decoderAdded(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -223,7 +254,7 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
             self.state = .done
         }
         // The decoder isn't in use: the removal is always `execute`d.
-        self.decoder?.decoderRemoved(context: context)
+        self.withDecoder { $0.decoderRemoved(context: context) }
     }
 
     /// Calls `decode` until there is nothing left to decode.
@@ -232,7 +263,7 @@ final class DecodingCore<Decoder: ByteToMessageDecoder> {
             context.fireErrorCaught(ByteToMessageDecoderError.dataReceivedInErrorState(error, buffer))
             return
         }
-        self.buffer.append(buffer: buffer)
+        self.withBuffer { $0.append(buffer: buffer) }
         do {
             switch try self.decodeLoop(context: context, decodeMode: .normal) {
             case .didProcess:
@@ -305,19 +336,24 @@ extension DecodingCore where Decoder: WriteObservingByteToMessageDecoder {
     func observeWrite(_ part: Decoder.OutboundIn, data: @autoclosure () -> NIOAny) {
         if self.decoder != nil {
             assert(self.queuedWrites.isEmpty)
-            self.decoder?.write(data: part)
+            self.withDecoder { $0.write(data: part) }
         } else {
-            self.queuedWrites.append(data())
+            var queued = self.queuedWrites
+            self.queuedWrites = []
+            queued.append(data())
+            self.queuedWrites = queued
         }
     }
 
     /// Tells the decoder the writes queued while it was decoding, each unwrapped by
     /// `unwrap` (the handler's own `unwrapOutboundIn`).
     func dequeueWrites(_ unwrap: (NIOAny) -> Decoder.OutboundIn) {
-        while self.queuedWrites.count > 0 {
-            let data = self.queuedWrites.removeFirst()
-            // Only called when the decoder is not on the stack, so it is there.
-            self.decoder?.write(data: unwrap(data))
+        // Only called when the decoder is not on the stack, so it is there; what it is told
+        // cannot reach the core, so nothing is queued meanwhile.
+        let queued = self.queuedWrites
+        self.queuedWrites = []
+        for data in queued {
+            self.withDecoder { $0.write(data: unwrap(data)) }
         }
     }
 }

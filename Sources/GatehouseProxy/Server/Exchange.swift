@@ -19,6 +19,7 @@ final class Exchange {
     /// Whether the client connection stays open after this response.
     var keepAlive: Bool
     /// Request parts that arrived before the upstream was ready (bounded: reads are held).
+    /// Added to by ``buffer(_:)``.
     var buffered: [HTTPServerRequestPart] = []
     var requestEnded = false
     /// The upstream's response head arrived.
@@ -73,6 +74,16 @@ final class Exchange {
         self.isAPI = isAPI
         self.keepAlive = keepAlive
         self.loop = loop
+    }
+
+    /// Keeps a request part that arrived before the upstream was ready. The list moved out
+    /// and back: appended in place, its growth (a call into the standard library) inside
+    /// the access made every access to it checked at run time (`swift_beginAccess`).
+    func buffer(_ part: HTTPServerRequestPart) {
+        var buffered = self.buffered
+        self.buffered = []
+        buffered.append(part)
+        self.buffered = buffered
     }
 
     /// Detaches the upstream connection, then closes it: detached first, because the close

@@ -89,8 +89,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     private var httpErrno: llhttp_errno_t? = nil
     private var richerError: Error? = nil
     /// The methods of the requests written and not yet answered (a response to `HEAD` or
-    /// `CONNECT` has no body whatever its fields say). NIO keeps the whole heads.
-    private var requestMethods = CircularBuffer<HTTPMethod>(initialCapacity: 1)
+    /// `CONNECT` has no body whatever its fields say). NIO keeps the whole heads. Changed
+    /// only moved out (``moveOut``).
+    private var requestMethods: CircularBuffer<HTTPMethod>? = CircularBuffer(initialCapacity: 1)
 
     // things we build incrementally
     /// The head's URL, names and values, reusing the last head's `String`s where the bytes
@@ -98,6 +99,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     private var fields: DecodedFields
     /// The last response head's hop-by-hop scan, handed on beside it.
     private var headScan: HeaderHygiene.HopByHopScan?
+    /// Changed only moved out (``moveOut``).
     private var trailers: [(String, String)]? = nil
     private var isUpgrade: Bool? = nil
     /// llhttp's keep-alive verdict on the message being decoded.
@@ -358,7 +360,12 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             // CONNECT has no body whatever its fields say (RFC 9110 §9.3.2, §9.3.6), and
             // neither has a 1xx, 204 or 304 one, which llhttp only honours when the response
             // has no length fields (NIO's comment gives the history).
-            guard !self.requestMethods.isEmpty else {
+            // Moved out and back around the calls that change it (``moveOut``).
+            guard var requestMethods = self.requestMethods.take() else {
+                preconditionFailure("decoder request methods re-entered")
+            }
+            if requestMethods.isEmpty {
+                self.requestMethods = consume requestMethods
                 self.richerError = NIOHTTPDecoderError.unsolicitedResponse
                 return .error(HPE_INTERNAL)
             }
@@ -370,13 +377,14 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
                 skipBody = true
             } else {
                 // Matched, not compared (`HTTPMethod+Matching.swift`: `==` compares strings).
-                let method = self.requestMethods.removeFirst()
+                let method = requestMethods.removeFirst()
                 if method.isHEAD || method.isCONNECT {
                     skipBody = true
                 } else if !HTTPBodyFraming.responseMayHaveBody(code: statusCode) {
                     skipBody = true
                 }
             }
+            self.requestMethods = consume requestMethods
         }
 
         let success = self.didFinishHead(
@@ -536,11 +544,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
 
     private func didReceiveTrailerValue(_ bytes: UnsafeRawBufferPointer) {
         let trailer = self.fields.trailer(bytes)
-        if self.trailers == nil {
-            self.trailers = [trailer]
-        } else {
-            self.trailers?.append(trailer)
-        }
+        var trailers = self.trailers.take() ?? []
+        trailers.append(trailer)
+        self.trailers = consume trailers
     }
 
     private func didReceiveURL(_ bytes: UnsafeRawBufferPointer) {
@@ -595,8 +601,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     }
 
     private func didFinishMessage() {
-        var trailers: [(String, String)]? = nil
-        swap(&trailers, &self.trailers)
+        let trailers = self.trailers.take()
         switch self.kind {
         case .request:
             self.emit(RequestPart.end(trailers.map(HTTPHeaders.init)))
@@ -681,7 +686,11 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     /// A request written on the connection (its head went down by another path): its
     /// response is decoded for its method.
     func observeRequest(method: HTTPMethod) {
-        self.requestMethods.append(method)
+        guard var requestMethods = self.requestMethods.take() else {
+            preconditionFailure("decoder request methods re-entered")
+        }
+        requestMethods.append(method)
+        self.requestMethods = consume requestMethods
     }
 }
 

@@ -24,13 +24,14 @@ final class LoopContext {
     private(set) var snapshot = 0
     /// One cache per app of ``runtime``, indexed by ``AppRuntime/index`` (keys belong to
     /// one app). Replaced with the runtime: a token verified under the old keys or policy
-    /// is verified again.
-    private var tokenCaches: [VerifiedTokenCache]
+    /// is verified again. Never `nil` but inside ``withTokenCache(for:_:)``.
+    private var tokenCaches: [VerifiedTokenCache]?
     /// Meter records of exchanges that ended on this loop, encoded as they end and handed
     /// to the writer in batches (at ``meterBatchSize`` or on the loop's flush timer), so
     /// the request path never touches the writer's lock per call and the writer's thread
-    /// has no encoding burst to preempt this loop with.
-    private var meterBatch = MeterBatch()
+    /// has no encoding burst to preempt this loop with. Never `nil` but inside
+    /// ``record(_:)`` and ``flushMeter()``.
+    private var meterBatch: MeterBatch? = MeterBatch()
     let meterWriter: MeterWriter?
     static let meterBatchSize = 256
     /// This loop's request counters, summed over the loops at each scrape.
@@ -64,25 +65,40 @@ final class LoopContext {
     /// The verified-token cache of `app`. An app of a snapshot replaced meanwhile (a request
     /// that waited for a JWKS refetch across a reload) gets a throwaway cache, never
     /// another app's.
+    ///
+    /// The caches are moved out (`take()`) for `body` and back, as are the meter records
+    /// in ``record(_:)``. Why: an access to a class's stored property that spans a call the
+    /// optimizer cannot see into (here the whole token check) might conflict with another,
+    /// so Swift checks every access to that property at run time (`swift_beginAccess`,
+    /// ~75 instructions); moved, every access is a load or a store the whole-module
+    /// optimizer proves exclusive (`Benchmarks/README.md`, twenty-first round). A `body`
+    /// that asked for a token cache again would stop on the precondition, where the access
+    /// held across it stopped on the run-time check.
     func withTokenCache<Result>(for app: AppRuntime, _ body: (inout VerifiedTokenCache) -> Result) -> Result {
-        guard app.index < tokenCaches.count, runtime.apps[app.index] === app else {
+        guard var caches = tokenCaches.take() else { preconditionFailure("token caches re-entered") }
+        guard app.index < caches.count, runtime.apps[app.index] === app else {
+            tokenCaches = consume caches
             var scratch = VerifiedTokenCache()
             return body(&scratch)
         }
-        return body(&tokenCaches[app.index])
+        let result = body(&caches[app.index])
+        tokenCaches = consume caches
+        return result
     }
 
     func record(_ record: MeterRecord) {
-        guard meterWriter != nil else { return }
-        meterBatch.append(record)
-        if meterBatch.count >= Self.meterBatchSize { flushMeter() }
+        guard meterWriter != nil, var batch = meterBatch.take() else { return }
+        batch.append(record)
+        let full = batch.count >= Self.meterBatchSize
+        meterBatch = consume batch
+        if full { flushMeter() }
     }
 
     /// Hands the buffered records to the writer (timer, batch full, shutdown).
     func flushMeter() {
-        guard let meterWriter, !meterBatch.isEmpty else { return }
-        meterWriter.submit(meterBatch)
+        guard let meterWriter, meterBatch?.isEmpty == false, let batch = meterBatch.take() else { return }
         meterBatch = MeterBatch()
+        meterWriter.submit(batch)
     }
 
     private var accessLogTick = 0

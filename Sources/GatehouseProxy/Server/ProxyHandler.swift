@@ -75,7 +75,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var currentApp: Int?
     /// A `HEAD` request: local answers send their headers only.
     var currentRequestIsHead = false
-    /// The current request as the access log names it; `nil` when not sampled.
+    /// The current request as the access log names it; `nil` when not sampled. Filled in
+    /// taken out (`take()`) and put back: changed in place, the old strings' releases inside
+    /// the access made every access to it checked at run time (`swift_beginAccess`).
     var accessEntry: AccessEntry?
 
     struct AccessEntry {
@@ -188,7 +190,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 answer(response, keepAlive: request.keepAlive, requestComplete: true, endConsumed: true, context: context)
             }
         case .pending(let exchange):
-            exchange.buffered.append(part)
+            exchange.buffer(part)
             if case .end = part { exchange.requestEnded = true }
         case .forwarding(let exchange):
             forwardRequestPart(part, exchange: exchange, context: context)
@@ -389,8 +391,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         let inbound = makeInbound(head, target: target, facts: facts, webSocket: webSocket, context: context)
-        accessEntry?.route = "app"
-        accessEntry?.requestID = inbound.requestID
+        if var entry = accessEntry.take() {
+            entry.route = "app"
+            entry.requestID = inbound.requestID
+            accessEntry = entry
+        }
         let exchange = Exchange(serial: nextSerial(), app: app, isAPI: false, keepAlive: keepAlive, loop: loop)
         // SPEC "HTML injection": the upstream is asked only for codings Gatehouse decodes.
         let injects = !webSocket && HTMLResponseRewriter.mayInject(method: head.method, inject: app.config.inject)
@@ -471,9 +476,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let upstreamPath = inbound.target.query == nil
             ? request.uri
             : request.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(request.uri[..<$0]) } ?? request.uri
-        accessEntry?.route = "api"
-        accessEntry?.user = identity.id
-        accessEntry?.requestID = inbound.requestID
+        if var entry = accessEntry.take() {
+            entry.route = "api"
+            entry.user = identity.id
+            entry.requestID = inbound.requestID
+            accessEntry = entry
+        }
         exchange.meter = Exchange.MeterDraft(
             arrivedMs: arrival.ms, started: arrival.started, user: identity.id, method: inbound.head.method.rawValue,
             path: upstreamPath, requestID: inbound.requestID

@@ -33,7 +33,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// leaves the pipeline (which also breaks the reference cycle with it).
     var receiver: RequestPartReceiver?
 
-    private var sequence = RequestSequence<Held>()
+    /// Never `nil` but inside ``withSequence(_:)``.
+    private var sequence: RequestSequence<Held>? = RequestSequence()
     /// Told when a complete head is held while no exchange runs (see ``channelRead``),
     /// when the client owes a request body, and when a read goes down to wait for it.
     private let timeouts: ClientTimeoutHandler?
@@ -50,7 +51,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Told each request's method as it is decoded, so the response answering it is
     /// framed for it (no body for HEAD or CONNECT).
-    private var encoder: ClientResponseEncoder
+    private let encoder: ClientResponseEncoder
     /// This handler's own context while it is in the pipeline (see ``writeResponse(_:promise:)``).
     private var ownContext: ChannelHandlerContext?
 
@@ -93,7 +94,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     /// the pipeline, the connection is closing (the head then gets `Connection: close`), or
     /// the encoder declines.
     func writePrebuilt(_ prebuilt: LocalResponse.Prebuilt) -> Bool {
-        guard let context = ownContext, !sequence.responsesMustClose else { return false }
+        guard let context = ownContext, sequence?.responsesMustClose == false else { return false }
         guard encoder.writePrebuilt(prebuilt, context: context) else { return false }
         responseInFlight = true
         return true
@@ -143,8 +144,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             kind = .end
             timeouts?.clientOwesBody(false)
         }
-        let action = sequence.received(kind, .part(part))
-        if kind == .head, action == .none, sequence.waitingForClient {
+        let action = withSequence { $0.received(kind, .part(part)) }
+        if kind == .head, action == .none, sequence?.waitingForClient == true {
             // The head is complete; it waits for the client to read its answers. The
             // connection counts as idle (closed after `idle_timeout_ms` if the client never
             // reads), not as a head still arriving, which would answer 408 in the middle
@@ -164,20 +165,20 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        run(sequence.received(.parseError, .error(error)), .error(error), context: context)
+        run(withSequence { $0.received(.parseError, .error(error)) }, .error(error), context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is ChannelShouldQuiesceEvent:
-            if sequence.quiesce() { closeWhenWritten(context: context) }
+            if withSequence({ $0.quiesce() }) { closeWhenWritten(context: context) }
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        if sequence.readRequested() { readFromClient(context: context) }
+        if withSequence({ $0.readRequested() }) { readFromClient(context: context) }
     }
 
     /// Lets a read down to the socket: the client is waited on from now.
@@ -188,7 +189,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Held requests go on, then a withheld read (both in `deliverHeld`).
-        if sequence.clientWritabilityChanged(context.channel.isWritable) { deliverHeld(context: context) }
+        let writable = context.channel.isWritable
+        if withSequence({ $0.clientWritabilityChanged(writable) }) { deliverHeld(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -200,16 +202,16 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(var head) where head.status.code >= 200:
             responseInFlight = true
-            if sequence.responsesMustClose { head.headers.replaceOrAdd(name: "connection", value: "close") }
+            if sequence?.responsesMustClose == true { head.headers.replaceOrAdd(name: "connection", value: "close") }
             encoder.write(.head(head), context: context, promise: promise)
             // An HTTP/1.0 client's body without a length ends at the close.
-            if encoder.closesAfterResponse { sequence.closeAfterCurrentResponse() }
+            if encoder.closesAfterResponse { withSequence { $0.closeAfterCurrentResponse() } }
         case .head, .body:
             encoder.write(part, context: context, promise: promise)
         case .end:
             responseInFlight = false
-            switch sequence.responseEnded() {
-            case .write where sequence.isHolding || delivering:
+            switch withSequence({ $0.responseEnded() }) {
+            case .write where sequence?.isHolding == true || delivering:
                 // Rare (a pipelining client): held requests are handed on inside this
                 // write, before its flush, so any close they cause waits for the write.
                 let written = context.eventLoop.makePromise(of: Void.self)
@@ -255,8 +257,8 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         flushIfQueued(context: context)
         // Leaving for a tunnel: whatever was held goes on in order (through the pipeline,
         // to whoever follows now), and a withheld read too.
-        for held in sequence.takeAllHeld() { fire(held, context: context) }
-        if sequence.takeWithheldRead() { context.read() }
+        for held in withSequence({ $0.takeAllHeld() }) { fire(held, context: context) }
+        if withSequence({ $0.takeWithheldRead() }) { context.read() }
     }
 
     private func run(_ action: RequestSequence<Held>.InboundAction, _ event: Held, context: ChannelHandlerContext) {
@@ -343,12 +345,29 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             lastEndWritten = nil
         }
         var delivered = false
-        while let (event, action) = sequence.nextHeld() {
+        while let (event, action) = withSequence({ $0.nextHeld() }) {
             delivered = true
             run(action, event, context: context)
         }
         if delivered { channelReadComplete(context: context) }
-        if sequence.takeWithheldRead() { readFromClient(context: context) }
+        if withSequence({ $0.takeWithheldRead() }) { readFromClient(context: context) }
+    }
+}
+
+extension RequestSequencer {
+    /// Runs `body` on the sequence moved out (`take()`) and back. Why: its held events are
+    /// in a buffer whose growth calls into the standard library, and an access to a
+    /// class's stored property spanning such a call is checked at run time
+    /// (`swift_beginAccess`, ~75 instructions, three per exchange here); moved, every
+    /// access is a load or a store the whole-module optimizer proves exclusive
+    /// (`Benchmarks/README.md`, twenty-first round). `body` only changes the value: what
+    /// it decides is run after it is back.
+    @inline(__always)
+    private func withSequence<Result>(_ body: (inout RequestSequence<Held>) -> Result) -> Result {
+        guard var sequence = self.sequence.take() else { preconditionFailure("request sequence re-entered") }
+        let result = body(&sequence)
+        self.sequence = consume sequence
+        return result
     }
 }
 

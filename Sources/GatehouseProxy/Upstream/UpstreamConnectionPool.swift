@@ -33,8 +33,9 @@ final class UpstreamConnectionPool {
     /// The loop's spare head buffer, handed to each new connection's request encoder.
     private let headBuffers: HeadBufferRecycler
     /// Per upstream, oldest first; ``takeIdle(_:)`` takes the newest (the least likely to have
-    /// been closed by the upstream meanwhile), so expired ones collect at the front.
-    private var idle: [ObjectIdentifier: [Idle]] = [:]
+    /// been closed by the upstream meanwhile), so expired ones collect at the front. Never
+    /// `nil` but inside ``withIdle(_:)``.
+    private var idle: [ObjectIdentifier: [Idle]]? = [:]
     /// One sweep per loop closes expired connections, rather than a timer scheduled on
     /// every release and cancelled on every take (two timer-heap operations and an
     /// allocation per request).
@@ -61,10 +62,11 @@ final class UpstreamConnectionPool {
         // Popped in place through the entry's index: copying the list out of the dictionary
         // would copy its storage, and `idle[key]?.popLast()` goes through the dictionary's
         // `_modify` coroutine, whose frame was a `malloc` per request.
-        guard let index = idle.index(forKey: ObjectIdentifier(endpoint)) else { return nil }
+        let key = ObjectIdentifier(endpoint)
+        guard let index = withIdle({ $0.index(forKey: key) }) else { return nil }
         var decoding: [Idle] = []
-        defer { if !decoding.isEmpty { idle.values[index].append(contentsOf: decoding.reversed()) } }
-        while let candidate = idle.values[index].popLast() {
+        defer { if !decoding.isEmpty { withIdle { $0.values[index].append(contentsOf: decoding.reversed()) } } }
+        while let candidate = withIdle({ $0.values[index].popLast() }) {
             if candidate.handler.inRead {
                 // Released from inside its own read (a pipelined request is handed over the
                 // moment the response ends): the rest of that read is still to be decoded,
@@ -115,17 +117,22 @@ final class UpstreamConnectionPool {
         lease.handler.owner = nil
         lease.handler.resumeReads()
         let key = ObjectIdentifier(endpoint)
-        let index = idle.index(forKey: key)
-        guard lease.channel.isActive, lease.handler.isUsable, (index.map { idle.values[$0].count } ?? 0) < maxIdlePerUpstream else {
+        let (index, count) = withIdle { idle in
+            let index = idle.index(forKey: key)
+            return (index, index.map { idle.values[$0].count } ?? 0)
+        }
+        guard lease.channel.isActive, lease.handler.isUsable, count < maxIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
         }
         let entry = Idle(channel: lease.channel, handler: lease.handler, since: .now())
         // In place through the index, as in `takeIdle` (no `_modify` coroutine frame).
-        if let index {
-            idle.values[index].append(entry)
-        } else {
-            idle[key] = [entry]
+        withIdle { idle in
+            if let index {
+                idle.values[index].append(entry)
+            } else {
+                idle[key] = [entry]
+            }
         }
         if sweeper == nil { startSweeping() }
     }
@@ -141,19 +148,19 @@ final class UpstreamConnectionPool {
         sweeper = eventLoop.assumeIsolated().scheduleTask(in: period) { [self] in
             self.sweeper = nil
             self.closeExpired(now: .now())
-            if !self.idle.isEmpty { self.startSweeping() }
+            if self.idle?.isEmpty == false { self.startSweeping() }
         }
     }
 
     private func closeExpired(now: NIODeadline) {
         let limit = now - idleTimeout
-        for key in Array(idle.keys) {
+        for key in withIdle({ Array($0.keys) }) {
             // Taken out and put back: edited in place, not copied.
-            guard var list = idle.removeValue(forKey: key) else { continue }
+            guard var list = withIdle({ $0.removeValue(forKey: key) }) else { continue }
             let expired = list.prefix { $0.since <= limit }.count
             for entry in list.prefix(expired) { entry.channel.close(promise: nil) }
             list.removeFirst(expired)
-            if !list.isEmpty { idle[key] = list }
+            if !list.isEmpty { withIdle { $0[key] = list } }
         }
     }
 
@@ -161,11 +168,31 @@ final class UpstreamConnectionPool {
     func closeAll() {
         sweeper?.cancel()
         sweeper = nil
-        for (_, list) in idle {
+        // Taken out before any is closed: a close may call back into the pool.
+        let all = withIdle { idle in
+            let all = idle
+            idle = [:]
+            return all
+        }
+        for (_, list) in all {
             for entry in list { entry.channel.close(promise: nil) }
         }
-        idle.removeAll()
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { withIdle { $0.values.reduce(0) { $0 + $1.count } } }
+
+    /// Runs `body` on the idle lists moved out (`take()`) and back. Why: the dictionary's and
+    /// the arrays' methods call into the standard library, and an access to a class's
+    /// stored property spanning such a call is checked at run time (`swift_beginAccess`,
+    /// ~75 instructions, four per `/_api` exchange here); moved, every access is a load or a
+    /// store the whole-module optimizer proves exclusive (`Benchmarks/README.md`,
+    /// twenty-first round). Only dictionary and array operations run inside: closing a
+    /// connection, which may call back into the pool, never does.
+    @inline(__always)
+    private func withIdle<Result>(_ body: (inout [ObjectIdentifier: [Idle]]) -> Result) -> Result {
+        guard var idle = self.idle.take() else { preconditionFailure("upstream pool's idle lists re-entered") }
+        let result = body(&idle)
+        self.idle = consume idle
+        return result
+    }
 }
