@@ -30,17 +30,24 @@ import Darwin
 /// copies the array first, as for any shared array, and the head keeps its fields. A head
 /// identical to the last one shares its array outright.
 ///
-/// A value type, so the decoder's callbacks change it in one access each (a class's stored
-/// properties are checked for exclusive access one by one at run time).
-struct DecodedFields {
+/// An object, the decoder's `let`, whose stored properties are changed only by loads and
+/// stores that call nothing: the array and the strings compared with the bytes are moved
+/// out into locals (`take()`) and back around the comparisons (`memcmp`) and the strings
+/// made (UTF-8 validation). As the decoder's value, each callback's one access to it
+/// spanned those calls, so Swift checked every access to it at run time
+/// (`swift_beginAccess`, ~75 instructions, ~17 per `/_api` exchange); this way the
+/// whole-module optimizer proves each access exclusive (`Benchmarks/README.md`,
+/// twenty-first round). Confined to the decoder's loop (not `Sendable`).
+final class DecodedFields {
     /// The largest head (URL, names and values) kept for the next one to reuse.
     static let reusableHeadBytes = 4096
     /// The most fields' room an array may have to be built over again.
     static let keptCapacity = 64
 
     /// The head's fields so far (the first ``count``), then the last head's beyond them,
-    /// each compared with the field decoded at its position.
-    private var storage: [(String, String)] = []
+    /// each compared with the field decoded at its position. Never `nil` but inside
+    /// ``withStorage(_:)``.
+    private var storage: [(String, String)]? = []
     /// How many of ``storage``'s fields are the current head's.
     private var count = 0
     /// The head's URL (a request's), once it has ended.
@@ -57,24 +64,43 @@ struct DecodedFields {
     private var scan: HeaderHygiene.HopByHopScan?
 
     init(scanningHopByHop: Bool = false) {
+        var storage: [(String, String)] = []
         storage.reserveCapacity(16)
+        self.storage = storage
         scan = scanningHopByHop ? HeaderHygiene.HopByHopScan() : nil
+    }
+
+    /// Runs `body` on the fields moved out (`take()`) and back; nothing `body` runs reaches
+    /// this object.
+    @inline(__always)
+    private func withStorage<Result>(_ body: (inout [(String, String)]) -> Result) -> Result {
+        guard var storage = self.storage.take() else { preconditionFailure("decoded fields re-entered") }
+        let result = body(&storage)
+        self.storage = consume storage
+        return result
     }
 
     /// Whether a name waits for its value.
     var hasPendingName: Bool { nameInPlace || pendingName != nil }
 
-    mutating func setURL(_ bytes: UnsafeRawBufferPointer) {
-        if let previous = previousURL, Self.matches(previous, bytes) {
+    func setURL(_ bytes: UnsafeRawBufferPointer) {
+        // Moved out to be compared, as the fields are.
+        let previous = previousURL.take()
+        if let previous, Self.matches(previous, bytes) {
             url = previous
         } else {
             url = String(decoding: bytes, as: Unicode.UTF8.self)
         }
+        previousURL = consume previous
     }
 
     /// A header's name (compared with the last head's at its position), or a trailer's.
-    mutating func setName(_ bytes: UnsafeRawBufferPointer, inHead: Bool) {
-        if inHead, count < storage.count, Self.matches(storage[count].0, bytes) {
+    func setName(_ bytes: UnsafeRawBufferPointer, inHead: Bool) {
+        let position = count
+        let inPlace = inHead && withStorage { storage in
+            position < storage.count && Self.matches(storage[position].0, bytes)
+        }
+        if inPlace {
             nameInPlace = true
         } else {
             pendingName = String(decoding: bytes, as: Unicode.UTF8.self)
@@ -83,56 +109,66 @@ struct DecodedFields {
 
     /// A header's value: the field joins the head, written over the last head's at its
     /// position unless it is the same.
-    mutating func appendValue(_ bytes: UnsafeRawBufferPointer) {
+    func appendValue(_ bytes: UnsafeRawBufferPointer) {
         let position = count
-        if position < storage.count {
-            if let name = pendingName.take() {
-                storage[position].0 = name
-            } else {
-                precondition(nameInPlace, "a field value without its name")
-            }
-            if !Self.matches(storage[position].1, bytes) {
-                storage[position].1 = String(decoding: bytes, as: Unicode.UTF8.self)
-            }
-        } else {
-            guard let name = pendingName.take() else { preconditionFailure("a field value without its name") }
-            storage.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
-        }
-        nameInPlace = false
-        count = position + 1
+        let name = pendingName.take()
+        let inPlace = nameInPlace
         // Noted on a copy of the scan (a few integers), from the array's buffer: through
         // `scan?.note` and the array's subscript it was ~300 instructions more a response.
-        if var noted = scan {
-            storage.withUnsafeBufferPointer { fields in _ = noted.note(fields[position].0, fields[position].1) }
-            scan = noted
+        var noted = scan
+        withStorage { storage in
+            if position < storage.count {
+                if let name {
+                    storage[position].0 = name
+                } else {
+                    precondition(inPlace, "a field value without its name")
+                }
+                if !Self.matches(storage[position].1, bytes) {
+                    storage[position].1 = String(decoding: bytes, as: Unicode.UTF8.self)
+                }
+            } else {
+                guard let name else { preconditionFailure("a field value without its name") }
+                storage.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
+            }
+            if noted != nil {
+                storage.withUnsafeBufferPointer { fields in _ = noted?.note(fields[position].0, fields[position].1) }
+            }
         }
+        scan = noted
+        nameInPlace = false
+        count = position + 1
     }
 
     /// A trailer's value, with its name (trailers are rare: not compared with anything).
-    mutating func trailer(_ bytes: UnsafeRawBufferPointer) -> (String, String) {
+    func trailer(_ bytes: UnsafeRawBufferPointer) -> (String, String) {
         guard let name = pendingName.take() else { preconditionFailure("a trailer value without its name") }
         return (name, String(decoding: bytes, as: Unicode.UTF8.self))
     }
 
     /// The finished head's fields and URL; a new head starts, to be built over this one
     /// (shared with the head until written, see above) when `headBytes` is small enough.
-    mutating func takeHead(headBytes: Int) -> (fields: [(String, String)], url: String?, scan: HeaderHygiene.HopByHopScan?) {
-        // The last head's fields past this head's end go. Popped: `removeLast(_:)` destroys
-        // the pairs through the runtime's generic tuple code (~50 instructions a field).
-        while storage.count > count { storage.removeLast() }
-        let head = (storage, url, scan)
+    func takeHead(headBytes: Int) -> (fields: [(String, String)], url: String?, scan: HeaderHygiene.HopByHopScan?) {
+        let headCount = count
+        let headURL = url.take()
+        let headScan = scan
         if scan != nil { scan = HeaderHygiene.HopByHopScan() }
-        // Room for a large head, or for many fields, is not kept for every head after it.
-        if headBytes <= Self.reusableHeadBytes, storage.capacity <= Self.keptCapacity {
-            previousURL = url
-        } else {
-            storage = []
-            storage.reserveCapacity(16)
-            previousURL = nil
+        let fields = withStorage { storage in
+            // The last head's fields past this head's end go. Popped: `removeLast(_:)`
+            // destroys the pairs through the runtime's generic tuple code (~50
+            // instructions a field).
+            while storage.count > headCount { storage.removeLast() }
+            let fields = storage
+            // Room for a large head, or for many fields, is not kept for every head after it.
+            if headBytes > Self.reusableHeadBytes || storage.capacity > Self.keptCapacity {
+                storage = []
+                storage.reserveCapacity(16)
+            }
+            return fields
         }
+        let kept = headBytes <= Self.reusableHeadBytes && fields.capacity <= Self.keptCapacity
+        previousURL = kept ? headURL : nil
         count = 0
-        url = nil
-        return head
+        return (fields, headURL, headScan)
     }
 
     /// Whether `candidate`'s UTF-8 is `bytes`, byte for byte: decoding `bytes` would make an

@@ -96,7 +96,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     // things we build incrementally
     /// The head's URL, names and values, reusing the last head's `String`s where the bytes
     /// repeat (``DecodedFields``).
-    private var fields: DecodedFields
+    private let fields: DecodedFields
     /// The last response head's hop-by-hop scan, handed on beside it.
     private var headScan: HeaderHygiene.HopByHopScan?
     /// Changed only moved out (``moveOut``).

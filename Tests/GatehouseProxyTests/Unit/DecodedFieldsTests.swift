@@ -147,7 +147,7 @@ import Testing
     }
 
     /// Feeds a head of `count` fields `N<i>: <value>` and takes it.
-    static func head(_ count: Int, _ value: String, into fields: inout DecodedFields) -> [(String, String)] {
+    static func head(_ count: Int, _ value: String, into fields: DecodedFields) -> [(String, String)] {
         for index in 0..<count {
             Array("N\(index)".utf8).withUnsafeBytes { fields.setName($0, inHead: true) }
             Array(value.utf8).withUnsafeBytes { fields.appendValue($0) }
@@ -166,36 +166,36 @@ import Testing
     /// allocation, nothing copied); while it lives it keeps its fields, and a head equal
     /// to it shares its array; room for many fields is not kept.
     @Test func aHeadIsBuiltOverTheLastOnceItIsGone() throws {
-        var fields = DecodedFields()
-        var first: [(String, String)]? = Self.head(3, "first", into: &fields)
+        let fields = DecodedFields()
+        var first: [(String, String)]? = Self.head(3, "first", into: fields)
         let firstStorage = Self.storage(try #require(first))
         first = nil
         // Gone: built over in place, fewer fields than before.
-        let second = Self.head(2, "second", into: &fields)
+        let second = Self.head(2, "second", into: fields)
         #expect(Self.storage(second) == firstStorage)
         #expect(Self.lines(second) == ["N0: second", "N1: second"])
 
         // Still held: the next head is written into a copy, and the held one keeps its fields.
-        let third = Self.head(3, "third", into: &fields)
+        let third = Self.head(3, "third", into: fields)
         #expect(Self.storage(third) != Self.storage(second))
         #expect(Self.lines(second) == ["N0: second", "N1: second"])
         #expect(Self.lines(third) == ["N0: third", "N1: third", "N2: third"])
 
         // The same fields again, the last head held: nothing written, the array shared.
-        let again = Self.head(3, "third", into: &fields)
+        let again = Self.head(3, "third", into: fields)
         #expect(Self.storage(again) == Self.storage(third))
         // One field fewer, the last head held: a copy, and both keep their fields.
-        let shorter = Self.head(2, "third", into: &fields)
+        let shorter = Self.head(2, "third", into: fields)
         #expect(Self.storage(shorter) != Self.storage(again))
         #expect(Self.lines(again) == ["N0: third", "N1: third", "N2: third"])
         #expect(Self.lines(shorter) == ["N0: third", "N1: third"])
 
         // Room for more than `keptCapacity` fields is not built over: the next head after
         // such a head is made in fresh storage.
-        var many: [(String, String)]? = Self.head(DecodedFields.keptCapacity + 1, "many", into: &fields)
+        var many: [(String, String)]? = Self.head(DecodedFields.keptCapacity + 1, "many", into: fields)
         let manyStorage = Self.storage(try #require(many))
         many = nil
-        let after = Self.head(1, "after", into: &fields)
+        let after = Self.head(1, "after", into: fields)
         #expect(Self.storage(after) != manyStorage)
         #expect(after.capacity < DecodedFields.keptCapacity)
         #expect(Self.lines(after) == ["N0: after"])
