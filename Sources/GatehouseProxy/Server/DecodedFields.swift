@@ -111,14 +111,15 @@ final class DecodedFields {
     /// position unless it is the same.
     func appendValue(_ bytes: UnsafeRawBufferPointer) {
         let position = count
-        let name = pendingName.take()
         let inPlace = nameInPlace
         // Noted on a copy of the scan (a few integers), from the array's buffer: through
         // `scan?.note` and the array's subscript it was ~300 instructions more a response.
         var noted = scan
         withStorage { storage in
+            // The name taken here, where it moves into the array (taken outside, the
+            // closure's capture of it was copied in: a retain and a release).
             if position < storage.count {
-                if let name {
+                if let name = self.pendingName.take() {
                     storage[position].0 = name
                 } else {
                     precondition(inPlace, "a field value without its name")
@@ -127,7 +128,7 @@ final class DecodedFields {
                     storage[position].1 = String(decoding: bytes, as: Unicode.UTF8.self)
                 }
             } else {
-                guard let name else { preconditionFailure("a field value without its name") }
+                guard let name = self.pendingName.take() else { preconditionFailure("a field value without its name") }
                 storage.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
             }
             if noted != nil {
