@@ -32,10 +32,25 @@ final class UpstreamConnectionPool {
     private let maxIdlePerUpstream: Int
     /// The loop's spare head buffer, handed to each new connection's request encoder.
     private let headBuffers: HeadBufferRecycler
-    /// Per upstream, oldest first; ``takeIdle(_:)`` takes the newest (the least likely to have
-    /// been closed by the upstream meanwhile), so expired ones collect at the front. Never
-    /// `nil` but inside ``withIdle(_:)``.
-    private var idle: [ObjectIdentifier: [Idle]]? = [:]
+    /// One upstream's idle connections, oldest first; ``takeIdle(_:)`` takes the newest (the
+    /// least likely to have been closed by the upstream meanwhile), so expired ones collect
+    /// at the front.
+    private struct Upstream {
+        /// Held, not only named: while its connections wait here no other endpoint can be
+        /// made at its address. Keyed by `ObjectIdentifier` alone, an endpoint of a replaced
+        /// configuration was freed while its connections waited, and a later reload's
+        /// endpoint made at the same address took them over — its app's requests, owner
+        /// key included, went to the old upstream.
+        let endpoint: UpstreamEndpoint
+        var idle: [Idle]
+    }
+
+    /// Every upstream with idle connections, found by identity. A list, not a dictionary:
+    /// a loop talks to a handful of upstreams, and hashing the key (SipHash) then probing
+    /// cost ~150 instructions per lookup, two per exchange. An entry whose list empties
+    /// goes at the next sweep (or when its last connection expires). Never `nil` but
+    /// inside ``withIdle(_:)``.
+    private var idle: [Upstream]? = []
     /// One sweep per loop closes expired connections, rather than a timer scheduled on
     /// every release and cancelled on every take (two timer-heap operations and an
     /// allocation per request).
@@ -59,14 +74,13 @@ final class UpstreamConnectionPool {
     /// A kept-alive connection to `endpoint`, if one is idle and still usable — the usual
     /// case under load, taken synchronously (no completion closure to allocate).
     func takeIdle(_ endpoint: UpstreamEndpoint) -> Lease? {
-        // Popped in place through the entry's index: copying the list out of the dictionary
-        // would copy its storage, and `idle[key]?.popLast()` goes through the dictionary's
-        // `_modify` coroutine, whose frame was a `malloc` per request.
-        let key = ObjectIdentifier(endpoint)
-        guard let index = withIdle({ $0.index(forKey: key) }) else { return nil }
+        // Popped in place through the entry's index (copying the list out would copy its
+        // storage). Only ``closeExpired(now:)`` and ``closeAll()`` remove entries, and
+        // neither runs from inside this loop's closes, so the index holds throughout.
+        guard let index = withIdle({ Self.index(of: endpoint, in: $0) }) else { return nil }
         var decoding: [Idle] = []
-        defer { if !decoding.isEmpty { withIdle { $0.values[index].append(contentsOf: decoding.reversed()) } } }
-        while let candidate = withIdle({ $0.values[index].popLast() }) {
+        defer { if !decoding.isEmpty { withIdle { $0[index].idle.append(contentsOf: decoding.reversed()) } } }
+        while let candidate = withIdle({ $0[index].idle.popLast() }) {
             if candidate.handler.inRead {
                 // Released from inside its own read (a pipelined request is handed over the
                 // moment the response ends): the rest of that read is still to be decoded,
@@ -116,22 +130,21 @@ final class UpstreamConnectionPool {
     func release(_ endpoint: UpstreamEndpoint, lease: Lease) {
         lease.handler.owner = nil
         lease.handler.resumeReads()
-        let key = ObjectIdentifier(endpoint)
         let (index, count) = withIdle { idle in
-            let index = idle.index(forKey: key)
-            return (index, index.map { idle.values[$0].count } ?? 0)
+            let index = Self.index(of: endpoint, in: idle)
+            return (index, index.map { idle[$0].idle.count } ?? 0)
         }
         guard lease.channel.isActive, lease.handler.isUsable, count < maxIdlePerUpstream else {
             lease.channel.close(promise: nil)
             return
         }
         let entry = Idle(channel: lease.channel, handler: lease.handler, since: .now())
-        // In place through the index, as in `takeIdle` (no `_modify` coroutine frame).
+        // In place through the index, as in `takeIdle`.
         withIdle { idle in
             if let index {
-                idle.values[index].append(entry)
+                idle[index].idle.append(entry)
             } else {
-                idle[key] = [entry]
+                idle.append(Upstream(endpoint: endpoint, idle: [entry]))
             }
         }
         if sweeper == nil { startSweeping() }
@@ -154,14 +167,19 @@ final class UpstreamConnectionPool {
 
     private func closeExpired(now: NIODeadline) {
         let limit = now - idleTimeout
-        for key in withIdle({ Array($0.keys) }) {
-            // Taken out and put back: edited in place, not copied.
-            guard var list = withIdle({ $0.removeValue(forKey: key) }) else { continue }
-            let expired = list.prefix { $0.since <= limit }.count
-            for entry in list.prefix(expired) { entry.channel.close(promise: nil) }
-            list.removeFirst(expired)
-            if !list.isEmpty { withIdle { $0[key] = list } }
+        // The expired taken out first, and the upstreams left with nothing dropped (their
+        // endpoints with them); then closed: a close may call back into the pool.
+        let expired: [Idle] = withIdle { idle in
+            var expired: [Idle] = []
+            for index in idle.indices {
+                let count = idle[index].idle.prefix { $0.since <= limit }.count
+                expired.append(contentsOf: idle[index].idle.prefix(count))
+                idle[index].idle.removeFirst(count)
+            }
+            idle.removeAll { $0.idle.isEmpty }
+            return expired
         }
+        for entry in expired { entry.channel.close(promise: nil) }
     }
 
     /// Closes every idle connection (shutdown).
@@ -171,25 +189,29 @@ final class UpstreamConnectionPool {
         // Taken out before any is closed: a close may call back into the pool.
         let all = withIdle { idle in
             let all = idle
-            idle = [:]
+            idle = []
             return all
         }
-        for (_, list) in all {
-            for entry in list { entry.channel.close(promise: nil) }
+        for upstream in all {
+            for entry in upstream.idle { entry.channel.close(promise: nil) }
         }
     }
 
-    var idleCount: Int { withIdle { $0.values.reduce(0) { $0 + $1.count } } }
+    var idleCount: Int { withIdle { $0.reduce(0) { $0 + $1.idle.count } } }
 
-    /// Runs `body` on the idle lists moved out (`take()`) and back. Why: the dictionary's and
-    /// the arrays' methods call into the standard library, and an access to a class's
+    private static func index(of endpoint: UpstreamEndpoint, in idle: [Upstream]) -> Int? {
+        idle.firstIndex { $0.endpoint === endpoint }
+    }
+
+    /// Runs `body` on the idle lists moved out (`take()`) and back. Why: the arrays' methods
+    /// call into the standard library, and an access to a class's
     /// stored property spanning such a call is checked at run time (`swift_beginAccess`,
     /// ~75 instructions, four per `/_api` exchange here); moved, every access is a load or a
     /// store the whole-module optimizer proves exclusive (`Benchmarks/README.md`,
     /// twenty-first round). Only dictionary and array operations run inside: closing a
     /// connection, which may call back into the pool, never does.
     @inline(__always)
-    private func withIdle<Result>(_ body: (inout [ObjectIdentifier: [Idle]]) -> Result) -> Result {
+    private func withIdle<Result>(_ body: (inout [Upstream]) -> Result) -> Result {
         guard var idle = self.idle.take() else { preconditionFailure("upstream pool's idle lists re-entered") }
         let result = body(&idle)
         self.idle = consume idle

@@ -1,0 +1,76 @@
+import GatehouseCore
+import GatehouseTesting
+import NIOCore
+import NIOPosix
+import Testing
+@testable import GatehouseProxy
+
+/// The loop's pool of kept-alive upstream connections, on a real connection to a real
+/// server on 127.0.0.1.
+@Suite struct UpstreamConnectionPoolTests {
+    /// What a pool keeps after each step, read on the loop.
+    struct Kept: Sendable {
+        var idleAfterRelease = 0
+        var endpointAliveWhileIdle = false
+        var takenBack = false
+        var endpointAliveAfterClose = true
+    }
+
+    /// An endpoint whose connections wait in the pool stays alive as long as they do, so no
+    /// other endpoint can take its identity meanwhile. Keyed by `ObjectIdentifier` alone, an
+    /// endpoint of a replaced configuration was freed while its connections waited, and a
+    /// later reload's endpoint allocated at the same address took them over: requests, with
+    /// their app's owner key, went to the old upstream.
+    @Test func anEndpointIsKeptAsLongAsItsConnectionsWait() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let url = try #require(UpstreamURL(parsing: api.url))
+        let kept = try await loop.submit { () -> EventLoopFuture<Kept> in
+            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(30))
+            let done = loop.makePromise(of: Kept.self)
+            let weakEndpoint = WeakEndpoint()
+            func connect() throws {
+                let endpoint = try UpstreamEndpoint(url: url)
+                weakEndpoint.value = endpoint
+                pool.connect(endpoint, connectTimeout: .seconds(5)) { result in
+                    switch result {
+                    case .success(let lease):
+                        pool.release(endpoint, lease: lease)
+                        var kept = Kept()
+                        kept.idleAfterRelease = pool.idleCount
+                        // The next tick: the connect's own references to the endpoint are gone.
+                        loop.assumeIsolated().execute {
+                            kept.endpointAliveWhileIdle = weakEndpoint.value != nil
+                            if let endpoint = weakEndpoint.value, let lease = pool.takeIdle(endpoint) {
+                                kept.takenBack = lease.reused
+                                pool.release(endpoint, lease: lease)
+                            }
+                            pool.closeAll()
+                            loop.assumeIsolated().execute {
+                                kept.endpointAliveAfterClose = weakEndpoint.value != nil
+                                done.succeed(kept)
+                            }
+                        }
+                    case .failure(let error):
+                        done.fail(error)
+                    }
+                }
+            }
+            do { try connect() } catch { done.fail(error) }
+            return done.futureResult
+        }.flatMap { $0 }.get()
+        #expect(kept.idleAfterRelease == 1)
+        #expect(kept.endpointAliveWhileIdle)
+        #expect(kept.takenBack)
+        // Nothing waits any more: the pool lets the endpoint go.
+        #expect(!kept.endpointAliveAfterClose)
+        try await group.shutdownGracefully()
+        await api.stop()
+    }
+}
+
+/// A weak reference the test's loop closures share.
+private final class WeakEndpoint: @unchecked Sendable {
+    weak var value: UpstreamEndpoint?
+}
