@@ -90,7 +90,9 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     private var richerError: Error? = nil
     /// The methods of the requests written and not yet answered (a response to `HEAD` or
     /// `CONNECT` has no body whatever its fields say). NIO keeps the whole heads. Changed
-    /// only moved out (``moveOut``).
+    /// only moved out (`take()`) and back, so that no access to it spans a call into the
+    /// buffer's growth: every access to it was checked at run time otherwise
+    /// (`swift_beginAccess`; `Benchmarks/README.md`, twenty-first round).
     private var requestMethods: CircularBuffer<HTTPMethod>? = CircularBuffer(initialCapacity: 1)
 
     // things we build incrementally
@@ -99,7 +101,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
     private let fields: DecodedFields
     /// The last response head's hop-by-hop scan, handed on beside it.
     private var headScan: HeaderHygiene.HopByHopScan?
-    /// Changed only moved out (``moveOut``).
+    /// Changed only moved out and back, as ``requestMethods``.
     private var trailers: [(String, String)]? = nil
     private var isUpgrade: Bool? = nil
     /// llhttp's keep-alive verdict on the message being decoded.
@@ -360,7 +362,7 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
             // CONNECT has no body whatever its fields say (RFC 9110 §9.3.2, §9.3.6), and
             // neither has a 1xx, 204 or 304 one, which llhttp only honours when the response
             // has no length fields (NIO's comment gives the history).
-            // Moved out and back around the calls that change it (``moveOut``).
+            // Moved out and back around the calls that change it (see the property).
             guard var requestMethods = self.requestMethods.take() else {
                 preconditionFailure("decoder request methods re-entered")
             }

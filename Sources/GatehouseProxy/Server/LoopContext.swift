@@ -87,7 +87,8 @@ final class LoopContext {
     }
 
     func record(_ record: MeterRecord) {
-        guard meterWriter != nil, var batch = meterBatch.take() else { return }
+        guard meterWriter != nil else { return }
+        guard var batch = meterBatch.take() else { preconditionFailure("meter batch re-entered") }
         batch.append(record)
         let full = batch.count >= Self.meterBatchSize
         meterBatch = consume batch

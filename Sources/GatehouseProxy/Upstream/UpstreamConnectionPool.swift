@@ -208,7 +208,7 @@ final class UpstreamConnectionPool {
     /// stored property spanning such a call is checked at run time (`swift_beginAccess`,
     /// ~75 instructions, four per `/_api` exchange here); moved, every access is a load or a
     /// store the whole-module optimizer proves exclusive (`Benchmarks/README.md`,
-    /// twenty-first round). Only dictionary and array operations run inside: closing a
+    /// twenty-first round). Only array operations run inside: closing a
     /// connection, which may call back into the pool, never does.
     @inline(__always)
     private func withIdle<Result>(_ body: (inout [Upstream]) -> Result) -> Result {
