@@ -88,9 +88,12 @@ enum HTTPBodyFraming: Equatable {
     /// whitespace around it): the one coding Gatehouse admits in a request
     /// (``RequestHeadValidator``) and passes on in a response (``HeaderHygiene/cleanResponse(_:clientKeepsAlive:)``).
     static func isChunkedAlone(_ value: String) -> Bool {
-        value.withUTF8Bytes { bytes in
-            bytes.equalsIgnoringASCIICase(bytes.trimmingOWS(0..<bytes.count), "chunked")
-        }
+        value.withUTF8Bytes { isChunkedAlone(bytes: $0) }
+    }
+
+    /// As ``isChunkedAlone(_:)``, from the value's bytes.
+    static func isChunkedAlone(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.equalsIgnoringASCIICase(bytes.trimmingOWS(0..<bytes.count), "chunked")
     }
 
     /// A body part: as is, or as one chunk. An empty part is written empty (never as a

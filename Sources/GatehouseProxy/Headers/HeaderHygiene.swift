@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOHTTP1
 
 /// Header rewriting shared by both routes: what a hop must not pass on, and what only
@@ -64,19 +65,47 @@ public enum HeaderHygiene {
         private var transferCodings = 0
         private var chunkedOnly = true
 
+        /// What a field's name makes of it for the scan.
+        enum FieldKind: Equatable {
+            /// Its index in ``HeaderHygiene/hopByHop``.
+            case hopByHop(Int)
+            case transferEncoding
+            case other
+
+            init(name: UnsafeBufferPointer<UInt8>) {
+                if let index = hopByHopIndex(bytes: name) {
+                    self = .hopByHop(index)
+                } else if name.count == 17, name.equalsIgnoringASCIICase(0..<17, "transfer-encoding") {
+                    self = .transferEncoding
+                } else {
+                    self = .other
+                }
+            }
+        }
+
         /// Notes a field: its index in ``hopByHop`` when it is hop-by-hop.
         @inline(__always)
         mutating func note(_ name: String, _ value: String) -> Int? {
-            guard let index = hopByHopIndex(name) else {
-                if name.utf8.count == 17, name.caseInsensitiveEquals("transfer-encoding") {
-                    transferCodings += 1
-                    chunkedOnly = chunkedOnly && HTTPBodyFraming.isChunkedAlone(value)
-                }
+            name.withUTF8Bytes { name in value.withUTF8Bytes { value in note(FieldKind(name: name), value: value) } }
+        }
+
+        /// Notes a field from its name's kind and its value's bytes. The response decoder
+        /// tells the kind from the name's bytes as they arrive, before the value: noting the
+        /// field from its two strings afterwards retained and released both (their storage
+        /// read across calls), four atomic reference counts per response field.
+        mutating func note(_ kind: FieldKind, value: UnsafeBufferPointer<UInt8>) -> Int? {
+            switch kind {
+            case .other:
                 return nil
+            case .transferEncoding:
+                transferCodings += 1
+                chunkedOnly = chunkedOnly && HTTPBodyFraming.isChunkedAlone(bytes: value)
+                return nil
+            case .hopByHop(let index):
+                found += 1
+                if index == 0, value.equalsIgnoringASCIICase(0..<value.count, "keep-alive") { loneKeepAlive = found == 1 }
+                return index
             }
-            found += 1
-            if index == 0, value.caseInsensitiveEquals("keep-alive") { loneKeepAlive = found == 1 }
-            return index
         }
 
         /// The message's transfer coding is none or a lone `chunked` (in any case).
@@ -91,13 +120,19 @@ public enum HeaderHygiene {
 
     /// The field's index in ``hopByHop``, or `nil`.
     static func hopByHopIndex(_ name: String) -> Int? {
-        switch name.utf8.count {
-        case 2: return name.caseInsensitiveEquals("te") ? 3 : nil
-        case 7: return name.caseInsensitiveEquals("trailer") ? 4 : name.caseInsensitiveEquals("upgrade") ? 5 : nil
-        case 10: return name.caseInsensitiveEquals("connection") ? 0 : name.caseInsensitiveEquals("keep-alive") ? 1 : nil
-        case 16: return name.caseInsensitiveEquals("proxy-connection") ? 2 : nil
-        case 18: return name.caseInsensitiveEquals("proxy-authenticate") ? 6 : nil
-        case 19: return name.caseInsensitiveEquals("proxy-authorization") ? 7 : nil
+        name.withUTF8Bytes { hopByHopIndex(bytes: $0) }
+    }
+
+    /// As ``hopByHopIndex(_:)``, from the name's bytes.
+    static func hopByHopIndex(bytes name: UnsafeBufferPointer<UInt8>) -> Int? {
+        let all = 0..<name.count
+        switch name.count {
+        case 2: return name.equalsIgnoringASCIICase(all, "te") ? 3 : nil
+        case 7: return name.equalsIgnoringASCIICase(all, "trailer") ? 4 : name.equalsIgnoringASCIICase(all, "upgrade") ? 5 : nil
+        case 10: return name.equalsIgnoringASCIICase(all, "connection") ? 0 : name.equalsIgnoringASCIICase(all, "keep-alive") ? 1 : nil
+        case 16: return name.equalsIgnoringASCIICase(all, "proxy-connection") ? 2 : nil
+        case 18: return name.equalsIgnoringASCIICase(all, "proxy-authenticate") ? 6 : nil
+        case 19: return name.equalsIgnoringASCIICase(all, "proxy-authorization") ? 7 : nil
         default: return nil
         }
     }

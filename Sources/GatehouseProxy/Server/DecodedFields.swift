@@ -62,6 +62,8 @@ final class DecodedFields {
     /// A response's fields as ``HeaderHygiene/removeHopByHop(_:keepingKeepAlive:)`` reads
     /// them, noted as they arrive (`nil` on a request decoder, whose heads do not need it).
     private var scan: HeaderHygiene.HopByHopScan?
+    /// What the scan makes of the name whose value comes next, told from its bytes.
+    private var pendingKind = HeaderHygiene.HopByHopScan.FieldKind.other
 
     init(scanningHopByHop: Bool = false) {
         var storage: [(String, String)] = []
@@ -96,6 +98,7 @@ final class DecodedFields {
 
     /// A header's name (compared with the last head's at its position), or a trailer's.
     func setName(_ bytes: UnsafeRawBufferPointer, inHead: Bool) {
+        if inHead, scan != nil { pendingKind = .init(name: bytes.assumingMemoryBound(to: UInt8.self)) }
         let position = count
         let inPlace = inHead && withStorage { storage in
             position < storage.count && Self.matches(storage[position].0, bytes)
@@ -112,9 +115,6 @@ final class DecodedFields {
     func appendValue(_ bytes: UnsafeRawBufferPointer) {
         let position = count
         let inPlace = nameInPlace
-        // Noted on a copy of the scan (a few integers), from the array's buffer: through
-        // `scan?.note` and the array's subscript it was ~300 instructions more a response.
-        var noted = scan
         withStorage { storage in
             // The name taken here, where it moves into the array (taken outside, the
             // closure's capture of it was copied in: a retain and a release).
@@ -131,11 +131,14 @@ final class DecodedFields {
                 guard let name = self.pendingName.take() else { preconditionFailure("a field value without its name") }
                 storage.append((name, String(decoding: bytes, as: Unicode.UTF8.self)))
             }
-            if noted != nil {
-                storage.withUnsafeBufferPointer { fields in _ = noted?.note(fields[position].0, fields[position].1) }
-            }
         }
-        scan = noted
+        // Noted on a copy of the scan (a few integers), from the name's kind and the
+        // value's bytes (not the strings just stored: read across the calls, they were
+        // retained and released).
+        if var noted = scan {
+            _ = noted.note(pendingKind, value: bytes.assumingMemoryBound(to: UInt8.self))
+            scan = noted
+        }
         nameInPlace = false
         count = position + 1
     }
