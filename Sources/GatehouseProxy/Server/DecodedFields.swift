@@ -156,20 +156,20 @@ final class DecodedFields {
         let headURL = url.take()
         let headScan = scan
         if scan != nil { scan = HeaderHygiene.HopByHopScan() }
-        let fields = withStorage { storage in
+        let (fields, kept) = withStorage { storage in
             // The last head's fields past this head's end go. Popped: `removeLast(_:)`
             // destroys the pairs through the runtime's generic tuple code (~50
             // instructions a field).
             while storage.count > headCount { storage.removeLast() }
             let fields = storage
             // Room for a large head, or for many fields, is not kept for every head after it.
-            if headBytes > Self.reusableHeadBytes || storage.capacity > Self.keptCapacity {
+            let kept = headBytes <= Self.reusableHeadBytes && storage.capacity <= Self.keptCapacity
+            if !kept {
                 storage = []
                 storage.reserveCapacity(16)
             }
-            return fields
+            return (fields, kept)
         }
-        let kept = headBytes <= Self.reusableHeadBytes && fields.capacity <= Self.keptCapacity
         previousURL = kept ? headURL : nil
         count = 0
         return (fields, headURL, headScan)
