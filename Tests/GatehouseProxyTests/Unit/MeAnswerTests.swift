@@ -6,7 +6,6 @@ import GatehouseTesting
 import GatehouseUsers
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOEmbedded
 import NIOHTTP1
 import NIOPosix
 import Testing
@@ -14,8 +13,9 @@ import Testing
 /// `/_auth/me` answers on the spot when nothing is pending — a token verified now or
 /// cached, of a user whose profile is known — and through a future only while a JWKS
 /// refetch or the user's first profile look-up is under way. Either way the answer is the
-/// same. The endpoint's task is run directly on an embedded loop, so "on the spot" is the
-/// value it returns, not a timing.
+/// same. The endpoint's task is run directly on a real loop (inside `submit`, as the
+/// handler runs it), so "on the spot" is the value it returns, not a timing. An embedded
+/// loop would be driven from whichever thread each `await` resumes on, which it forbids.
 @Suite struct MeAnswerTests {
     static let now = 1_800_000_000.0
 
@@ -33,23 +33,30 @@ import Testing
         func resolveUnknownKid(now: Double, on eventLoop: EventLoop) -> UnknownKidResolution { .wait(refetched.futureResult) }
     }
 
-    struct Rig {
+    struct Rig: Sendable {
         let app: AppRuntime
-        let loop: LoopContext
-        let eventLoop: EmbeddedEventLoop
+        /// Made and used on `eventLoop` only.
+        let loop: NIOLoopBound<LoopContext>
+        let eventLoop: any EventLoop
         let directory: UserDirectory
         let store: SQLiteUserStore
 
-        func me(_ headers: HTTPHeaders) -> LocalAnswer {
-            let context = LocalEndpointContext(
-                head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/_auth/me", headers: headers),
-                target: RequestTarget(path: "/_auth/me", query: nil), loop: loop, eventLoop: eventLoop, now: MeAnswerTests.now
-            )
-            guard case .asyncAnswer(let task)? = UserEndpoints.match("/_auth/me", method: .GET, app: app) else {
+        /// The endpoint's task run on the loop, as the handler runs it.
+        func me(_ headers: HTTPHeaders) async throws -> LocalAnswer {
+            let (app, loop, eventLoop) = (app, loop, eventLoop)
+            let answer: LocalAnswer? = try await eventLoop.submit {
+                guard case .asyncAnswer(let task)? = UserEndpoints.match("/_auth/me", method: .GET, app: app) else { return nil }
+                let context = LocalEndpointContext(
+                    head: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/_auth/me", headers: headers),
+                    target: RequestTarget(path: "/_auth/me", query: nil), loop: loop.value, eventLoop: eventLoop, now: MeAnswerTests.now
+                )
+                return task.run(context)
+            }.get()
+            guard let answer else {
                 Issue.record("/_auth/me is not a task")
                 return .now(.notFound)
             }
-            return task.run(context)
+            return answer
         }
     }
 
@@ -89,9 +96,11 @@ import Testing
         let directory = UserDirectory(store: store, flushLoop: storeLoop)
         let users = AppUsers(appID: config.id, directory: directory, lookup: lookup)
         let app = try AppRuntime(config: config, index: 0, keySource: keySource, devIssuer: nil, users: users)
-        let eventLoop = EmbeddedEventLoop()
-        let settings = ProxySettings(configuration: GatehouseConfiguration(), clock: { MeAnswerTests.now })
-        let loop = LoopContext(eventLoop: eventLoop, runtime: ProxyRuntime(apps: [app]), settings: settings)
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let loop = try await eventLoop.submit {
+            let settings = ProxySettings(configuration: GatehouseConfiguration(), clock: { MeAnswerTests.now })
+            return NIOLoopBound(LoopContext(eventLoop: eventLoop, runtime: ProxyRuntime(apps: [app]), settings: settings), eventLoop: eventLoop)
+        }.get()
         return Rig(app: app, loop: loop, eventLoop: eventLoop, directory: directory, store: store)
     }
 
@@ -109,12 +118,12 @@ import Testing
             let headers = Self.token(key, sub: "user_ada", extra: Self.adaProfile)
             // Verified on the spot the first time, from this loop's cache the second.
             for _ in 0..<2 {
-                let response = try Self.now(rig.me(headers))
+                let response = try Self.now(await rig.me(headers))
                 #expect(response.status == .ok)
                 #expect(response.body == Self.adaJSON)
             }
             // The rejections are answered at once too.
-            #expect(try Self.now(rig.me([:])) == UserEndpoints.unauthenticated)
+            #expect(try Self.now(await rig.me([:])) == UserEndpoints.unauthenticated)
             // …and the user was recorded as the asynchronous path recorded it.
             try await rig.directory.flush().get()
             let listed = try await rig.store.listAll(app: rig.app.config.id, on: MultiThreadedEventLoopGroup.singleton.next()).get()
@@ -135,35 +144,31 @@ import Testing
             // The claims lack name and picture: the first request waits for the look-up,
             // and so does a second one meanwhile (the same look-up).
             let headers = Self.token(key, sub: "user_ada", extra: ["email": "ada@example.test"])
-            let first = try Self.later(rig.me(headers))
-            let second = try Self.later(rig.me(headers))
+            let first = try Self.later(await rig.me(headers))
+            let second = try Self.later(await rig.me(headers))
             let started = lookups.withLockedValue { $0 }
             #expect(started.count == 1)
             started.first?.succeed(UserProfile(name: "Ada", avatarURL: "https://img.test/ada.png"))
-            rig.eventLoop.run()
             #expect(try await first.get().body == Self.adaJSON)
             #expect(try await second.get().body == Self.adaJSON)
             // Known now: answered at once, with the looked-up fields, and not looked up again.
-            #expect(try Self.now(rig.me(headers)).body == Self.adaJSON)
+            #expect(try Self.now(await rig.me(headers)).body == Self.adaJSON)
             #expect(lookups.withLockedValue { $0.count } == 1)
         }
     }
 
     @Test func anUnknownKidWaitsForTheRefetchThenAnswersAtOnce() async throws {
         let key = try TestKey.shared(.rsa2048)
-        let refetchLoop = EmbeddedEventLoop()
-        let source = RefetchingKeySource(refetched: refetchLoop.makePromise())
+        let source = RefetchingKeySource(refetched: MultiThreadedEventLoopGroup.singleton.next().makePromise())
         try await Self.withRig(keySource: source) { rig in
             let headers = Self.token(key, sub: "user_ada", extra: Self.adaProfile)
-            let answer = try Self.later(rig.me(headers))
+            let answer = try Self.later(await rig.me(headers))
             source.refetched.succeed(KeySnapshot(keys: TokenFactory.keySet([key]), loaded: true))
-            refetchLoop.run()
-            rig.eventLoop.run()
             let response = try await answer.get()
             #expect(response.status == .ok)
             #expect(response.body == Self.adaJSON)
             // The key is known now and the token cached: the next request is answered at once.
-            #expect(try Self.now(rig.me(headers)).body == Self.adaJSON)
+            #expect(try Self.now(await rig.me(headers)).body == Self.adaJSON)
         }
     }
 }
