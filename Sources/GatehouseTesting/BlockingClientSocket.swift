@@ -31,12 +31,13 @@ public final class BlockingClientSocket: Sendable {
         self.fd = fd
     }
 
-    /// Writes all of `bytes` (blocking while the peer does not read); `false` on an error.
+    /// Writes all of `bytes` (blocking while the peer does not read); `false` on an error
+    /// (a reset connection among them: `MSG_NOSIGNAL`, so no `SIGPIPE`).
     public func writeAll(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset)
+                send(fd, raw.baseAddress.map { $0 + offset }, bytes.count - offset, Int32(MSG_NOSIGNAL))
             }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -67,8 +68,14 @@ public final class BlockingClientSocket: Sendable {
     }
 
     /// Shuts both directions down first, so a thread blocked in ``writeAll(_:)`` returns.
+    /// Ends both directions, as a client does once it read the server's end of stream; the
+    /// descriptor stays open until ``close()``.
+    public func shutdown() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     public func close() {
-        shutdown(fd, Int32(SHUT_RDWR))
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
         Glibc.close(fd)
     }
 }

@@ -125,11 +125,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         flushResponses(context: context)
     }
 
-    /// ``sendAndFlush(_:context:promise:)``, then closes the connection once the part is written.
+    /// ``sendAndFlush(_:context:promise:)``, then closes the connection once the part is
+    /// written, lingering (``LingeringClose``): these answers — 413 to a body still
+    /// arriving, 400, a 401 whose body was not read — leave the client's bytes unread, and
+    /// a plain close would have the kernel reset the connection, which can take the answer
+    /// with it before the client reads it.
     func sendAndFlushThenClose(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         sendAndFlush(part, context: context, promise: written)
-        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        written.futureResult.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success: LingeringClose.closeWhenWritten(context)
+            case .failure: context.close(promise: nil)
+            }
+        }
     }
 
     func flushResponses(context: ChannelHandlerContext) {

@@ -273,23 +273,24 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Closes once `written` (a response's last part, not yet flushed) is out.
+    /// Closes once `written` (a response's last part, not yet flushed) is out, as
+    /// ``closeWhenWritten(context:)`` does.
     private func close(context: ChannelHandlerContext, after written: EventLoopFuture<Void>?) {
         guard let written else { return closeWhenWritten(context: context) }
         let bound = context.loopBound
-        written.assumeIsolated().whenComplete { _ in bound.value.close(promise: nil) }
+        written.assumeIsolated().whenComplete { _ in self.closeWhenWritten(context: bound.value) }
     }
 
     /// Closes once everything written so far is out: the output side first (NIO writes
-    /// what it still buffers, then sends the FIN), then the rest. A plain close drops the
-    /// buffered bytes — answers a slow client has not taken yet, cut mid-answer. A client
-    /// that never takes them is closed by the send-stall timeout (``ClientTimeoutHandler``).
+    /// what it still buffers, then sends the FIN), then the rest once the client has
+    /// closed or gone quiet (``LingeringClose``). A plain close drops the buffered bytes —
+    /// answers a slow client has not taken yet, cut mid-answer — and so does the kernel
+    /// when bytes the client sent are still unread, which may be so at any moment (a
+    /// pipelining client, a request on its way). A client that never takes them is closed
+    /// by the send-stall timeout (``ClientTimeoutHandler``).
     private func closeWhenWritten(context: ChannelHandlerContext) {
         flushIfQueued(context: context)
-        let outputClosed = context.eventLoop.makePromise(of: Void.self)
-        context.close(mode: .output, promise: outputClosed)
-        let bound = context.loopBound
-        outputClosed.futureResult.assumeIsolated().whenComplete { _ in bound.value.close(promise: nil) }
+        LingeringClose.closeWhenWritten(context)
     }
 
     private func fire(_ event: Held, context: ChannelHandlerContext) {
@@ -312,7 +313,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             // Bytes after a request that asked to close (`Connection: close`, HTTP/1.0): that
             // request's answer was the last, and what follows is not processed, nor answered
             // (RFC 9112 §9.6) — a client resends it on a new connection. Closed once what was
-            // written has gone, so the last answer is not cut.
+            // written has gone, lingering over what else it sent, so the last answer is not cut.
             closeWhenWritten(context: context)
             return
         }
@@ -329,10 +330,9 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         let written = context.eventLoop.makePromise(of: Void.self)
         encoder.write(.end(nil), context: context, promise: written)
         context.flush()
-        let bound = context.loopBound
-        written.futureResult.assumeIsolated().whenComplete { _ in
-            bound.value.close(promise: nil)
-        }
+        // What follows a malformed request is not read as one; it is read and dropped
+        // until the client closes, so that the answer is not cut by a reset.
+        close(context: context, after: written.futureResult)
     }
 
     /// Hands on what the client pipelined behind the response that just ended, up to the
