@@ -92,7 +92,7 @@ public final class ProxyServer: Sendable {
             // .tcpOption, not .socketOption: at SOL_SOCKET level option 1 is SO_DEBUG, which
             // needs CAP_NET_ADMIN, so a non-root Gatehouse closed every accepted connection.
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.maxMessagesPerRead, value: ReceiveBuffers.maxMessagesPerRead)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let loop = loops[ObjectIdentifier(channel.eventLoop)]?.value else {

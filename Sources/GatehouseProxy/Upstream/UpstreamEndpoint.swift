@@ -45,6 +45,7 @@ public final class UpstreamEndpoint: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.maxMessagesPerRead, value: ReceiveBuffers.maxMessagesPerRead)
             .channelInitializer { channel in
                 do {
                     let sync = channel.pipeline.syncOperations
