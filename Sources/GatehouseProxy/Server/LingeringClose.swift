@@ -37,17 +37,25 @@ final class LingeringClose: ChannelInboundHandler, RemovableChannelHandler {
         self.totalTimeout = totalTimeout
     }
 
-    /// Shuts `context`'s channel's output once everything written is out, then lingers; a
-    /// failed shutdown (the channel closing already) closes it outright.
+    /// Shuts `context`'s channel's output once everything written is out, then lingers.
+    /// Output shut already: another close got there first and lingers. Any other failure
+    /// (the channel closing) closes it outright.
     static func closeWhenWritten(_ context: ChannelHandlerContext) {
         let outputClosed = context.eventLoop.makePromise(of: Void.self)
         context.close(mode: .output, promise: outputClosed)
         let channel = context.channel
         outputClosed.futureResult.assumeIsolated().whenComplete { result in
-            guard case .success = result, channel.isActive,
-                  (try? channel.pipeline.syncOperations.addHandler(LingeringClose(), position: .first)) != nil else {
-                channel.close(promise: nil)
+            switch result {
+            case .success:
+                guard channel.isActive,
+                      (try? channel.pipeline.syncOperations.addHandler(LingeringClose(), position: .first)) != nil else {
+                    channel.close(promise: nil)
+                    return
+                }
+            case .failure(let error as ChannelError) where error == .outputClosed:
                 return
+            case .failure:
+                channel.close(promise: nil)
             }
         }
     }
