@@ -51,10 +51,13 @@ import Testing
             $0.limits.clientHeaderTimeoutMs = 120_000
         }
         let port = gatehouse.port
+        // A bound against a hung test: under the full suite, two cores busy, a wave has
+        // taken 30–40 s to arrive whole (1 s alone), once over the usual 60 s.
+        let bound = Duration.seconds(180)
         for wave in 1...3 {
-            let responses = TransportRig.concurrentRequests(port: port, count: width, prefix: "/_api/w\(wave)")
+            let responses = TransportRig.concurrentRequests(port: port, count: width, prefix: "/_api/w\(wave)", timeout: bound)
             // The whole wave is at the upstream at once before any of it is answered.
-            try await GateRig.poll { api.requests.count == wave * width }
+            try await GateRig.poll(timeout: bound) { api.requests.count == wave * width }
             let open = gate.withLockedValue { current -> TestGate in
                 defer { current = TestGate() }
                 return current

@@ -37,7 +37,7 @@ enum TransportRig {
 
     /// Starts `count` authorised `GET`s at once, each on a connection of its own (path
     /// `prefix/<i>`); the task returns their statuses once all are answered.
-    static func concurrentRequests(port: Int, count: Int, prefix: String) -> Task<[Int], Error> {
+    static func concurrentRequests(port: Int, count: Int, prefix: String, timeout: Duration = GateRig.pollTimeout) -> Task<[Int], Error> {
         Task {
             try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<count {
@@ -46,7 +46,7 @@ enum TransportRig {
                     // queue for its two threads), and a first request giving up cancelled the
                     // rest, so the batch never arrived (seen once in CI).
                     group.addTask {
-                        try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer, timeout: GateRig.pollTimeout).status
+                        try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer, timeout: timeout).status
                     }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
