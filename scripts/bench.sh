@@ -64,6 +64,9 @@ built = ("`swift build -c release --static-swift-stdlib" + flags + "` (" + ("the
 def field(name):
     m = re.search(r"^- " + name + r": (.*)$", summary, re.M)
     return m.group(1) if m else "?"
+# An earlier run's own round count (SUMMARY=…), not this invocation's default.
+m = re.search(r"rounds=(\d+)", field("settings"))
+rounds = m.group(1) if m else rounds
 lines = summary.splitlines()
 results = [l for l in lines if l.startswith("| ") and re.match(r"\| (direct-api|nginx-plain-api|haproxy-jwt-api|haproxy-jwt-bad|nginx-inject-html|cand-)", l)]
 header = next(l for l in lines if l.startswith("| workload |"))
