@@ -224,7 +224,7 @@ extension ProxyHandler {
             if let endOfResponse { sendAndFlush(endOfResponse, context: context) }
         } else if let endOfResponse {
             state = .closed
-            sendAndFlushThenClose(endOfResponse, context: context)
+            sendAndFlushThenClose(endOfResponse, requestRead: exchange.requestEnded, context: context)
         } else {
             closeClient(context: context)
         }

@@ -50,7 +50,7 @@ extension ProxyHandler {
         }
         resumeReads(context: context)
         guard !keep else { return sendAndFlush(.end(nil), context: context) }
-        sendAndFlushThenClose(.end(nil), context: context)
+        sendAndFlushThenClose(.end(nil), requestRead: requestComplete, context: context)
     }
 
     func requestEndedAfterLocalAnswer(keepAlive: Bool, context: ChannelHandlerContext) {

@@ -126,16 +126,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// ``sendAndFlush(_:context:promise:)``, then closes the connection once the part is
-    /// written, lingering (``LingeringClose``): these answers — 413 to a body still
-    /// arriving, 400, a 401 whose body was not read — leave the client's bytes unread, and
-    /// a plain close would have the kernel reset the connection, which can take the answer
-    /// with it before the client reads it.
-    func sendAndFlushThenClose(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
+    /// written. `requestRead`: the request was read to its end (the client asked for the
+    /// close). Otherwise — 413 to a body still arriving, a 401 whose body was not read —
+    /// the client's bytes are unread, a plain close would have the kernel reset the
+    /// connection, which can take the answer with it before the client reads it, and the
+    /// close lingers (``LingeringClose``).
+    func sendAndFlushThenClose(_ part: HTTPServerResponsePart, requestRead: Bool, context: ChannelHandlerContext) {
         let written = context.eventLoop.makePromise(of: Void.self)
         sendAndFlush(part, context: context, promise: written)
         written.futureResult.assumeIsolated().whenComplete { result in
             switch result {
-            case .success: LingeringClose.closeWhenWritten(context)
+            case .success: LingeringClose.closeWhenWritten(context, linger: !requestRead)
             case .failure: context.close(promise: nil)
             }
         }

@@ -73,6 +73,18 @@ struct RequestSequence<Event> {
     /// Whether the next response head must say `Connection: close`.
     var responsesMustClose: Bool { closing != .no }
 
+    /// A drain asked this connection to close (not the client's HTTP/1.0 framing).
+    private(set) var draining = false
+    /// Something arrived after the request the connection closes behind, and was dropped.
+    private var droppedAfterLast = false
+
+    /// Whether a close now should linger over unread input (``LingeringClose``): at a drain,
+    /// whose moment the client did not choose, bytes may be on their way or unread at any
+    /// time; a client that sent more than its last request (held, dropped, or a read
+    /// withheld behind them) may have sent more still. Otherwise the client asked for the
+    /// close and sent nothing after its request.
+    var closeShouldLinger: Bool { draining || droppedAfterLast || !held.isEmpty || readHeld }
+
     /// Whether anything pipelined is waiting.
     var isHolding: Bool { !held.isEmpty }
 
@@ -90,9 +102,11 @@ struct RequestSequence<Event> {
     mutating func received(_ kind: Kind, _ event: Event) -> InboundAction {
         switch closing {
         case .closed:
+            droppedAfterLast = true
             return .none
         case .afterCurrent where !requestOpen:
             // Draining: the last request has ended; nothing after it is served.
+            droppedAfterLast = true
             return .none
         case .no, .afterCurrent:
             break
@@ -190,6 +204,7 @@ struct RequestSequence<Event> {
     /// The server drains (SIGTERM): `true` to close now (nothing in progress).
     mutating func quiesce() -> Bool {
         guard closing != .closed else { return false }
+        draining = true
         held.removeAll()
         if !requestOpen && !responsePending {
             closing = .closed

@@ -171,7 +171,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is ChannelShouldQuiesceEvent:
-            if withSequence({ $0.quiesce() }) { closeWhenWritten(context: context) }
+            if withSequence({ $0.quiesce() }) { closeWhenWritten(context: context, linger: true) }
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -225,7 +225,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
                 let written = context.eventLoop.makePromise(of: Void.self)
                 encoder.write(part, context: context, promise: written)
                 written.futureResult.cascade(to: promise)
-                close(context: context, after: written.futureResult)
+                close(context: context, after: written.futureResult, linger: sequence?.closeShouldLinger ?? true)
             }
         }
     }
@@ -267,30 +267,30 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             fire(event, context: context)
         case .deliverThenClose:
             fire(event, context: context)
-            close(context: context, after: lastEndWritten)
+            close(context: context, after: lastEndWritten, linger: sequence?.closeShouldLinger ?? true)
         case .none:
             break
         }
     }
 
     /// Closes once `written` (a response's last part, not yet flushed) is out, as
-    /// ``closeWhenWritten(context:)`` does.
-    private func close(context: ChannelHandlerContext, after written: EventLoopFuture<Void>?) {
-        guard let written else { return closeWhenWritten(context: context) }
+    /// ``closeWhenWritten(context:linger:)`` does.
+    private func close(context: ChannelHandlerContext, after written: EventLoopFuture<Void>?, linger: Bool) {
+        guard let written else { return closeWhenWritten(context: context, linger: linger) }
         let bound = context.loopBound
-        written.assumeIsolated().whenComplete { _ in self.closeWhenWritten(context: bound.value) }
+        written.assumeIsolated().whenComplete { _ in self.closeWhenWritten(context: bound.value, linger: linger) }
     }
 
     /// Closes once everything written so far is out: the output side first (NIO writes
-    /// what it still buffers, then sends the FIN), then the rest once the client has
-    /// closed or gone quiet (``LingeringClose``). A plain close drops the buffered bytes —
-    /// answers a slow client has not taken yet, cut mid-answer — and so does the kernel
-    /// when bytes the client sent are still unread, which may be so at any moment (a
-    /// pipelining client, a request on its way). A client that never takes them is closed
-    /// by the send-stall timeout (``ClientTimeoutHandler``).
-    private func closeWhenWritten(context: ChannelHandlerContext) {
+    /// what it still buffers, then sends the FIN), then the rest — when the client may
+    /// have sent bytes not read yet, once it has closed or gone quiet (``LingeringClose``).
+    /// A plain close drops the buffered bytes — answers a slow client has not taken yet,
+    /// cut mid-answer — and so does the kernel when bytes the client sent are still
+    /// unread. A client that never takes them is closed by the send-stall timeout
+    /// (``ClientTimeoutHandler``).
+    private func closeWhenWritten(context: ChannelHandlerContext, linger: Bool) {
         flushIfQueued(context: context)
-        LingeringClose.closeWhenWritten(context)
+        LingeringClose.closeWhenWritten(context, linger: linger)
     }
 
     private func fire(_ event: Held, context: ChannelHandlerContext) {
@@ -314,7 +314,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
             // request's answer was the last, and what follows is not processed, nor answered
             // (RFC 9112 §9.6) — a client resends it on a new connection. Closed once what was
             // written has gone, lingering over what else it sent, so the last answer is not cut.
-            closeWhenWritten(context: context)
+            closeWhenWritten(context: context, linger: true)
             return
         }
         guard !responseInFlight else {
@@ -332,7 +332,7 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
         context.flush()
         // What follows a malformed request is not read as one; it is read and dropped
         // until the client closes, so that the answer is not cut by a reset.
-        close(context: context, after: written.futureResult)
+        close(context: context, after: written.futureResult, linger: true)
     }
 
     /// Hands on what the client pipelined behind the response that just ended, up to the

@@ -24,6 +24,44 @@ import Testing
         check(s.readRequested(), true)
     }
 
+    /// Whether a close lingers over unread input: not when the client asked for it (its
+    /// HTTP/1.0 response ends at the close, nothing pipelined), at once when it pipelined
+    /// or a read was withheld, and always at a drain.
+    @Test func aCloseLingersOnlyWhereTheClientMayHaveSentMore() {
+        var asked = Sequence()
+        check(asked.received(.head, "h1"), .deliver)
+        check(asked.received(.end, "e1"), .deliver)
+        asked.closeAfterCurrentResponse()
+        check(asked.closeShouldLinger, false)
+        check(asked.responseEnded(), .writeThenClose)
+
+        var pipelined = Sequence()
+        check(pipelined.received(.head, "h1"), .deliver)
+        check(pipelined.received(.end, "e1"), .deliver)
+        pipelined.closeAfterCurrentResponse()
+        check(pipelined.closeShouldLinger, false)
+        check(pipelined.received(.head, "h2"), .none, "dropped: the response ends at the close")
+        check(pipelined.closeShouldLinger, true, "it sent more: more may wait in the kernel")
+
+        var holding = Sequence()
+        check(holding.received(.head, "h1"), .deliver)
+        check(holding.received(.end, "e1"), .deliver)
+        check(holding.received(.head, "h2"), .none)
+        check(holding.closeShouldLinger, true, "a pipelined request is held")
+
+        var drained = Sequence()
+        check(drained.received(.head, "h1"), .deliver)
+        check(drained.received(.end, "e1"), .deliver)
+        check(drained.quiesce(), false)
+        check(drained.closeShouldLinger, true)
+        check(drained.responseEnded(), .writeThenClose)
+
+        var idle = Sequence()
+        check(idle.closeShouldLinger, false)
+        check(idle.quiesce(), true)
+        check(idle.closeShouldLinger, true, "at a drain a request may be on its way")
+    }
+
     @Test func pipelinedRequestsWaitForTheResponseAndStopReads() {
         var s = Sequence()
         check(s.received(.head, "h1"), .deliver)
