@@ -15,19 +15,11 @@ import Testing
         func channelRead(context: ChannelHandlerContext, data: NIOAny) { reads += 1 }
     }
 
-    /// Counts the reads the lingering handler asks for (it sits first; this goes before it).
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = Never
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
-    static func channel(quiet: TimeAmount = .seconds(2), total: TimeAmount = .seconds(30)) throws -> (EmbeddedChannel, Recorder, ReadCounter) {
+    /// The channel, what gets past the handler, and the reads it asks for (the counter
+    /// goes in front of it, nearer the socket).
+    static func channel(quiet: TimeAmount = .seconds(2), total: TimeAmount = .seconds(30)) throws -> (EmbeddedChannel, Recorder, RequestSequencerTests.ReadCounter) {
         let recorder = Recorder()
-        let counter = ReadCounter()
+        let counter = RequestSequencerTests.ReadCounter()
         let channel = EmbeddedChannel(handler: recorder)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.pipeline.syncOperations.addHandler(LingeringClose(quietTimeout: quiet, totalTimeout: total), position: .first)
