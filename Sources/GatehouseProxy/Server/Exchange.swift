@@ -92,8 +92,7 @@ final class Exchange {
     func dropUpstream() {
         upstreamDeadline = nil
         htmlRewriter = nil
-        lease?.handler.owner = nil
-        lease?.channel.close(promise: nil)
+        lease?.close()
         lease = nil
     }
 

@@ -29,7 +29,7 @@ extension ProxyHandler {
         // ``scheduleUpstreamTimer(at:context:)`` for why not `weak`.
         pool.connect(endpoint, connectTimeout: settings.upstreamConnectTimeout) { [self] result in
             guard let context = self.context, case .pending(let current) = self.state, current === exchange else {
-                if case .success(let lease) = result { lease.channel.close(promise: nil) }
+                if case .success(let lease) = result { lease.close() }
                 return
             }
             switch result {
@@ -213,7 +213,7 @@ extension ProxyHandler {
             if exchange.requestEnded && exchange.upstreamKeepAlive {
                 pool.release(endpoint, lease: lease)
             } else {
-                lease.channel.close(promise: nil)
+                lease.close()
             }
         }
         exchange.finish(.ok)

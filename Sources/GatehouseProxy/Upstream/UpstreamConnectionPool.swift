@@ -18,6 +18,17 @@ final class UpstreamConnectionPool {
         let handler: UpstreamHandler
         /// Whether the connection served an earlier exchange (a stale one may fail on first use).
         let reused: Bool
+
+        /// Detaches the connection from its exchange's handler, then closes it. Detached
+        /// first: the close reaches the upstream handler later (at once, or when the close
+        /// completes), and by then the client connection may be forwarding its next
+        /// request — heard as that exchange's upstream closing, it failed a healthy
+        /// request with a 502 (a response delimited by the close, a request pipelined
+        /// behind it; `DesyncAudit2Tests`).
+        func close() {
+            handler.owner = nil
+            channel.close(promise: nil)
+        }
     }
 
     private struct Idle {

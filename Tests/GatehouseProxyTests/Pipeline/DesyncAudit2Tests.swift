@@ -652,6 +652,49 @@ import Testing
         await upstream.stop()
     }
 
+    // MARK: - Upstream connections that end with their response
+
+    /// A response that ends where its upstream connection does (no length: delimited by
+    /// the close, or `Connection: close` after its length), a request to the *other*
+    /// upstream pipelined right behind it. The closed connection is Gatehouse's to drop,
+    /// not to hear from: its close arrives after the exchange is done and the next one has
+    /// started, and read as that exchange's upstream failing it turned a healthy request
+    /// into a 502 (found by a randomized pipelining run; every second attempt failed).
+    /// Every pipelined request must get its own upstream's answer.
+    @Test(arguments: ["delimited", "length"])
+    func anUpstreamClosingAfterItsResponseLeavesTheNextExchangeAlone(_ ending: String) async throws {
+        let closing: [Step] = ending == "delimited"
+            ? [.text("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nto the close"), .hangUp]
+            : [.text("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 12\r\n\r\nto the close"), .hangUp]
+        let reply: @Sendable (PacedUpstream.Request, Int) -> [Step] = { request, _ in
+            request.path.hasSuffix("/closing") ? closing : Self.fine(request.path)
+        }
+        let app = try await PacedUpstream.start(reply: reply)
+        let api = try await PacedUpstream.start(reply: reply)
+        let gatehouse = try await TransportRig.start(app: app.url, api: api.url) { DesyncAuditTests.oneLoop(&$0) }
+        let key = "Authorization: Bearer \(TransportRig.apiKey)\r\n"
+        var wrong: [String] = []
+        for round in 0..<12 {
+            // App first, then the API; and the other way round.
+            let (first, second) = round % 2 == 0 ? (Self.get("/closing"), Self.get("/_api/next", key, close: true))
+                                                 : (Self.get("/_api/closing", key), Self.get("/next", close: true))
+            // The second upstream has a connection waiting in the pool, so the second
+            // exchange starts at once, inside the first one's end.
+            let warm = round % 2 == 0 ? Self.get("/_api/warm", key, close: true) : Self.get("/warm", close: true)
+            _ = try await Self.converse(port: gatehouse.port, warm, methods: ["GET"])
+            let wire = try await Self.converse(port: gatehouse.port, first + second, methods: ["GET", "GET"])
+            let answers = wire.finals.map { "\($0.status) \($0.text)" }
+            if wire.finals.count != 2 || wire.finals[0].text != "to the close" || wire.finals[1].status != 200
+                || !wire.finals[1].text.hasPrefix("fine ") || !wire.rest.isEmpty {
+                wrong.append("round \(round): \(answers)")
+            }
+        }
+        #expect(wrong.isEmpty, "\(ending): \(wrong)")
+        await gatehouse.stop()
+        await app.stop()
+        await api.stop()
+    }
+
     // MARK: - /_auth endpoints
 
     /// Every `/_auth` endpoint pipelined on one connection, with the forms a browser sends
