@@ -249,6 +249,13 @@ extension ProxyHandler: UpstreamHandlerDelegate {
             let switching = code == 101
             exchange.status = code
             exchange.upstreamKeepAlive = keepAlive
+            // A final answer before the request's end (an upstream that answers early: a
+            // 413, a 401, a redirect): Gatehouse does not wait for a body nobody will use,
+            // so the connection closes after this response — and the client is told so in
+            // its head (RFC 9110 §10.1.1: a server answering before the content "SHOULD
+            // indicate whether it intends to close"), rather than finding out when its
+            // next request meets the close.
+            if code >= 200 && !switching && !exchange.requestEnded { exchange.keepAlive = false }
             var headers = upstreamHead.headers
             // Read before the hop-by-hop fields go, and only for a switch (a walk of the fields).
             let upgradeTo = switching ? headers.first(name: "upgrade") : nil

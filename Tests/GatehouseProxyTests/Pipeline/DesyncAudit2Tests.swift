@@ -695,6 +695,32 @@ import Testing
         await api.stop()
     }
 
+    /// An upstream that answers as soon as it has the head — a 413 for an upload it will
+    /// not take — while the client is still sending the body. Gatehouse does not wait for
+    /// a body nobody reads, so the connection closes after the answer; the answer's head
+    /// must say so (`Connection: close`, RFC 9110 §10.1.1). Without it, a keep-alive
+    /// client sent its next request into the close (a randomized pipelining run: the
+    /// request after an early answer got no response at all). App and API routes alike.
+    @Test(arguments: ["/upload", "/_api/upload"])
+    func anAnswerBeforeTheRequestsEndSaysTheConnectionCloses(_ path: String) async throws {
+        let upstream = try await EarlyUpstream.start(answer: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+        let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) { DesyncAuditTests.oneLoop(&$0) }
+        let key = path.hasPrefix("/_api") ? "Authorization: Bearer \(TransportRig.apiKey)\r\n" : ""
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        try await connection.send(
+            "POST \(path) HTTP/1.1\r\nHost: g.test\r\n\(key)Content-Type: application/octet-stream\r\nContent-Length: 200000\r\n\r\n"
+                + String(repeating: "x", count: 4_000))
+        let response = try await connection.readResponse()
+        #expect(response.status == 413)
+        #expect(response.text == "big!")
+        #expect(response.header("connection")?.lowercased() == "close", "\(response.headers)")
+        // And the connection does close after it (the rest of the body is not waited for).
+        #expect(await connection.waitForClose(timeout: .seconds(10)))
+        await connection.close()
+        await gatehouse.stop()
+        await upstream.stop()
+    }
+
     // MARK: - /_auth endpoints
 
     /// Every `/_auth` endpoint pipelined on one connection, with the forms a browser sends

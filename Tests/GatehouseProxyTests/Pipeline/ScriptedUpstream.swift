@@ -283,3 +283,65 @@ final class RawUpstream: Sendable {
         await upstream.stop()
     }
 }
+
+// MARK: - An answer before the body
+
+/// Answers each connection's first request as soon as its head is in, before any of its
+/// body (a server turning an upload away early), then reads and drops whatever follows
+/// and never closes: what Gatehouse does next is its own decision.
+final class EarlyUpstream: Sendable {
+    let port: Int
+    private let channel: Channel
+    private let group: MultiThreadedEventLoopGroup
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    static func start(answer: String) async throws -> EarlyUpstream {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Handler(answer: Array(answer.utf8)))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return EarlyUpstream(port: channel.localAddress?.port ?? 0, channel: channel, group: group)
+    }
+
+    private init(port: Int, channel: Channel, group: MultiThreadedEventLoopGroup) {
+        self.port = port
+        self.channel = channel
+        self.group = group
+    }
+
+    func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+
+        let answer: [UInt8]
+        var seen: [UInt8] = []
+        var answered = false
+
+        init(answer: [UInt8]) {
+            self.answer = answer
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !answered else { return }
+            seen += unwrapInboundIn(data).readableBytesView
+            guard HTTPBytes.find([13, 10, 13, 10], in: seen, from: 0) != nil else { return }
+            answered = true
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: nil)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            context.close(promise: nil)
+        }
+    }
+}
