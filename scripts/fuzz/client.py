@@ -1,0 +1,252 @@
+# Randomized request streams through Gatehouse in front of upstream.py (scripts/fuzz-exchanges.sh
+# runs both): every response is checked against what the upstream must have answered to
+# exactly that request — status, framing, the body's digest of what the upstream received
+# (method, path, request body, a client field, the Authorization it saw: the owner key on
+# /_api), the injected SDK tag on HTML pages.
+#
+#   client.py PORT SEED CONNECTIONS ROUNDS TOKEN_FILE OWNER_KEY
+#
+# Each of CONNECTIONS threads opens ROUNDS connections in turn; each connection sends up to
+# 11 batches of 1-4 pipelined requests, split at random byte boundaries, mixing: app and
+# /_api routes, GET/HEAD/POST/PUT/DELETE, Content-Length and chunked bodies up to 400 KB,
+# `Expect: 100-continue`, HTTP/1.0, a missing token (401), and upstream answers of every
+# status/framing (length, chunked, close-delimited; 204/304; 103 first; `Connection: close`;
+# cut short; answered before the request body; paused; up to 1.5 MB; HTML, gzip-encoded or
+# not), plus slow readers and clients that leave mid-answer.
+import socket, random, hashlib, sys, threading, time, gzip
+GH = ("127.0.0.1", int(sys.argv[1])); SEED = int(sys.argv[2]); CONNS = int(sys.argv[3]); ROUNDS = int(sys.argv[4])
+TOKEN = open(sys.argv[5]).read().strip()
+OWNER = sys.argv[6]
+def filler(seed, n):
+    out = bytearray(); i = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}:{i}".encode()).hexdigest().encode(); i += 1
+    return bytes(out[:n])
+failures = []; stats = {"responses": 0, "closes": 0, "cut": 0, "injected": 0, "401": 0, "expect": 0, "early": 0}
+lock = threading.Lock()
+class Truncated(Exception): pass
+class Reader:
+    def __init__(s, sock): s.sock = sock; s.buf = b""
+    def fill(s):
+        d = s.sock.recv(65536)
+        if not d: raise EOFError
+        s.buf += d
+    def line(s):
+        while b"\r\n" not in s.buf: s.fill()
+        l, s.buf = s.buf.split(b"\r\n", 1); return l
+    def exact(s, n):
+        while len(s.buf) < n: s.fill()
+        d, s.buf = s.buf[:n], s.buf[n:]; return d
+    def rest(s):
+        try:
+            while True: s.fill()
+        except EOFError: pass
+        d, s.buf = s.buf, b""; return d
+def read_head(rd):
+    parts = rd.line().split(b" ", 2); version = parts[0]; status = int(parts[1]); h = {}
+    while True:
+        l = rd.line()
+        if not l: break
+        n, v = l.split(b":", 1); h.setdefault(n.strip().lower(), []).append(v.strip())
+    return version, status, h
+def read_response(rd, method, interim=None, first=None):
+    while True:
+        version, status, h = first if first else read_head(rd)
+        first = None
+        if 100 <= status < 200:
+            if interim is not None: interim.append(status)
+            continue
+        break
+    try:
+        if method == "HEAD" or status in (204, 304): body = b""; framing = "none"
+        elif b"transfer-encoding" in h:
+            assert h[b"transfer-encoding"] == [b"chunked"], h
+            assert b"content-length" not in h, h
+            body = b""; framing = "chunked"
+            while True:
+                size = int(rd.line().split(b";")[0], 16)
+                if size == 0:
+                    while rd.line(): pass
+                    break
+                body += rd.exact(size); assert rd.exact(2) == b"\r\n"
+        elif b"content-length" in h:
+            assert len(h[b"content-length"]) == 1, h
+            body = rd.exact(int(h[b"content-length"][0])); framing = "cl"
+        else:
+            body = rd.rest(); framing = "close"
+    except EOFError:
+        raise Truncated(f"{status} truncated")
+    return version, status, h, body, framing
+def expected_payload(r, echo):
+    body = r["body"]
+    bodyhash = "early" if r["early"] else f"{hashlib.sha1(body).hexdigest()[:12]}|{len(body)}"
+    auth = f"Bearer {OWNER}" if r["api"] else "-"
+    p = f"{r['method']}|{echo}|{bodyhash}|{r['fz']}|{auth}|".encode() + filler(r["seed"], r["length"])
+    if r["html"]: p = b"<!doctype html><html><head><title>t</title></head><body>" + p + b"</body></html>"
+    return p
+def check(r, version, status, h, body, framing):
+    problems = []
+    if r["kind"] == "noauth":
+        if status != 401: problems.append(f"status {status} != 401")
+        return problems
+    if status != r["status"]:
+        if not (r["cut"] and status == 502): problems.append(f"status {status} != {r['status']}")
+        return problems
+    echo = h.get(b"x-echo", [b"?"])[0].decode()
+    if not echo.endswith(r["path"][r["path"].index("/", 1):]): problems.append(f"x-echo {echo} for {r['path']}")
+    if r["http10"] and framing == "chunked": problems.append("chunked to HTTP/1.0")
+    if r["method"] == "HEAD" or r["status"] in (204, 304):
+        if body: problems.append("body on bodiless response")
+        return problems
+    if r["cut"]:
+        # An HTTP/1.0 client gets a body of unknown length delimited by the close: a cut
+        # cannot be told from the end there (as behind nginx).
+        if not (r["http10"] and framing == "close"):
+            problems.append(f"cut response delivered whole ({framing}, {len(body)} bytes)")
+        return problems
+    exp = expected_payload(r, echo)
+    got = body
+    if b"content-encoding" in h:
+        try: got = gzip.decompress(got)
+        except Exception as e: problems.append(f"gzip: {e!r}"); return problems
+    injected = h.get(b"x-gatehouse-injected") == [b"1"]
+    should_inject = r["html"] and not r["api"] and r["method"] == "GET" and r["status"] == 200
+    if injected != should_inject: problems.append(f"injected={injected} expected {should_inject}")
+    if injected:
+        with lock: stats["injected"] += 1
+        a = got.find(b"<head>") + 6; t = got.find(b"<title>")
+        if a < 6 or t < a or b"sdk.js" not in got[a:t]: problems.append(f"no snippet after <head>: {got[:200]!r}")
+        else: got = got[:a] + got[t:]
+    if got != exp:
+        problems.append(f"body mismatch: got {len(got)} {got[:150]!r} expected {len(exp)} {exp[:150]!r}")
+    return problems
+def make_request(rng, cid, n, last_fz):
+    kind = rng.choices(["normal", "noauth", "expect"], [90, 5, 5])[0]
+    api = rng.random() < 0.5 or kind == "noauth"
+    method = rng.choice(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE"])
+    if kind == "expect": method = rng.choice(["POST", "PUT"])
+    path = f"/_api/{cid}/{n}" if api else f"/app/{cid}/{n}"
+    status = rng.choice([200, 200, 200, 201, 404, 500, 204, 304])
+    framing = rng.choice(["cl", "cl", "chunked", "close"])
+    length = rng.choices([0, 5, 100, 3000, 20000, 70000, 300000, 1500000], [10, 10, 10, 10, 10, 10, 3, 1])[0]
+    html = rng.random() < 0.3; gz = html and rng.random() < 0.4
+    cut = rng.random() < 0.04 and framing != "close"
+    early = method in ("POST", "PUT") and rng.random() < 0.15
+    http10 = rng.random() < 0.05
+    seed = f"{SEED}-{cid}-{n}"
+    opts = f"status={status};framing={framing};len={length};uclose={rng.choice('0001')};seed={seed};extra={rng.randrange(0, 8)}"
+    opts += f";html={int(html)};gzip={int(gz)};cut={int(cut)};early={int(early)};hint={int(rng.random() < 0.1)}"
+    if rng.random() < 0.2: opts += f";pause={rng.choice([1, 5, 20])}"
+    fz = last_fz if rng.random() < 0.5 else "f" * rng.randrange(0, 200) + str(n)
+    head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: fz.test\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
+    if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
+    if api and kind != "noauth": head += f"Authorization: Bearer {TOKEN}\r\n"
+    if kind == "expect": head += "Expect: 100-continue\r\n"
+    for i in range(rng.randrange(0, 4)): head += f"X-C{i}: {'c' * rng.randrange(0, 100)}\r\n"
+    body = b""; wire_body = b""
+    if method in ("POST", "PUT"):
+        body = filler("b" + seed, rng.choices([0, 1, 50, 5000, 40000, 400000], [10, 10, 10, 10, 10, 2])[0])
+        if http10 or rng.random() < 0.5:
+            head += f"Content-Length: {len(body)}\r\n"; wire_body = body
+        else:
+            head += "Transfer-Encoding: chunked\r\n"; p = body
+            while p:
+                k = rng.randrange(1, len(p) + 1); wire_body += f"{k:x}\r\n".encode() + p[:k] + b"\r\n"; p = p[k:]
+            wire_body += b"0\r\n\r\n"
+    head += "\r\n"
+    return dict(kind=kind, api=api, method=method, path=path, status=status, framing=framing, length=length, html=html,
+                cut=cut, early=early, http10=http10, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
+def send_split(s, rng, data):
+    i = 0
+    while i < len(data):
+        k = rng.choice([len(data), 1, 13, 500, 4000])
+        s.sendall(data[i:i + k]); i += k
+        if rng.random() < 0.2: time.sleep(0.0005)
+def conn_worker(cid, rng):
+    s = socket.create_connection(GH); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1); s.settimeout(20)
+    rd = Reader(s); n = 0; last_fz = "x"; hist = []
+    try:
+        for batch in range(rng.randrange(1, 12)):
+            reqs = []
+            for _ in range(rng.choice([1, 1, 1, 2, 3, 4])):
+                n += 1; r = make_request(rng, cid, n, last_fz); last_fz = r["fz"]; reqs.append(r)
+                if r["kind"] == "expect" or r["cut"] or r["http10"] or r["kind"] == "noauth": break
+            abort = rng.random() < 0.02
+            if reqs[0]["kind"] == "expect":
+                r = reqs[0]; send_split(s, rng, r["head"])
+                interim = []
+                # Wait for 100 Continue (Gatehouse answers it) before the body.
+                first = read_head(rd)
+                status = first[1]
+                if status != 100:
+                    # No 100: a final answer first. Fine for a request whose framing says
+                    # no body follows, or one answered early by the upstream (which must
+                    # then say the connection closes: the body is not coming).
+                    empty = r["wire_body"] in (b"", b"0\r\n\r\n") and b"Transfer-Encoding" not in r["head"]
+                    if not empty and not r["early"]:
+                        with lock: failures.append(f"conn {cid} {r['path']}: expect got {status} before the body")
+                        return
+                    if not empty:
+                        if status != r["status"] or first[2].get(b"connection", [b""])[0].lower() != b"close":
+                            with lock: failures.append(f"conn {cid} {r['path']}: early answer to expect without close: {status} {first[2]}")
+                        with lock: stats["early"] += 1
+                        return
+                    pending_first = first
+                else:
+                    pending_first = None
+                    with lock: stats["expect"] += 1
+                    send_split(s, rng, r["wire_body"])
+            else:
+                pending_first = None
+                send_split(s, rng, b"".join(r["head"] + r["wire_body"] for r in reqs))
+            if abort:
+                s.close(); return
+            if rng.random() < 0.05: time.sleep(rng.choice([0.05, 0.2]))  # a slow reader: backpressure
+            if rng.random() < 0.02:
+                # Leaves in the middle of the answers.
+                if not rd.buf:
+                    try: rd.fill()
+                    except EOFError: pass
+                    except TimeoutError:
+                        with lock: failures.append(f"conn {cid}: nothing within 20 s for {[(r['path'], r['method'], r['kind'], r['status'], r['framing'], r['length'], r['early'], len(r['body'])) for r in reqs]} HIST {hist[-3:]}")
+                s.close(); return
+            for r in reqs:
+                try:
+                    version, status, h, body, framing = read_response(rd, r["method"], first=pending_first)
+                    pending_first = None
+                except Truncated as e:
+                    if r["cut"]:
+                        with lock: stats["cut"] += 1
+                    else:
+                        with lock: failures.append(f"conn {cid} {r['path']} {r['method']} early={r['early']} body={len(r['body'])}: {e} HIST {hist[-4:]}")
+                    return
+                except Exception as e:
+                    with lock: failures.append(f"conn {cid} {r['path']} {r['method']} want {r['status']},{r['framing']},{r['length']} early={r['early']}: no response ({e!r}) HIST {hist[-4:]}")
+                    return
+                with lock: stats["responses"] += 1
+                if status == 401: stats["401"] += 1
+                if r["early"]: stats["early"] += 1
+                hist.append((r["path"], r["method"], r["status"], r["framing"], r["length"], "early" if r["early"] else "", r["kind"], len(r["body"]), status, framing, h.get(b"connection", [b""])[0].decode(), len(reqs)))
+                problems = check(r, version, status, h, body, framing)
+                if problems:
+                    with lock: failures.append(f"conn {cid} {r['path']} {r['method']} want[{r['status']},{r['framing']},{r['length']},html={r['html']},early={r['early']}]: " + "; ".join(problems) + f" HIST {hist[-4:]}")
+                conn_hdr = h.get(b"connection", [b""])[0].lower()
+                if conn_hdr == b"close" or framing == "close" or (version == b"HTTP/1.0" and conn_hdr != b"keep-alive"):
+                    with lock: stats["closes"] += 1
+                    return
+    finally:
+        s.close()
+def worker(wid):
+    rng = random.Random(f"{SEED}-{wid}")
+    for r in range(ROUNDS):
+        try:
+            conn_worker(f"{wid}x{r}", rng)
+        except Exception as e:
+            import traceback
+            with lock: failures.append(f"worker {wid} round {r}: {e!r} at {traceback.format_exc()[-600:]}")
+threads = [threading.Thread(target=worker, args=(w,)) for w in range(CONNS)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(f"seed {SEED}: {stats}, {len(failures)} failures")
+for f in failures[:25]: print("  ", f[:1500])
+sys.exit(1 if failures else 0)

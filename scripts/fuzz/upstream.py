@@ -1,0 +1,110 @@
+# The upstream of scripts/fuzz-exchanges.sh: answers each request as its `X-Want` field says
+# (status, framing, length, HTML, gzip, extra fields, a 103 first, `Connection: close`, cut
+# short, answered before reading the body, paused between writes), in writes of random
+# sizes, with a body that starts with a digest of what it received: method, target, body
+# hash and length, `X-Fz` values, `Authorization`.
+#
+#   upstream.py PORT
+import asyncio, hashlib, random, sys, gzip
+PORT = int(sys.argv[1])
+def filler(seed, n):
+    out = bytearray(); i = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}:{i}".encode()).hexdigest().encode(); i += 1
+    return bytes(out[:n])
+async def read_body(r, f):
+    body = b""
+    if b"transfer-encoding" in f:
+        assert f[b"transfer-encoding"] == [b"chunked"], f[b"transfer-encoding"]
+        assert b"content-length" not in f
+        while True:
+            line = await r.readuntil(b"\r\n")
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while (await r.readuntil(b"\r\n")) != b"\r\n": pass
+                break
+            body += await r.readexactly(size)
+            assert await r.readexactly(2) == b"\r\n"
+    elif b"content-length" in f:
+        assert len(f[b"content-length"]) == 1
+        body = await r.readexactly(int(f[b"content-length"][0]))
+    return body
+async def respond(w, method, target, f, body):
+    want = dict(kv.split("=", 1) for kv in f.get(b"x-want", [b"status=200"])[0].decode().split(";"))
+    rng = random.Random(want.get("seed", "0"))
+    status = int(want.get("status", "200")); framing = want.get("framing", "cl"); n = int(want.get("len", "10"))
+    auth = f.get(b"authorization", [b"-"])[0]; xfz = f.get(b"x-fz", [b"-"])
+    bodyhash = "early" if body is None else f"{hashlib.sha1(body).hexdigest()[:12]}|{len(body)}"
+    digest = f"{method.decode()}|{target.decode()}|{bodyhash}|{b','.join(xfz).decode()}|{auth.decode()}|".encode()
+    payload = digest + filler(want.get("seed", "0"), n)
+    html = want.get("html", "0") == "1"; gz = want.get("gzip", "0") == "1"
+    if html: payload = b"<!doctype html><html><head><title>t</title></head><body>" + payload + b"</body></html>"
+    if gz: payload = gzip.compress(payload, 6, mtime=0)
+    reason = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 404: "Not Found", 500: "Internal Server Error"}.get(status, "X")
+    ctype = b"text/html; charset=utf-8" if html else b"application/octet-stream"
+    out = [f"HTTP/1.1 {status} {reason}\r\n".encode(), b"Content-Type: " + ctype + b"\r\n", f"X-Echo: {target.decode()}\r\n".encode()]
+    if gz: out.append(b"Content-Encoding: gzip\r\n")
+    for i in range(int(want.get("extra", "0"))):
+        out.append(f"X-R{i % 3}: {'v' * rng.randrange(0, 60)}{i}\r\n".encode())
+    close = want.get("uclose", "0") == "1"
+    nobody = status in (204, 304) or method == b"HEAD"
+    pre = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" if want.get("hint", "0") == "1" else b""
+    if nobody:
+        if framing == "cl" and status not in (204, 304): out.append(f"Content-Length: {len(payload)}\r\n".encode())
+        if close: out.append(b"Connection: close\r\n")
+        raw = b"".join(out) + b"\r\n"
+    elif framing == "cl":
+        out.append(f"Content-Length: {len(payload)}\r\n".encode())
+        if close: out.append(b"Connection: close\r\n")
+        raw = b"".join(out) + b"\r\n" + payload
+    elif framing == "chunked":
+        out.append(b"Transfer-Encoding: chunked\r\n")
+        if close: out.append(b"Connection: close\r\n")
+        raw = b"".join(out) + b"\r\n"; p = payload
+        while p:
+            k = rng.randrange(1, max(2, len(p) + 1)); raw += f"{k:x}\r\n".encode() + p[:k] + b"\r\n"; p = p[k:]
+        raw += b"0\r\n\r\n"
+    else:
+        out.append(b"Connection: close\r\n"); close = True
+        raw = b"".join(out) + b"\r\n" + payload
+    if want.get("cut", "0") == "1" and not nobody:
+        raw = raw[: len(raw) - max(1, len(payload) // 2)]; close = True
+    raw = pre + raw
+    i = 0
+    pause = int(want.get("pause", "0")) / 1000
+    while i < len(raw):
+        k = rng.choice([len(raw), 1, 7, 100, 1000, 5000, 65536])
+        w.write(raw[i:i + k]); i += k
+        if rng.random() < 0.3: await w.drain(); await asyncio.sleep(pause if pause and rng.random() < 0.3 else 0)
+    await w.drain()
+    return close, want.get("early", "0") == "1"
+async def handle(r, w):
+    try:
+        while True:
+            try:
+                head = await r.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            lines = head[:-4].split(b"\r\n")
+            method, target, version = lines[0].split(b" ")
+            f = {}
+            for l in lines[1:]:
+                nm, v = l.split(b":", 1); f.setdefault(nm.strip().lower(), []).append(v.strip())
+            early = b"early=1" in f.get(b"x-want", [b""])[0]
+            if early:
+                close, _ = await respond(w, method, target, f, None)
+                # The body is read even when closing: closing on unread bytes sends a
+                # reset, which may destroy the answer before the proxy reads it.
+                await read_body(r, f)
+                if close: w.close(); return
+            else:
+                body = await read_body(r, f)
+                close, _ = await respond(w, method, target, f, body)
+                if close: w.close(); return
+    except Exception as e:
+        print("upstream error", repr(e), flush=True)
+        w.close()
+async def main():
+    s = await asyncio.start_server(handle, "127.0.0.1", PORT, limit=1 << 20)
+    async with s: await s.serve_forever()
+asyncio.run(main())
