@@ -236,11 +236,14 @@ final class RequestSequencer: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        // A held head goes down first: a close flushes (output) or fails (all) what was
-        // written before it, and so it does the head. A deferred flush goes too: the close
-        // finds what it would have found without the deferral.
+        // Everything written before the close goes out first — a held head, a flush
+        // deferred to the tick's end, and writes no flush was asked for yet (an upstream
+        // answer that broke in the read that brought its head): NIO's close of the output
+        // waits for pending writes, which nothing would flush, and a full close fails them,
+        // leaving the client a connection closed with nothing on it.
         encoder.writeHeldHead(context: context)
-        flushIfQueued(context: context)
+        flushQueued = false
+        context.flush()
         context.close(mode: mode, promise: promise)
     }
 

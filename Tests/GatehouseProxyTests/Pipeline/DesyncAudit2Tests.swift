@@ -721,6 +721,30 @@ import Testing
         await upstream.stop()
     }
 
+    /// An upstream whose answer breaks after a valid head, in the same read (a chunk size
+    /// that is no number; a chunk cut by the close). The head is already on its way to the
+    /// client, so all Gatehouse can do is cut the answer short — and the client must see
+    /// that: the head, then a body that ends before its framing says. Closed before that
+    /// write was flushed, the connection went down with nothing on it, which a client
+    /// cannot tell from an idle connection's close — and may send the request again,
+    /// though the upstream has acted on it (a randomized pipelining run).
+    @Test(arguments: ["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"])
+    func anAnswerBrokenAfterItsHeadReachesTheClientCutShort(_ answer: String) async throws {
+        let upstream = try await PacedUpstream.start { _, _ in [.text(answer), .hangUp] }
+        let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) { DesyncAuditTests.oneLoop(&$0) }
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        try await connection.send(Self.get("/data"))
+        let bytes = try await connection.readUntilClose(timeout: .seconds(10))
+        await connection.close()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(text.debugDescription)")
+        #expect(text.lowercased().contains("transfer-encoding: chunked"), "\(text.debugDescription)")
+        #expect(!text.hasSuffix("0\r\n\r\n"), "a broken answer passed as complete: \(text.debugDescription)")
+        await gatehouse.stop()
+        await upstream.stop()
+    }
+
     // MARK: - /_auth endpoints
 
     /// Every `/_auth` endpoint pipelined on one connection, with the forms a browser sends
