@@ -24,6 +24,8 @@ LOOPS=${LOOPS:-1}
 GH_PORT=${GH_PORT:-18580}
 UP_PORT=${UP_PORT:-18581}
 ADMIN_PORT=${ADMIN_PORT:-18590}
+# Small enough that the client's largest /_api uploads (400 KB) meet it (413).
+API_BODY_LIMIT=100000
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -43,6 +45,7 @@ cat > "$work/gatehouse.yaml" <<EOF
 listen: 127.0.0.1:$GH_PORT
 admin_listen: 127.0.0.1:$ADMIN_PORT
 event_loops: $LOOPS
+limits: {max_api_body_bytes: $API_BODY_LIMIT}
 metering: {dir: $work/meter, fsync: interval}
 users: {store: "sqlite:$work/users.db"}
 apps:
@@ -70,7 +73,7 @@ done
 
 status=0
 for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
-  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" || status=1
+  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" || status=1
 done
 if ! kill -0 "${pids[1]}" 2>/dev/null; then
   echo "gatehouse exited during the run:" >&2

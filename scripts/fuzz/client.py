@@ -17,6 +17,7 @@ import socket, random, hashlib, sys, threading, time, gzip
 GH = ("127.0.0.1", int(sys.argv[1])); SEED = int(sys.argv[2]); CONNS = int(sys.argv[3]); ROUNDS = int(sys.argv[4])
 TOKEN = open(sys.argv[5]).read().strip()
 OWNER = sys.argv[6]
+API_BODY_LIMIT = int(sys.argv[7]) if len(sys.argv) > 7 else 10485760
 def filler(seed, n):
     out = bytearray(); i = 0
     while len(out) < n:
@@ -89,6 +90,19 @@ def check(r, version, status, h, body, framing):
     if r["kind"] == "noauth":
         if status != 401: problems.append(f"status {status} != 401")
         return problems
+    if r["kind"] in ("local", "malformed"):
+        if status != r["status"]: problems.append(f"status {status} != {r['status']}")
+        elif r["path"] == "/_auth/sdk.js" and b"/_auth/" not in body: problems.append(f"sdk body {body[:100]!r}")
+        elif r["path"] == "/_auth/me" and status == 200 and b'"user_dev"' not in body: problems.append(f"me body {body[:200]!r}")
+        if r["kind"] == "malformed" and h.get(b"connection", [b""])[0].lower() != b"close": problems.append("400 without close")
+        return problems
+    if r["api"] and len(r["body"]) > API_BODY_LIMIT:
+        if status != 413: problems.append(f"status {status} != 413 for a {len(r['body'])}-byte /_api body")
+        elif r["early"] and False: pass
+        return problems
+    if r["bad"]:
+        if status != 502: problems.append(f"status {status} != 502 for a malformed upstream answer")
+        return problems
     if status != r["status"]:
         if not (r["cut"] and status == 502): problems.append(f"status {status} != {r['status']}")
         return problems
@@ -121,7 +135,22 @@ def check(r, version, status, h, body, framing):
         problems.append(f"body mismatch: got {len(got)} {got[:150]!r} expected {len(exp)} {exp[:150]!r}")
     return problems
 def make_request(rng, cid, n, last_fz):
-    kind = rng.choices(["normal", "noauth", "expect"], [90, 5, 5])[0]
+    kind = rng.choices(["normal", "noauth", "expect", "local", "malformed"], [84, 5, 5, 5, 1])[0]
+    if kind == "local":
+        path, expect, token = rng.choice([("/_auth/sdk.js", 200, False), ("/_auth/me", 200, True), ("/_auth/me", 401, False)])
+        head = f"GET {path} HTTP/1.1\r\nHost: fz.test\r\n" + (f"Authorization: Bearer {TOKEN}\r\n" if token else "") + "\r\n"
+        return dict(kind=kind, api=False, method="GET", path=path, status=expect, framing="", length=0, html=False, cut=False,
+                    early=False, http10=False, seed="", fz="", body=b"", head=head.encode(), wire_body=b"")
+    if kind == "malformed":
+        head = rng.choice([
+            "POST /app/x HTTP/1.1\r\nHost: fz.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            "POST /app/x HTTP/1.1\r\nHost: fz.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET /app/x HTTP/1.1\r\nHost: fz.test\r\nX-Bad : y\r\n\r\n",
+            "GET /app/x HTTP/1.1\nHost: fz.test\n\n",
+            "GET /app/x HTTP/1.1\r\nHost: fz.test\r\nX-Fold: a\r\n b\r\n\r\n",
+        ])
+        return dict(kind=kind, api=False, method="GET", path="/malformed", status=400, framing="", length=0, html=False, cut=False,
+                    early=False, http10=False, seed="", fz="", body=b"", head=head.encode(), wire_body=b"")
     api = rng.random() < 0.5 or kind == "noauth"
     method = rng.choice(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE"])
     if kind == "expect": method = rng.choice(["POST", "PUT"])
@@ -131,12 +160,14 @@ def make_request(rng, cid, n, last_fz):
     length = rng.choices([0, 5, 100, 3000, 20000, 70000, 300000, 1500000], [10, 10, 10, 10, 10, 10, 3, 1])[0]
     html = rng.random() < 0.3; gz = html and rng.random() < 0.4
     cut = rng.random() < 0.04 and framing != "close"
+    bad = not cut and method != "HEAD" and status not in (204, 304) and rng.random() < 0.03
     early = method in ("POST", "PUT") and rng.random() < 0.15
     http10 = rng.random() < 0.05
     seed = f"{SEED}-{cid}-{n}"
     opts = f"status={status};framing={framing};len={length};uclose={rng.choice('0001')};seed={seed};extra={rng.randrange(0, 8)}"
     opts += f";html={int(html)};gzip={int(gz)};cut={int(cut)};early={int(early)};hint={int(rng.random() < 0.1)}"
     if rng.random() < 0.2: opts += f";pause={rng.choice([1, 5, 20])}"
+    if bad: opts += f";bad={rng.choice(['both', 'chunksize', 'te'])}"
     fz = last_fz if rng.random() < 0.5 else "f" * rng.randrange(0, 200) + str(n)
     head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: fz.test\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
     if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
@@ -155,7 +186,7 @@ def make_request(rng, cid, n, last_fz):
             wire_body += b"0\r\n\r\n"
     head += "\r\n"
     return dict(kind=kind, api=api, method=method, path=path, status=status, framing=framing, length=length, html=html,
-                cut=cut, early=early, http10=http10, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
+                cut=cut, early=early, http10=http10, bad=bad, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
 def send_split(s, rng, data):
     i = 0
     while i < len(data):
@@ -170,7 +201,7 @@ def conn_worker(cid, rng):
             reqs = []
             for _ in range(rng.choice([1, 1, 1, 2, 3, 4])):
                 n += 1; r = make_request(rng, cid, n, last_fz); last_fz = r["fz"]; reqs.append(r)
-                if r["kind"] == "expect" or r["cut"] or r["http10"] or r["kind"] == "noauth": break
+                if r["kind"] in ("expect", "noauth", "malformed") or r["cut"] or r["http10"] or r.get("bad") or (r["api"] and len(r["body"]) > API_BODY_LIMIT): break
             abort = rng.random() < 0.02
             if reqs[0]["kind"] == "expect":
                 r = reqs[0]; send_split(s, rng, r["head"])
@@ -183,6 +214,8 @@ def conn_worker(cid, rng):
                     # no body follows, or one answered early by the upstream (which must
                     # then say the connection closes: the body is not coming).
                     empty = r["wire_body"] in (b"", b"0\r\n\r\n") and b"Transfer-Encoding" not in r["head"]
+                    if r["api"] and len(r["body"]) > API_BODY_LIMIT and status == 413 and b"Content-Length" in r["head"]:
+                        return  # Declared over the limit: refused before the body, then closed.
                     if not empty and not r["early"]:
                         with lock: failures.append(f"conn {cid} {r['path']}: expect got {status} before the body")
                         return
@@ -215,13 +248,15 @@ def conn_worker(cid, rng):
                     version, status, h, body, framing = read_response(rd, r["method"], first=pending_first)
                     pending_first = None
                 except Truncated as e:
-                    if r["cut"]:
+                    # Cut short by the upstream, or broken after a valid head: the client
+                    # sees the head and a body that ends before its framing says.
+                    if r["cut"] or r.get("bad"):
                         with lock: stats["cut"] += 1
                     else:
                         with lock: failures.append(f"conn {cid} {r['path']} {r['method']} early={r['early']} body={len(r['body'])}: {e} HIST {hist[-4:]}")
                     return
                 except Exception as e:
-                    with lock: failures.append(f"conn {cid} {r['path']} {r['method']} want {r['status']},{r['framing']},{r['length']} early={r['early']}: no response ({e!r}) HIST {hist[-4:]}")
+                    with lock: failures.append(f"conn {cid} {r['path']} {r['method']} want {r['status']},{r['framing']},{r['length']} early={r['early']} bad={r.get('bad')} body={len(r['body'])} head={r['head'][:300]!r}: no response ({e!r}) HIST {hist[-4:]}")
                     return
                 with lock: stats["responses"] += 1
                 if status == 401: stats["401"] += 1

@@ -67,6 +67,13 @@ async def respond(w, method, target, f, body):
     else:
         out.append(b"Connection: close\r\n"); close = True
         raw = b"".join(out) + b"\r\n" + payload
+    bad = want.get("bad")
+    if bad == "both":
+        raw = raw.replace(b"\r\n\r\n", b"\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 1); close = True
+    elif bad == "chunksize":
+        raw = b"".join(out) + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"; close = True
+    elif bad == "te":
+        raw = b"".join(out) + b"Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"; close = True
     if want.get("cut", "0") == "1" and not nobody:
         raw = raw[: len(raw) - max(1, len(payload) // 2)]; close = True
     raw = pre + raw
