@@ -12,8 +12,10 @@
 #
 # BINARY defaults to the static release build; SEEDS (default 20) runs of CONNECTIONS
 # (default 8) concurrent clients, six connections each, seeds from FIRST_SEED (default 1);
-# LOOPS=2 runs Gatehouse with two event loops. Exit 1 on any failure, which the client
-# prints with the connection's last exchanges. Needs python3 and openssl.
+# LOOPS=2 runs Gatehouse with two event loops; RELOAD=1 sends it SIGHUP every 0.2 s. After
+# the clients, Gatehouse is stopped gracefully and its meter logs are checked against the
+# /_api requests the upstream received (each billed exactly once). Exit 1 on any failure,
+# which the client prints with the connection's last exchanges. Needs python3 and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-.build-static/release/gatehouse}
@@ -62,7 +64,7 @@ apps:
       jwt_key_file: $work/pub.pem
 EOF
 
-python3 scripts/fuzz/upstream.py "$UP_PORT" > "$work/upstream.log" 2>&1 &
+python3 scripts/fuzz/upstream.py "$UP_PORT" "$work/api-targets.txt" > "$work/upstream.log" 2>&1 &
 pids+=($!)
 "$BIN" serve --config "$work/gatehouse.yaml" > "$work/gatehouse.log" 2>&1 &
 pids+=($!)
@@ -71,13 +73,54 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+gatehouse_pid=${pids[1]}
+if [[ -n "${RELOAD:-}" ]]; then
+  # SIGHUP every 0.2 s: each reload builds new upstream endpoints and pools while
+  # exchanges are in flight on the old ones.
+  ( while kill -HUP "$gatehouse_pid" 2>/dev/null; do sleep 0.2; done ) &
+  pids+=($!)
+fi
+
 status=0
 for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
   python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" || status=1
 done
-if ! kill -0 "${pids[1]}" 2>/dev/null; then
+if ! kill -0 "$gatehouse_pid" 2>/dev/null; then
   echo "gatehouse exited during the run:" >&2
   tail -20 "$work/gatehouse.log" >&2
-  status=1
+  exit 1
 fi
+
+# Metering (SPEC "Metering"): one record per /_api request forwarded upstream. After a
+# graceful stop (in-flight requests drained, logs flushed), every /_api target the upstream
+# received has exactly one record, and every record it did not receive is a failure
+# (`client_abort`: the client left while the upstream connection was still being made, as
+# after a reload; `upstream_error`), never an `ok`.
+kill -TERM "$gatehouse_pid"
+for _ in $(seq 100); do kill -0 "$gatehouse_pid" 2>/dev/null || break; sleep 0.1; done
+python3 - "$work/meter" "$work/api-targets.txt" <<'PY' || status=1
+import collections, glob, json, sys
+records = collections.Counter()
+detail = {}
+outcome = {}
+for path in glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True):
+    for line in open(path):
+        if line.strip():
+            record = json.loads(line)
+            records[record["path"]] += 1
+            detail[record["path"]] = f'{record["status"]}/{record["outcome"]}/{record["req_bytes"]}B/{record["duration_ms"]}ms'
+            outcome[record["path"]] = record["outcome"]
+
+received = collections.Counter(line.strip() for line in open(sys.argv[2]) if line.strip())
+twice = [p for p, n in records.items() if n > 1]
+unbilled = sorted(set(received) - set(records))
+failed = sorted(p for p in set(records) - set(received) if outcome[p] != "ok")
+phantom = sorted(p for p in set(records) - set(received) if outcome[p] == "ok")
+print(f"metering: {sum(records.values())} records, {len(received)} /_api requests received upstream; "
+      f"{len(twice)} billed twice, {len(unbilled)} unbilled, {len(phantom)} billed ok but never received, "
+      f"{len(failed)} failures recorded before reaching it")
+for name, paths in (("billed twice", twice), ("unbilled", unbilled), ("billed ok, never received", phantom)):
+    if paths: print(f"  {name}: {[(p, detail.get(p)) for p in paths[:10]]}")
+sys.exit(1 if twice or unbilled or phantom else 0)
+PY
 exit $status

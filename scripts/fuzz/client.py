@@ -97,11 +97,17 @@ def check(r, version, status, h, body, framing):
         if r["kind"] == "malformed" and h.get(b"connection", [b""])[0].lower() != b"close": problems.append("400 without close")
         return problems
     if r["api"] and len(r["body"]) > API_BODY_LIMIT:
-        if status != 413: problems.append(f"status {status} != 413 for a {len(r['body'])}-byte /_api body")
-        elif r["early"] and False: pass
+        # Refused (413) — unless the upstream answered before the chunked body grew past
+        # the limit: then its answer, and the close.
+        early_answer = r["early"] and status == r["status"] and h.get(b"connection", [b""])[0].lower() == b"close"
+        if status != 413 and not early_answer:
+            problems.append(f"status {status} != 413 for a {len(r['body'])}-byte /_api body")
         return problems
     if r["bad"]:
-        if status != 502: problems.append(f"status {status} != 502 for a malformed upstream answer")
+        # A 502 — or, to an HTTP/1.0 client, an answer broken after its head, whose body
+        # (delimited by the close) cannot show the cut (as behind nginx).
+        if status != 502 and not (r["http10"] and framing == "close"):
+            problems.append(f"status {status} != 502 for a malformed upstream answer")
         return problems
     if status != r["status"]:
         if not (r["cut"] and status == 502): problems.append(f"status {status} != {r['status']}")
@@ -154,7 +160,7 @@ def make_request(rng, cid, n, last_fz):
     api = rng.random() < 0.5 or kind == "noauth"
     method = rng.choice(["GET", "GET", "GET", "HEAD", "POST", "PUT", "DELETE"])
     if kind == "expect": method = rng.choice(["POST", "PUT"])
-    path = f"/_api/{cid}/{n}" if api else f"/app/{cid}/{n}"
+    path = f"/_api/{SEED}-{cid}/{n}" if api else f"/app/{SEED}-{cid}/{n}"
     status = rng.choice([200, 200, 200, 201, 404, 500, 204, 304])
     framing = rng.choice(["cl", "cl", "chunked", "close"])
     length = rng.choices([0, 5, 100, 3000, 20000, 70000, 300000, 1500000], [10, 10, 10, 10, 10, 10, 3, 1])[0]

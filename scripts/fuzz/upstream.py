@@ -4,9 +4,11 @@
 # sizes, with a body that starts with a digest of what it received: method, target, body
 # hash and length, `X-Fz` values, `Authorization`.
 #
-#   upstream.py PORT
+#   upstream.py PORT [LOG]      LOG: every /_api target received, one per line
 import asyncio, hashlib, random, sys, gzip
 PORT = int(sys.argv[1])
+# Every /_api target received, one per line (the metering check compares the meter logs).
+LOG = open(sys.argv[2], "a") if len(sys.argv) > 2 else None
 def filler(seed, n):
     out = bytearray(); i = 0
     while len(out) < n:
@@ -97,6 +99,8 @@ async def handle(r, w):
             f = {}
             for l in lines[1:]:
                 nm, v = l.split(b":", 1); f.setdefault(nm.strip().lower(), []).append(v.strip())
+            if LOG and target.startswith(b"/_api/"):
+                LOG.write(target.decode() + "\n"); LOG.flush()
             early = b"early=1" in f.get(b"x-want", [b""])[0]
             if early:
                 close, _ = await respond(w, method, target, f, None)
