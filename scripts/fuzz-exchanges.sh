@@ -12,6 +12,7 @@
 #
 # BINARY defaults to the static release build; SEEDS (default 20) runs of CONNECTIONS
 # (default 8) concurrent clients, six connections each, seeds from FIRST_SEED (default 1);
+# KEEP=1 keeps the work folder (logs, meter files, the targets the upstream received).
 # LOOPS=2 runs Gatehouse with two event loops; RELOAD=1 sends it SIGHUP every 0.2 s. After
 # the clients, Gatehouse is stopped gracefully and its meter logs are checked against the
 # /_api requests the upstream received (each billed exactly once). Exit 1 on any failure,
@@ -35,7 +36,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  if [[ -n "${KEEP:-}" ]]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 

@@ -17,6 +17,8 @@ import socket, random, hashlib, sys, threading, time, gzip
 GH = ("127.0.0.1", int(sys.argv[1])); SEED = int(sys.argv[2]); CONNS = int(sys.argv[3]); ROUNDS = int(sys.argv[4])
 TOKEN = open(sys.argv[5]).read().strip()
 OWNER = sys.argv[6]
+import os
+POISON = float(os.environ.get("POISON", "0.03"))
 API_BODY_LIMIT = int(sys.argv[7]) if len(sys.argv) > 7 else 10485760
 def filler(seed, n):
     out = bytearray(); i = 0
@@ -174,6 +176,12 @@ def make_request(rng, cid, n, last_fz):
     opts += f";html={int(html)};gzip={int(gz)};cut={int(cut)};early={int(early)};hint={int(rng.random() < 0.1)}"
     if rng.random() < 0.2: opts += f";pause={rng.choice([1, 5, 20])}"
     if bad: opts += f";bad={rng.choice(['both', 'chunksize', 'te'])}"
+    # HTTP/1.0 answers (with keep-alive or without); not beside `Connection: close`, which
+    # llhttp lets an HTTP/1.0 `keep-alive` override.
+    if rng.random() < 0.05 and "uclose=1" not in opts: opts += f";v10=1;ka={rng.choice('01')}"
+    if rng.random() < 0.1: opts += ";trailers=1"
+    # (Behind an answer delimited by the close, more bytes are that answer's body.)
+    if rng.random() < POISON and framing != "close": opts += ";poison=1"
     fz = last_fz if rng.random() < 0.5 else "f" * rng.randrange(0, 200) + str(n)
     head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: fz.test\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
     if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
@@ -267,7 +275,8 @@ def conn_worker(cid, rng):
                 with lock: stats["responses"] += 1
                 if status == 401: stats["401"] += 1
                 if r["early"]: stats["early"] += 1
-                hist.append((r["path"], r["method"], r["status"], r["framing"], r["length"], "early" if r["early"] else "", r["kind"], len(r["body"]), status, framing, h.get(b"connection", [b""])[0].decode(), len(reqs)))
+                flags = [f for f in ("poison", "v10", "ka", "trailers", "bad") if f"{f}=1" in r["head"].decode("latin1") or (f == "bad" and r.get("bad"))]
+                hist.append((r["path"], r["method"], r["status"], r["framing"], r["length"], "early" if r["early"] else "", r["kind"], len(r["body"]), status, framing, h.get(b"connection", [b""])[0].decode(), len(reqs), "+".join(flags)))
                 problems = check(r, version, status, h, body, framing)
                 if problems:
                     with lock: failures.append(f"conn {cid} {r['path']} {r['method']} want[{r['status']},{r['framing']},{r['length']},html={r['html']},early={r['early']}]: " + "; ".join(problems) + f" HIST {hist[-4:]}")

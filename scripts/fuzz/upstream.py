@@ -44,7 +44,9 @@ async def respond(w, method, target, f, body):
     if gz: payload = gzip.compress(payload, 6, mtime=0)
     reason = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 404: "Not Found", 500: "Internal Server Error"}.get(status, "X")
     ctype = b"text/html; charset=utf-8" if html else b"application/octet-stream"
-    out = [f"HTTP/1.1 {status} {reason}\r\n".encode(), b"Content-Type: " + ctype + b"\r\n", f"X-Echo: {target.decode()}\r\n".encode()]
+    v10 = want.get("v10", "0") == "1"
+    out = [f"HTTP/1.{0 if v10 else 1} {status} {reason}\r\n".encode(), b"Content-Type: " + ctype + b"\r\n", f"X-Echo: {target.decode()}\r\n".encode()]
+    if v10 and want.get("ka", "0") == "1": out.append(b"Connection: keep-alive\r\n")
     if gz: out.append(b"Content-Encoding: gzip\r\n")
     for i in range(int(want.get("extra", "0"))):
         out.append(f"X-R{i % 3}: {'v' * rng.randrange(0, 60)}{i}\r\n".encode())
@@ -65,7 +67,7 @@ async def respond(w, method, target, f, body):
         raw = b"".join(out) + b"\r\n"; p = payload
         while p:
             k = rng.randrange(1, max(2, len(p) + 1)); raw += f"{k:x}\r\n".encode() + p[:k] + b"\r\n"; p = p[k:]
-        raw += b"0\r\n\r\n"
+        raw += b"0\r\nX-Trailer: t\r\n\r\n" if want.get("trailers", "0") == "1" else b"0\r\n\r\n"
     else:
         out.append(b"Connection: close\r\n"); close = True
         raw = b"".join(out) + b"\r\n" + payload
@@ -76,6 +78,12 @@ async def respond(w, method, target, f, body):
         raw = b"".join(out) + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"; close = True
     elif bad == "te":
         raw = b"".join(out) + b"Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"; close = True
+    if want.get("poison", "0") == "1":
+        # An answer nobody asked for behind this one, in the same write: it must never
+        # reach a client as the answer to its request.
+        raw += b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Echo: /poisoned\r\n\r\npoisoned"
+    if v10 and want.get("ka", "0") != "1" and not nobody:
+        close = True  # HTTP/1.0 without keep-alive: the connection ends with the answer
     if want.get("cut", "0") == "1" and not nobody:
         raw = raw[: len(raw) - max(1, len(payload) // 2)]; close = True
     raw = pre + raw
@@ -88,6 +96,7 @@ async def respond(w, method, target, f, body):
     await w.drain()
     return close, want.get("early", "0") == "1"
 async def handle(r, w):
+    seen = []
     try:
         while True:
             try:
@@ -99,6 +108,7 @@ async def handle(r, w):
             f = {}
             for l in lines[1:]:
                 nm, v = l.split(b":", 1); f.setdefault(nm.strip().lower(), []).append(v.strip())
+            seen.append(target.decode())
             if LOG and target.startswith(b"/_api/"):
                 LOG.write(target.decode() + "\n"); LOG.flush()
             early = b"early=1" in f.get(b"x-want", [b""])[0]
@@ -113,7 +123,7 @@ async def handle(r, w):
                 close, _ = await respond(w, method, target, f, body)
                 if close: w.close(); return
     except Exception as e:
-        print("upstream error", repr(e), flush=True)
+        print("upstream error", repr(e), "after", seen, flush=True)
         w.close()
 async def main():
     s = await asyncio.start_server(handle, "127.0.0.1", PORT, limit=1 << 20)

@@ -33,7 +33,8 @@ extension ProxyHandler {
                 return
             }
             switch result {
-            case .failure:
+            case .failure(let error):
+                self.logger.debug("upstream connect failed", metadata: ["error": "\(error)"])
                 self.metrics.upstreamFailed(slot: exchange.app.metricSlot)
                 self.resumeReads(context: context)
                 exchange.finish(.upstreamError, status: 502)
@@ -356,6 +357,9 @@ extension ProxyHandler: UpstreamHandlerDelegate {
 
     func upstreamClosed() {
         guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
+        logger.debug("upstream connection closed before the response ended", metadata: [
+            "response_started": "\(exchange.responseStarted)", "reused": "\(exchange.lease?.reused ?? false)",
+        ])
         upstreamBroke(exchange, context: context)
     }
 
