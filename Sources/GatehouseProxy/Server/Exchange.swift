@@ -48,6 +48,14 @@ final class Exchange {
     var bodyLimit: Int?
     /// When the request head went upstream (upstream latency).
     var sentAt: NIODeadline?
+    /// The request as sent on a reused pooled connection, kept until the first byte of an
+    /// answer, when it can be sent again as it was (an idempotent method, no body): such a
+    /// connection may meet the upstream's own idle close just as the request goes out
+    /// (``ProxyHandler/upstreamClosed()``). Its head buffer goes back to the loop's spares
+    /// when it is let go (``ProxyHandler/releaseReplay(_:)``).
+    var replay: UpstreamRequest?
+    /// Sent a second time already: a request is replayed once.
+    var replayed = false
     var requestBytes = 0
     var responseBytes = 0
     var status: UInt = 0

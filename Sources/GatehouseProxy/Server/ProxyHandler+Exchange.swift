@@ -14,7 +14,7 @@ extension ProxyHandler {
     ///   then may the upstream switch protocols. Known from how the head was built, so
     ///   its fields are not walked again.
     func connect(
-        _ exchange: Exchange, endpoint: UpstreamEndpoint, request: UpstreamRequest, upgradeRequested: Bool, expectContinue: Bool,
+        _ exchange: Exchange, endpoint: UpstreamEndpoint, request: consuming UpstreamRequest, upgradeRequested: Bool, expectContinue: Bool,
         context: ChannelHandlerContext
     ) {
         exchange.endpoint = endpoint
@@ -24,6 +24,7 @@ extension ProxyHandler {
             attach(lease, exchange: exchange, request: request, expectContinue: expectContinue, context: context)
             return
         }
+        let request = copy request
         holdReads()
         // `self` held strongly until the connect ends (bounded by its timeout): see
         // ``scheduleUpstreamTimer(at:context:)`` for why not `weak`.
@@ -45,14 +46,21 @@ extension ProxyHandler {
         }
     }
 
-    func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, request: UpstreamRequest, expectContinue: Bool, context: ChannelHandlerContext) {
+    /// `request` is taken (`consuming`): kept for a replay, it moves into the exchange
+    /// rather than being copied (a retain of each of its three references).
+    func attach(_ lease: UpstreamConnectionPool.Lease, exchange: Exchange, request: consuming UpstreamRequest, expectContinue: Bool, context: ChannelHandlerContext) {
         exchange.lease = lease
         lease.handler.owner = self
         state = .forwarding(exchange)
         if expectContinue && !exchange.requestEnded {
             sendAndFlush(.head(HTTPResponseHead(version: .http1_1, status: .continue)), context: context)
         }
-        lease.handler.write(request)
+        if lease.reused && !exchange.replayed && Self.mayReplay(request) {
+            lease.handler.write(request, recycle: false)
+            exchange.replay = consume request
+        } else {
+            lease.handler.write(request)
+        }
         exchange.upstreamNeedsFlush = true
         exchange.sentAt = .now()
         let buffered = exchange.buffered
@@ -239,6 +247,8 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         guard let context, case .forwarding(let exchange) = state else { return }
         switch part {
         case .head(let upstreamHead):
+            // An answer has begun: the request is not sent again.
+            if exchange.replay != nil { releaseReplay(exchange) }
             if let sentAt = exchange.sentAt {
                 metrics.upstreamResponded(slot: exchange.app.metricSlot, isAPI: exchange.isAPI, after: .now() - sentAt)
             }
@@ -360,13 +370,45 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         logger.debug("upstream connection closed before the response ended", metadata: [
             "response_started": "\(exchange.responseStarted)", "reused": "\(exchange.lease?.reused ?? false)",
         ])
+        if replay(exchange, context: context) { return }
         upstreamBroke(exchange, context: context)
     }
 
     func upstreamFailed(_ error: Error) {
         guard let context, case .forwarding(let exchange) = state, !exchange.responseEnded else { return }
         logger.debug("upstream connection failed", metadata: ["error": "\(error)"])
+        // A reset or a broken pipe is the same close met by the request; a malformed answer
+        // is an answer, and not asked for again.
+        if error is IOError, replay(exchange, context: context) { return }
         upstreamBroke(exchange, context: context)
+    }
+
+    /// Whether `request` can be sent again as it was, should a reused connection close
+    /// under it before any answer (``Exchange/replay``): a method RFC 9110 §9.2.2 calls
+    /// idempotent and no body (nothing of one was read, and none will be). As nginx's
+    /// `proxy_next_upstream error` does for a request that met a cached connection's close.
+    static func mayReplay(_ request: UpstreamRequest) -> Bool {
+        request.framing == .neither && request.methodHead.method.isIdempotent
+    }
+
+    /// The kept request goes back: its head buffer to the loop's spares.
+    func releaseReplay(_ exchange: Exchange) {
+        guard let replay = exchange.replay.take() else { return }
+        headBuffers.recycle(replay.head)
+    }
+
+    /// Sends the request again on another connection when the one it went out on — a
+    /// reused one — closed before any byte of an answer: the upstream's idle close met the
+    /// request (it never read it). Once per request; `false` when it does not apply.
+    private func replay(_ exchange: Exchange, context: ChannelHandlerContext) -> Bool {
+        guard !exchange.responseStarted, let request = exchange.replay.take(), let endpoint = exchange.endpoint else { return false }
+        exchange.replayed = true
+        exchange.upstreamDeadline = nil
+        exchange.lease?.close()
+        exchange.lease = nil
+        logger.debug("request sent again: its pooled connection closed before any answer")
+        connect(exchange, endpoint: endpoint, request: request, upgradeRequested: exchange.upgradeRequested, expectContinue: false, context: context)
+        return true
     }
 
     /// The upstream failed: 502 if the client has no response head yet (an injectable

@@ -133,10 +133,12 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     /// A request's head, built and framed (``UpstreamRequestBuilder``): its bytes to the
     /// encoder and its method to the response decoder, by direct calls. Through the pipeline
     /// it crossed two handlers, each casting it back from `NIOAny`.
-    func write(_ request: UpstreamRequest) {
+    /// `recycle`: whether the head's buffer goes back to the loop's spares once written;
+    /// not while a copy is kept to send it again (``Exchange/replay``).
+    func write(_ request: UpstreamRequest, recycle: Bool = true) {
         guard context != nil else { return }
         decoder.observe(request.methodHead)
-        encoder.write(prepared: request.head, framing: request.framing)
+        encoder.write(prepared: request.head, framing: request.framing, recycle: recycle)
     }
 
     /// The request's end. Sent through the pipeline only when the encoder has bytes for

@@ -30,11 +30,11 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
     /// handed over by ``UpstreamHandler`` directly: written from this handler's place, the
     /// pipeline's first, so it is not wrapped, passed and cast on the way. A connection
     /// torn down drops it, as its channel would.
-    func write(prepared head: ByteBuffer, framing: HTTPBodyFraming) {
+    func write(prepared head: ByteBuffer, framing: HTTPBodyFraming, recycle: Bool = true) {
         guard let context else { return }
         self.framing = framing
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
-        headBuffers?.recycle(head)
+        if recycle { headBuffers?.recycle(head) }
     }
 
     /// A flush or a read started from this handler's place instead of the upstream

@@ -745,6 +745,35 @@ import Testing
         await upstream.stop()
     }
 
+    /// A kept-alive upstream connection the upstream closes just as Gatehouse sends it the
+    /// next request (its idle timeout — Node's 5 s, gunicorn's 2 s — is shorter than the
+    /// pool's): the request meets the close, no byte of an answer comes. nginx retries such
+    /// a request on another connection; so does Gatehouse, once, when it can be sent again
+    /// as it was — an idempotent method, no body — instead of answering 502 for a request
+    /// the upstream never read. A request with a body is not sent twice (502).
+    @Test func aRequestThatMeetsAPooledConnectionsCloseIsSentAgainOnce() async throws {
+        // The second request the upstream sees (the first on the reused connection) is
+        // met by the close; everything else is answered.
+        let upstream = try await PacedUpstream.start { request, index in index == 1 || index == 4 ? [.close] : Self.fine(request.path) }
+        let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) { DesyncAuditTests.oneLoop(&$0) }
+        let first = try await Self.converse(port: gatehouse.port, Self.get("/first", close: true), methods: ["GET"])
+        #expect(first.finals.first?.text == "fine /first")
+        // Pooled now: the next request takes that connection and meets its close.
+        let again = try await Self.converse(port: gatehouse.port, Self.get("/again", close: true), methods: ["GET"])
+        #expect(again.finals.first?.status == 200, "\(again)")
+        #expect(again.finals.first?.text == "fine /again")
+        #expect(upstream.requests.map(\.path) == ["/first", "/again", "/again"])
+        // A body is not sent twice: the same close answers 502.
+        let warm = try await Self.converse(port: gatehouse.port, Self.get("/warm", close: true), methods: ["GET"])
+        #expect(warm.finals.first?.text == "fine /warm")
+        let post = try await Self.converse(
+            port: gatehouse.port, Self.request("POST", "/upload", "Content-Length: 4\r\n", close: true) + "data", methods: ["POST"])
+        #expect(post.finals.first?.status == 502, "\(post)")
+        #expect(upstream.requests.map(\.path) == ["/first", "/again", "/again", "/warm", "/upload"])
+        await gatehouse.stop()
+        await upstream.stop()
+    }
+
     // MARK: - /_auth endpoints
 
     /// Every `/_auth` endpoint pipelined on one connection, with the forms a browser sends
