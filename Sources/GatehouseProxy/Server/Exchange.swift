@@ -46,6 +46,9 @@ final class Exchange {
     var upstreamDeadline: NIODeadline?
     /// `max_api_body_bytes` for `/_api`, `nil` for the app route.
     var bodyLimit: Int?
+    /// The body passed `bodyLimit` after the upstream's answer began: the rest of it is
+    /// not forwarded (the request never ends for the upstream; the connection closes).
+    var bodyDropped = false
     /// When the request head went upstream (upstream latency).
     var sentAt: NIODeadline?
     /// The request as sent on a reused pooled connection, kept until the first byte of an

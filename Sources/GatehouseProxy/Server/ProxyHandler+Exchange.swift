@@ -85,14 +85,20 @@ extension ProxyHandler {
     }
 
     func forwardRequestPart(_ part: HTTPServerRequestPart, exchange: Exchange, context: ChannelHandlerContext) {
-        guard let lease = exchange.lease, !exchange.requestEnded else { return }
+        guard let lease = exchange.lease, !exchange.requestEnded, !exchange.bodyDropped else { return }
         switch part {
         case .head:
             return
         case .body(let buffer):
             exchange.requestBytes += buffer.readableBytes
             if let limit = exchange.bodyLimit, exchange.requestBytes > limit {
-                abortForOversizedBody(exchange, context: context)
+                guard exchange.clientResponseStarted else { return abortForOversizedBody(exchange, context: context) }
+                // The upstream answered before the body was in, and will not read it: the
+                // rest is dropped, and its answer finishes (its head said the connection
+                // closes after it). Cut, with the client's upload unread, the close reset
+                // the connection, and the client lost the answer.
+                exchange.requestBytes -= buffer.readableBytes
+                exchange.bodyDropped = true
                 return
             }
             lease.handler.write(.body(.byteBuffer(buffer)))

@@ -774,6 +774,37 @@ import Testing
         await upstream.stop()
     }
 
+    /// The same early answer, still under way when the client's chunked body passes
+    /// `max_api_body_bytes`. The body is for an upstream that already answered and will
+    /// not read it: Gatehouse stops forwarding it and lets the answer finish (its head said
+    /// the connection closes), rather than cutting the answer and closing on the client's
+    /// unread upload — which reset the connection, and the client lost the answer with it
+    /// (a randomized pipelining run).
+    @Test func anEarlyAnswerOutlivesABodyOverTheLimit() async throws {
+        let upstream = try await EarlyUpstream.start(
+            answer: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 14\r\n\r\ntoo ", rest: "big, sorry", restAfter: 1_000)
+        let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) {
+            DesyncAuditTests.oneLoop(&$0)
+            $0.limits.maxAPIBodyBytes = 1_000
+        }
+        let connection = try await RawConnection.connect(port: gatehouse.port)
+        try await connection.send(
+            "POST /_api/upload HTTP/1.1\r\nHost: g.test\r\nAuthorization: Bearer \(TransportRig.apiKey)\r\nTransfer-Encoding: chunked\r\n\r\n")
+        // The answer's head first, then the body in one write: past the limit while the
+        // answer is open (the upstream finishes it once the body's first 1,000 bytes,
+        // all Gatehouse forwards, are in).
+        let head = try await connection.readRaw(timeout: .seconds(10)) { HTTPBytes.find([13, 10, 13, 10], in: $0, from: 0) != nil }
+        try await connection.send(Array((0..<8).map { _ in Self.chunk(Array(repeating: UInt8(ascii: "x"), count: 1_000)) }.joined()))
+        let bytes = try await head + connection.readUntilClose(timeout: .seconds(10))
+        await connection.close()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(text.debugDescription)")
+        #expect(text.lowercased().contains("connection: close"), "\(text.debugDescription)")
+        #expect(text.hasSuffix("\r\n\r\ntoo big, sorry"), "the answer was cut: \(text.debugDescription)")
+        await gatehouse.stop()
+        await upstream.stop()
+    }
+
     // MARK: - /_auth endpoints
 
     /// Every `/_auth` endpoint pipelined on one connection, with the forms a browser sends

@@ -296,13 +296,16 @@ final class EarlyUpstream: Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    static func start(answer: String) async throws -> EarlyUpstream {
+    /// `rest`, when given, follows `answer` once `restAfter` bytes behind the head have
+    /// come in: an answer still under way while the request's body arrives.
+    static func start(answer: String, rest: String? = nil, restAfter: Int = 0) async throws -> EarlyUpstream {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Handler(answer: Array(answer.utf8)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        Handler(answer: Array(answer.utf8), rest: rest.map { Array($0.utf8) }, restAfter: restAfter))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -325,19 +328,28 @@ final class EarlyUpstream: Sendable {
         typealias OutboundOut = ByteBuffer
 
         let answer: [UInt8]
+        var rest: [UInt8]?
+        let restAfter: Int
         var seen: [UInt8] = []
-        var answered = false
+        var headEnd: Int?
 
-        init(answer: [UInt8]) {
+        init(answer: [UInt8], rest: [UInt8]?, restAfter: Int) {
             self.answer = answer
+            self.rest = rest
+            self.restAfter = restAfter
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard !answered else { return }
             seen += unwrapInboundIn(data).readableBytesView
-            guard HTTPBytes.find([13, 10, 13, 10], in: seen, from: 0) != nil else { return }
-            answered = true
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: nil)
+            if headEnd == nil {
+                guard let end = HTTPBytes.find([13, 10, 13, 10], in: seen, from: 0) else { return }
+                headEnd = end + 4
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: nil)
+            }
+            if let headEnd, let rest, seen.count - headEnd >= restAfter {
+                self.rest = nil
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: rest)), promise: nil)
+            }
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
