@@ -181,7 +181,7 @@ def make_request(rng, cid, n, last_fz):
     if rng.random() < 0.05 and "uclose=1" not in opts: opts += f";v10=1;ka={rng.choice('01')}"
     if rng.random() < 0.1: opts += ";trailers=1"
     # (Behind an answer delimited by the close, more bytes are that answer's body.)
-    if rng.random() < POISON and framing != "close": opts += ";poison=1"
+    if rng.random() < POISON and framing != "close" and not cut: opts += ";poison=1"
     fz = last_fz if rng.random() < 0.5 else "f" * rng.randrange(0, 200) + str(n)
     head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: fz.test\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
     if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
@@ -251,7 +251,7 @@ def conn_worker(cid, rng):
             if rng.random() < 0.05: time.sleep(rng.choice([0.05, 0.2]))  # a slow reader: backpressure
             if rng.random() < 0.02:
                 # Leaves in the middle of the answers.
-                if not rd.buf:
+                if not rd.buf and not pending_first:
                     try: rd.fill()
                     except EOFError: pass
                     except TimeoutError:

@@ -78,21 +78,23 @@ async def respond(w, method, target, f, body):
         raw = b"".join(out) + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"; close = True
     elif bad == "te":
         raw = b"".join(out) + b"Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"; close = True
-    if want.get("poison", "0") == "1":
-        # An answer nobody asked for behind this one, in the same write: it must never
-        # reach a client as the answer to its request.
-        raw += b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Echo: /poisoned\r\n\r\npoisoned"
     if v10 and want.get("ka", "0") != "1" and not nobody:
         close = True  # HTTP/1.0 without keep-alive: the connection ends with the answer
     if want.get("cut", "0") == "1" and not nobody:
         raw = raw[: len(raw) - max(1, len(payload) // 2)]; close = True
     raw = pre + raw
+    # An answer nobody asked for, in the same write as this answer's last bytes (so in the
+    # same read at the proxy): it must never reach a client as the answer to its request.
+    # (Sent later, on a connection the proxy may have leased again meanwhile, it cannot be
+    # told from the next answer — by Gatehouse, nginx or any HTTP/1.1 proxy.)
+    poison = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Echo: /poisoned\r\n\r\npoisoned" if want.get("poison", "0") == "1" else b""
     i = 0
     pause = int(want.get("pause", "0")) / 1000
     while i < len(raw):
         k = rng.choice([len(raw), 1, 7, 100, 1000, 5000, 65536])
-        w.write(raw[i:i + k]); i += k
-        if rng.random() < 0.3: await w.drain(); await asyncio.sleep(pause if pause and rng.random() < 0.3 else 0)
+        last = i + k >= len(raw)
+        w.write(raw[i:i + k] + (poison if last else b"")); i += k
+        if not last and rng.random() < 0.3: await w.drain(); await asyncio.sleep(pause if pause and rng.random() < 0.3 else 0)
     await w.drain()
     return close, want.get("early", "0") == "1"
 async def handle(r, w):
