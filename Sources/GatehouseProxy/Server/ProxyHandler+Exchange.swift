@@ -93,12 +93,17 @@ extension ProxyHandler {
             exchange.requestBytes += buffer.readableBytes
             if let limit = exchange.bodyLimit, exchange.requestBytes > limit {
                 guard exchange.clientResponseStarted else { return abortForOversizedBody(exchange, context: context) }
-                // The upstream answered before the body was in, and will not read it: the
-                // rest is dropped, and its answer finishes (its head said the connection
-                // closes after it). Cut, with the client's upload unread, the close reset
-                // the connection, and the client lost the answer.
+                // The upstream answered before the body was in: the rest is dropped, and
+                // its answer finishes (its head said the connection closes after it). Cut,
+                // with the client's upload unread, the close reset the connection and the
+                // client lost the answer. The upstream is told no more is coming by the end
+                // of its input (never by a last chunk, which would pass a cut body as
+                // whole): one that finishes its answer only after the body is not left
+                // waiting for the rest until the response timeout.
                 exchange.requestBytes -= buffer.readableBytes
                 exchange.bodyDropped = true
+                lease.handler.flush()
+                lease.channel.close(mode: .output, promise: nil)
                 return
             }
             lease.handler.write(.body(.byteBuffer(buffer)))

@@ -780,9 +780,15 @@ import Testing
     /// the connection closes), rather than cutting the answer and closing on the client's
     /// unread upload — which reset the connection, and the client lost the answer with it
     /// (a randomized pipelining run).
-    @Test func anEarlyAnswerOutlivesABodyOverTheLimit() async throws {
+    ///
+    /// Its upstream is told no more is coming by the end of its input (a last chunk would
+    /// pass the cut body as whole): one that finishes its answer only once the body has
+    /// ended (`end`) is not left waiting for the rest until the response timeout cuts it.
+    @Test(arguments: ["bytes", "end"])
+    func anEarlyAnswerOutlivesABodyOverTheLimit(_ finish: String) async throws {
         let upstream = try await EarlyUpstream.start(
-            answer: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 14\r\n\r\ntoo ", rest: "big, sorry", restAfter: 1_000)
+            answer: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 14\r\n\r\ntoo ", rest: "big, sorry",
+            restAfter: finish == "bytes" ? 1_000 : nil)
         let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) {
             DesyncAuditTests.oneLoop(&$0)
             $0.limits.maxAPIBodyBytes = 1_000

@@ -297,11 +297,13 @@ final class EarlyUpstream: Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// `rest`, when given, follows `answer` once `restAfter` bytes behind the head have
-    /// come in: an answer still under way while the request's body arrives.
-    static func start(answer: String, rest: String? = nil, restAfter: Int = 0) async throws -> EarlyUpstream {
+    /// come in — or, with `restAfter` `nil`, once the request's bytes end (the input
+    /// closes): an answer still under way while the request's body arrives.
+    static func start(answer: String, rest: String? = nil, restAfter: Int? = 0) async throws -> EarlyUpstream {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -329,11 +331,11 @@ final class EarlyUpstream: Sendable {
 
         let answer: [UInt8]
         var rest: [UInt8]?
-        let restAfter: Int
+        let restAfter: Int?
         var seen: [UInt8] = []
         var headEnd: Int?
 
-        init(answer: [UInt8], rest: [UInt8]?, restAfter: Int) {
+        init(answer: [UInt8], rest: [UInt8]?, restAfter: Int?) {
             self.answer = answer
             self.rest = rest
             self.restAfter = restAfter
@@ -346,9 +348,18 @@ final class EarlyUpstream: Sendable {
                 headEnd = end + 4
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: nil)
             }
-            if let headEnd, let rest, seen.count - headEnd >= restAfter {
+            if let headEnd, let rest, let restAfter, seen.count - headEnd >= restAfter {
                 self.rest = nil
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: rest)), promise: nil)
+            }
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            guard case ChannelEvent.inputClosed = event else { return context.fireUserInboundEventTriggered(event) }
+            let rest = self.rest ?? []
+            self.rest = nil
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: rest))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
             }
         }
 
