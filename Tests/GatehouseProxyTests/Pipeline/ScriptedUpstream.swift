@@ -47,12 +47,11 @@ final class PacedUpstream: Sendable {
         var connections = 0
     }
 
-    let port: Int
-    private let channel: Channel
-    private let group: MultiThreadedEventLoopGroup
+    private let server: ScriptedServer
     private let state: NIOLockedValueBox<State>
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    var port: Int { server.port }
+    var url: String { server.url }
     var requests: [Request] { state.withLockedValue { $0.requests } }
     var received: [UInt8] { state.withLockedValue { $0.received } }
     var tunnelled: [UInt8] { state.withLockedValue { $0.tunnelled } }
@@ -63,37 +62,24 @@ final class PacedUpstream: Sendable {
     /// `reply` gets each request and its index among all requests so far. `noDelay` sets
     /// `TCP_NODELAY` on accepted connections.
     static func start(noDelay: Bool = true, reply: @escaping @Sendable (Request, Int) -> [Step]) async throws -> PacedUpstream {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = NIOLockedValueBox(State())
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        if noDelay {
-            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        }
-        let channel = try await bootstrap
-            .childChannelInitializer { channel in
-                let index = state.withLockedValue { s -> Int in
-                    s.connections += 1
-                    return s.connections - 1
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Handler(connection: index, state: state, reply: reply))
-                }
+        let server = try await ScriptedServer.start(noDelay: noDelay) { channel in
+            let index = state.withLockedValue { s -> Int in
+                s.connections += 1
+                return s.connections - 1
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return PacedUpstream(port: channel.localAddress?.port ?? 0, channel: channel, group: group, state: state)
+            try channel.pipeline.syncOperations.addHandler(Handler(connection: index, state: state, reply: reply))
+        }
+        return PacedUpstream(server: server, state: state)
     }
 
-    private init(port: Int, channel: Channel, group: MultiThreadedEventLoopGroup, state: NIOLockedValueBox<State>) {
-        self.port = port
-        self.channel = channel
-        self.group = group
+    private init(server: ScriptedServer, state: NIOLockedValueBox<State>) {
+        self.server = server
         self.state = state
     }
 
     func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
+        await server.stop()
     }
 
     private final class Handler: ChannelInboundHandler {
@@ -290,39 +276,26 @@ final class RawUpstream: Sendable {
 /// body (a server turning an upload away early), then reads and drops whatever follows
 /// and never closes: what Gatehouse does next is its own decision.
 final class EarlyUpstream: Sendable {
-    let port: Int
-    private let channel: Channel
-    private let group: MultiThreadedEventLoopGroup
+    private let server: ScriptedServer
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    var url: String { server.url }
 
     /// `rest`, when given, follows `answer` once `restAfter` bytes behind the head have
     /// come in — or, with `restAfter` `nil`, once the request's bytes end (the input
     /// closes): an answer still under way while the request's body arrives.
     static func start(answer: String, rest: String? = nil, restAfter: Int? = 0) async throws -> EarlyUpstream {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        Handler(answer: Array(answer.utf8), rest: rest.map { Array($0.utf8) }, restAfter: restAfter))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return EarlyUpstream(port: channel.localAddress?.port ?? 0, channel: channel, group: group)
+        EarlyUpstream(server: try await ScriptedServer.start(noDelay: false, halfClosure: true) { channel in
+            try channel.pipeline.syncOperations.addHandler(
+                Handler(answer: Array(answer.utf8), rest: rest.map { Array($0.utf8) }, restAfter: restAfter))
+        })
     }
 
-    private init(port: Int, channel: Channel, group: MultiThreadedEventLoopGroup) {
-        self.port = port
-        self.channel = channel
-        self.group = group
+    private init(server: ScriptedServer) {
+        self.server = server
     }
 
     func stop() async {
-        try? await channel.close()
-        try? await group.shutdownGracefully()
+        await server.stop()
     }
 
     private final class Handler: ChannelInboundHandler {
@@ -366,5 +339,44 @@ final class EarlyUpstream: Sendable {
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             context.close(promise: nil)
         }
+    }
+}
+
+// MARK: - What the scripted servers share
+
+/// A server on 127.0.0.1 (a free port, a one-thread loop group of its own) whose accepted
+/// connections `initialize` sets up, on their loop.
+final class ScriptedServer: Sendable {
+    let port: Int
+    private let channel: Channel
+    private let group: MultiThreadedEventLoopGroup
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// `noDelay` sets `TCP_NODELAY` on accepted connections; `halfClosure` lets them write
+    /// on after their input ended (`ChannelEvent.inputClosed`).
+    static func start(
+        noDelay: Bool = true, halfClosure: Bool = false, _ initialize: @escaping @Sendable (Channel) throws -> Void
+    ) async throws -> ScriptedServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if noDelay { bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1) }
+        if halfClosure { bootstrap = bootstrap.childChannelOption(.allowRemoteHalfClosure, value: true) }
+        let channel = try await bootstrap
+            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try initialize(channel) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return ScriptedServer(port: channel.localAddress?.port ?? 0, channel: channel, group: group)
+    }
+
+    private init(port: Int, channel: Channel, group: MultiThreadedEventLoopGroup) {
+        self.port = port
+        self.channel = channel
+        self.group = group
+    }
+
+    func stop() async {
+        try? await channel.close()
+        try? await group.shutdownGracefully()
     }
 }
