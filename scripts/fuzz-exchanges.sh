@@ -3,13 +3,14 @@
 # response checked against what the upstream must have answered to exactly that request
 # (scripts/fuzz/client.py says what is mixed; scripts/fuzz/upstream.py how it answers).
 # A complement to the deterministic desync suites (Tests/GatehouseProxyTests/Pipeline):
-# it found five bugs they did not have a test for, each now a test of its own
+# it found six bugs they did not have a test for, each now a test of its own
 # (DesyncAudit2Tests): an upstream connection closed after a close-delimited response
 # failing the next pipelined request with a 502; an early upstream answer kept alive, then
 # closed under the client's next request; an answer broken right after its head reaching
 # the client as an empty close; a request meeting a pooled connection's idle close answered
 # 502 instead of sent again; an early answer cut (and the connection reset) when the body
-# behind it passed max_api_body_bytes.
+# behind it passed max_api_body_bytes, and, once that was fixed, an upstream left waiting
+# for the dropped rest of that body (Benchmarks/README.md, twenty-third round).
 #
 #   scripts/fuzz-exchanges.sh [BINARY] [SEEDS] [CONNECTIONS]
 #
