@@ -118,14 +118,17 @@ for path in glob.glob(sys.argv[1] + "/**/*.jsonl", recursive=True):
 
 received = collections.Counter(line.strip() for line in open(sys.argv[2]) if line.strip())
 twice = [p for p, n in records.items() if n > 1]
+# This upstream never closes a connection before answering, so no request is ever sent
+# again (a replay follows only a close met before any answer byte).
+resent = [p for p, n in received.items() if n > 1]
 unbilled = sorted(set(received) - set(records))
 failed = sorted(p for p in set(records) - set(received) if outcome[p] != "ok")
 phantom = sorted(p for p in set(records) - set(received) if outcome[p] == "ok")
 print(f"metering: {sum(records.values())} records, {len(received)} /_api requests received upstream; "
       f"{len(twice)} billed twice, {len(unbilled)} unbilled, {len(phantom)} billed ok but never received, "
       f"{len(failed)} failures recorded before reaching it")
-for name, paths in (("billed twice", twice), ("unbilled", unbilled), ("billed ok, never received", phantom)):
+for name, paths in (("billed twice", twice), ("unbilled", unbilled), ("billed ok, never received", phantom), ("received twice", resent)):
     if paths: print(f"  {name}: {[(p, detail.get(p)) for p in paths[:10]]}")
-sys.exit(1 if twice or unbilled or phantom else 0)
+sys.exit(1 if twice or unbilled or phantom or resent else 0)
 PY
 exit $status
