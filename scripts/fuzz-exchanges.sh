@@ -121,14 +121,16 @@ twice = [p for p, n in records.items() if n > 1]
 # This upstream never closes a connection before answering, so no request is ever sent
 # again (a replay follows only a close met before any answer byte).
 resent = [p for p, n in received.items() if n > 1]
+# Requests pipelined behind one that asked for the close are never forwarded.
+never = sorted(p for p in received if "/never-" in p)
 unbilled = sorted(set(received) - set(records))
 failed = sorted(p for p in set(records) - set(received) if outcome[p] != "ok")
 phantom = sorted(p for p in set(records) - set(received) if outcome[p] == "ok")
 print(f"metering: {sum(records.values())} records, {len(received)} /_api requests received upstream; "
       f"{len(twice)} billed twice, {len(unbilled)} unbilled, {len(phantom)} billed ok but never received, "
       f"{len(failed)} failures recorded before reaching it")
-for name, paths in (("billed twice", twice), ("unbilled", unbilled), ("billed ok, never received", phantom), ("received twice", resent)):
+for name, paths in (("billed twice", twice), ("unbilled", unbilled), ("billed ok, never received", phantom), ("received twice", resent), ("forwarded behind a Connection: close", never)):
     if paths: print(f"  {name}: {[(p, detail.get(p)) for p in paths[:10]]}")
-sys.exit(1 if twice or unbilled or phantom or resent else 0)
+sys.exit(1 if twice or unbilled or phantom or resent or never else 0)
 PY
 exit $status
