@@ -9,7 +9,9 @@
 # Each of CONNECTIONS threads opens ROUNDS connections in turn; each connection sends up to
 # 11 batches of 1-4 pipelined requests, split at random byte boundaries, mixing: app and
 # /_api routes, GET/HEAD/POST/PUT/DELETE, Content-Length and chunked bodies up to 400 KB,
-# `Expect: 100-continue`, HTTP/1.0, a missing token (401), and upstream answers of every
+# `Expect: 100-continue`, HTTP/1.0, a missing token (401), WebSocket upgrades (accepted:
+# a tunnel whose bytes must come back as sent; refused), requests pipelined behind one
+# asking for the close (never forwarded), and upstream answers of every
 # status/framing (length, chunked, close-delimited; 204/304; 103 first; `Connection: close`;
 # cut short; answered before the request body; paused; up to 1.5 MB; HTML, gzip-encoded or
 # not), plus slow readers and clients that leave mid-answer.
@@ -25,7 +27,7 @@ def filler(seed, n):
     while len(out) < n:
         out += hashlib.sha256(f"{seed}:{i}".encode()).hexdigest().encode(); i += 1
     return bytes(out[:n])
-failures = []; stats = {"responses": 0, "closes": 0, "cut": 0, "injected": 0, "401": 0, "expect": 0, "early": 0}
+failures = []; stats = {"tunnels": 0, "responses": 0, "closes": 0, "cut": 0, "injected": 0, "401": 0, "expect": 0, "early": 0}
 lock = threading.Lock()
 class Truncated(Exception): pass
 class Reader:
@@ -143,7 +145,21 @@ def check(r, version, status, h, body, framing):
         problems.append(f"body mismatch: got {len(got)} {got[:150]!r} expected {len(exp)} {exp[:150]!r}")
     return problems
 def make_request(rng, cid, n, last_fz):
-    kind = rng.choices(["normal", "noauth", "expect", "local", "malformed"], [84, 5, 5, 5, 1])[0]
+    kind = rng.choices(["normal", "noauth", "expect", "local", "malformed", "ws"], [80, 5, 5, 5, 1, 4])[0]
+    if kind == "ws":
+        # A WebSocket upgrade: accepted by the upstream (then a tunnel, its bytes echoed) or
+        # refused (a plain answer, after which the connection ends).
+        api = rng.random() < 0.5
+        path = f"/_api/{SEED}-{cid}/{n}" if api else f"/app/{SEED}-{cid}/{n}"
+        accept = rng.random() < 0.7
+        seed = f"{SEED}-{cid}-{n}"
+        head = (f"GET {path} HTTP/1.1\r\nHost: fz.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"X-Want: status=200;framing=cl;len=10;seed={seed};ws={int(accept)}\r\nX-Fz: ws\r\n"
+                + (f"Authorization: Bearer {TOKEN}\r\n" if api else "") + "\r\n")
+        return dict(kind=kind, api=api, method="GET", path=path, status=101 if accept else 200, framing="cl", length=10,
+                    html=False, cut=False, early=False, http10=False, bad=False, seed=seed, fz="ws", body=b"",
+                    head=head.encode(), wire_body=b"", accept=accept)
     if kind == "local":
         path, expect, token = rng.choice([("/_auth/sdk.js", 200, False), ("/_auth/me", 200, True), ("/_auth/me", 401, False)])
         head = f"GET {path} HTTP/1.1\r\nHost: fz.test\r\n" + (f"Authorization: Bearer {TOKEN}\r\n" if token else "") + "\r\n"
@@ -215,7 +231,7 @@ def conn_worker(cid, rng):
             reqs = []
             for _ in range(rng.choice([1, 1, 1, 2, 3, 4])):
                 n += 1; r = make_request(rng, cid, n, last_fz); last_fz = r["fz"]; reqs.append(r)
-                if r["kind"] in ("expect", "noauth", "malformed") or r["cut"] or r["http10"] or r.get("bad") or (r["api"] and len(r["body"]) > API_BODY_LIMIT): break
+                if r["kind"] in ("expect", "noauth", "malformed", "ws") or r["cut"] or r["http10"] or r.get("bad") or (r["api"] and len(r["body"]) > API_BODY_LIMIT): break
             # Now and then a normal request asks for the close, with more pipelined behind
             # it: those must be neither answered nor forwarded (their paths say "never",
             # and the run fails if the upstream ever receives one).
@@ -282,6 +298,26 @@ def conn_worker(cid, rng):
                         extra = rd.buf
                     if extra:
                         with lock: failures.append(f"conn {cid}: bytes after the answer to a Connection: close request: {extra[:200]!r}")
+                    return
+                if r["kind"] == "ws" and r["accept"]:
+                    version, status, h = read_head(rd)
+                    if status != 101 or h.get(b"upgrade", [b""])[0].lower() != b"websocket":
+                        with lock: failures.append(f"conn {cid} {r['path']}: upgrade answered {status} {h}")
+                        return
+                    # The tunnel: every byte sent comes back, in order, nothing else.
+                    sent = b""
+                    for _ in range(rng.randrange(1, 6)):
+                        chunk = bytes(rng.randrange(256) for _ in range(rng.choice([1, 10, 1000, 20000])))
+                        s.sendall(chunk); sent += chunk
+                    got = rd.buf
+                    rd.buf = b""
+                    while len(got) < len(sent):
+                        d = s.recv(65536)
+                        if not d: break
+                        got += d
+                    with lock: stats["tunnels"] += 1
+                    if got != sent:
+                        with lock: failures.append(f"conn {cid} {r['path']}: tunnel echoed {len(got)} bytes of {len(sent)} (differ at {next((i for i in range(min(len(got), len(sent))) if got[i] != sent[i]), None)})")
                     return
                 try:
                     version, status, h, body, framing = read_response(rd, r["method"], first=pending_first)

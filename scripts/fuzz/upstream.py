@@ -113,6 +113,18 @@ async def handle(r, w):
             seen.append(target.decode())
             if LOG and target.startswith(b"/_api/"):
                 LOG.write(target.decode() + "\n"); LOG.flush()
+            if b"ws=1" in f.get(b"x-want", [b""])[0] and f.get(b"upgrade", [b""])[0].lower() == b"websocket":
+                # A WebSocket upgrade accepted: 101, then every byte echoed until the close.
+                import base64
+                key = f.get(b"sec-websocket-key", [b""])[0]
+                accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                w.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                await w.drain()
+                while True:
+                    data = await r.read(65536)
+                    if not data: break
+                    w.write(data); await w.drain()
+                w.close(); return
             early = b"early=1" in f.get(b"x-want", [b""])[0]
             if early:
                 close, _ = await respond(w, method, target, f, None)
