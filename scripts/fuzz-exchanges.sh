@@ -14,6 +14,8 @@
 #
 #   scripts/fuzz-exchanges.sh [BINARY] [SEEDS] [CONNECTIONS]
 #
+# Two apps: the default one, and app_b on Host b.test with its own API upstream path (/b)
+# and owner key — a request routed to the wrong app shows the other key or path upstream.
 # BINARY defaults to the static release build; SEEDS (default 20) runs of CONNECTIONS
 # (default 8) concurrent clients, six connections each, seeds from FIRST_SEED (default 1);
 # KEEP=1 keeps the work folder (logs, meter files, the targets the upstream received).
@@ -48,6 +50,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/priv.pe
 openssl pkey -in "$work/priv.pem" -pubout -out "$work/pub.pem"
 "$BIN" token mint --key "$work/priv.pem" --iss https://iss.test --aud fuzz --ttl 1d > "$work/token"
 owner=sk_owner_fuzz
+owner_b=sk_owner_b_fuzz
 cat > "$work/gatehouse.yaml" <<EOF
 listen: 127.0.0.1:$GH_PORT
 admin_listen: 127.0.0.1:$ADMIN_PORT
@@ -62,6 +65,18 @@ apps:
     api:
       upstream: http://127.0.0.1:$UP_PORT/_api
       owner_key: $owner
+    auth:
+      mode: jwt
+      issuer: https://iss.test
+      audience: [fuzz]
+      jwt_key_file: $work/pub.pem
+  - id: app_b
+    org: org_b
+    hosts: [b.test]
+    upstream: http://127.0.0.1:$UP_PORT
+    api:
+      upstream: http://127.0.0.1:$UP_PORT/b
+      owner_key: $owner_b
     auth:
       mode: jwt
       issuer: https://iss.test
@@ -88,7 +103,7 @@ fi
 
 status=0
 for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
-  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" || status=1
+  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" "$owner_b" || status=1
 done
 if ! kill -0 "$gatehouse_pid" 2>/dev/null; then
   echo "gatehouse exited during the run:" >&2

@@ -4,7 +4,7 @@
 # (method, path, request body, a client field, the Authorization it saw: the owner key on
 # /_api), the injected SDK tag on HTML pages.
 #
-#   client.py PORT SEED CONNECTIONS ROUNDS TOKEN_FILE OWNER_KEY
+#   client.py PORT SEED CONNECTIONS ROUNDS TOKEN_FILE OWNER_KEY [API_BODY_LIMIT [OWNER_KEY_B]]
 #
 # Each of CONNECTIONS threads opens ROUNDS connections in turn; each connection sends up to
 # 11 batches of 1-4 pipelined requests, split at random byte boundaries, mixing: app and
@@ -22,6 +22,7 @@ OWNER = sys.argv[6]
 import os
 POISON = float(os.environ.get("POISON", "0.03"))
 API_BODY_LIMIT = int(sys.argv[7]) if len(sys.argv) > 7 else 10485760
+OWNER_B = sys.argv[8] if len(sys.argv) > 8 else None
 def filler(seed, n):
     out = bytearray(); i = 0
     while len(out) < n:
@@ -85,7 +86,7 @@ def read_response(rd, method, interim=None, first=None):
 def expected_payload(r, echo):
     body = r["body"]
     bodyhash = "early" if r["early"] else f"{hashlib.sha1(body).hexdigest()[:12]}|{len(body)}"
-    auth = f"Bearer {OWNER}" if r["api"] else "-"
+    auth = f"Bearer {r.get('owner', OWNER)}" if r["api"] else "-"
     p = f"{r['method']}|{echo}|{bodyhash}|{r['fz']}|{auth}|".encode() + filler(r["seed"], r["length"])
     if r["html"]: p = b"<!doctype html><html><head><title>t</title></head><body>" + p + b"</body></html>"
     return p
@@ -118,6 +119,8 @@ def check(r, version, status, h, body, framing):
         return problems
     echo = h.get(b"x-echo", [b"?"])[0].decode()
     if not echo.endswith(r["path"][r["path"].index("/", 1):]): problems.append(f"x-echo {echo} for {r['path']}")
+    if r["api"] and r.get("host") == "b.test" and not echo.startswith("/b/"): problems.append(f"b.test's /_api reached {echo}")
+    if r["api"] and r.get("host") == "fz.test" and not echo.startswith("/_api/"): problems.append(f"fz.test's /_api reached {echo}")
     if r["http10"] and framing == "chunked": problems.append("chunked to HTTP/1.0")
     if r["method"] == "HEAD" or r["status"] in (204, 304):
         if body: problems.append("body on bodiless response")
@@ -199,7 +202,10 @@ def make_request(rng, cid, n, last_fz):
     # (Behind an answer delimited by the close, more bytes are that answer's body.)
     if rng.random() < POISON and framing != "close" and not cut: opts += ";poison=1"
     fz = last_fz if rng.random() < 0.5 else "f" * rng.randrange(0, 200) + str(n)
-    head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: fz.test\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
+    # The second app (Host b.test): its own API upstream path and owner key; a request
+    # routed to the wrong app would show the other key, or the other path, upstream.
+    host, owner = ("b.test", OWNER_B) if OWNER_B and rng.random() < 0.3 else ("fz.test", OWNER)
+    head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: {host}\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
     if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
     if api and kind != "noauth": head += f"Authorization: Bearer {TOKEN}\r\n"
     if kind == "expect": head += "Expect: 100-continue\r\n"
@@ -216,7 +222,7 @@ def make_request(rng, cid, n, last_fz):
             wire_body += b"0\r\n\r\n"
     head += "\r\n"
     return dict(kind=kind, api=api, method=method, path=path, status=status, framing=framing, length=length, html=html,
-                cut=cut, early=early, http10=http10, bad=bad, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
+                cut=cut, early=early, http10=http10, bad=bad, owner=owner, host=host, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
 def send_split(s, rng, data):
     i = 0
     while i < len(data):

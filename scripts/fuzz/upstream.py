@@ -111,7 +111,7 @@ async def handle(r, w):
             for l in lines[1:]:
                 nm, v = l.split(b":", 1); f.setdefault(nm.strip().lower(), []).append(v.strip())
             seen.append(target.decode())
-            if LOG and target.startswith(b"/_api/"):
+            if LOG and (target.startswith(b"/_api/") or target.startswith(b"/b/")):
                 LOG.write(target.decode() + "\n"); LOG.flush()
             if b"ws=1" in f.get(b"x-want", [b""])[0] and f.get(b"upgrade", [b""])[0].lower() == b"websocket":
                 # A WebSocket upgrade accepted: 101, then every byte echoed until the close.
