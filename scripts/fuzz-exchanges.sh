@@ -14,6 +14,8 @@
 #
 #   scripts/fuzz-exchanges.sh [BINARY] [SEEDS] [CONNECTIONS]
 #
+# The default app verifies tokens against a JWKS (python's http.server); a few carry a
+# kid it lacks, so requests wait for a refetch, then get a 401.
 # Two apps: the default one, and app_b on Host b.test with its own API upstream path (/b)
 # and owner key — a request routed to the wrong app shows the other key or path upstream.
 # BINARY defaults to the static release build; SEEDS (default 20) runs of CONNECTIONS
@@ -33,6 +35,7 @@ LOOPS=${LOOPS:-1}
 GH_PORT=${GH_PORT:-18580}
 UP_PORT=${UP_PORT:-18581}
 ADMIN_PORT=${ADMIN_PORT:-18590}
+JWKS_PORT=${JWKS_PORT:-18582}
 # Small enough that the client's largest /_api uploads (400 KB) meet it (413).
 API_BODY_LIMIT=100000
 [[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse)" >&2; exit 1; }
@@ -48,7 +51,17 @@ trap cleanup EXIT
 
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/priv.pem" 2>/dev/null
 openssl pkey -in "$work/priv.pem" -pubout -out "$work/pub.pem"
-"$BIN" token mint --key "$work/priv.pem" --iss https://iss.test --aud fuzz --ttl 1d > "$work/token"
+"$BIN" token mint --key "$work/priv.pem" --kid k1 --iss https://iss.test --aud fuzz --ttl 1d > "$work/token"
+# Signed by the same key under a kid the JWKS does not have: each sends Gatehouse to the
+# JWKS again (within its rate limit), the request waiting meanwhile, then a 401.
+"$BIN" token mint --key "$work/priv.pem" --kid k-unknown --iss https://iss.test --aud fuzz --ttl 1d > "$work/token-unknown-kid"
+python3 - "$work/pub.pem" > "$work/jwks.json" <<'PY'
+import base64, json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+numbers = load_pem_public_key(open(sys.argv[1], "rb").read()).public_numbers()
+def b64(n): return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": b64(numbers.n), "e": b64(numbers.e)}]}))
+PY
 owner=sk_owner_fuzz
 owner_b=sk_owner_b_fuzz
 cat > "$work/gatehouse.yaml" <<EOF
@@ -69,7 +82,7 @@ apps:
       mode: jwt
       issuer: https://iss.test
       audience: [fuzz]
-      jwt_key_file: $work/pub.pem
+      jwks_url: http://127.0.0.1:$JWKS_PORT/jwks.json
   - id: app_b
     org: org_b
     hosts: [b.test]
@@ -86,6 +99,9 @@ EOF
 
 python3 scripts/fuzz/upstream.py "$UP_PORT" "$work/api-targets.txt" > "$work/upstream.log" 2>&1 &
 pids+=($!)
+python3 -m http.server "$JWKS_PORT" --bind 127.0.0.1 --directory "$work" > "$work/jwks.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$JWKS_PORT/jwks.json" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN" serve --config "$work/gatehouse.yaml" > "$work/gatehouse.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
@@ -93,7 +109,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-gatehouse_pid=${pids[1]}
+gatehouse_pid=${pids[2]}
 if [[ -n "${RELOAD:-}" ]]; then
   # SIGHUP every 0.2 s: each reload builds new upstream endpoints and pools while
   # exchanges are in flight on the old ones.
@@ -103,7 +119,7 @@ fi
 
 status=0
 for seed in $(seq "$FIRST_SEED" $((FIRST_SEED + SEEDS - 1))); do
-  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" "$owner_b" || status=1
+  python3 scripts/fuzz/client.py "$GH_PORT" "$seed" "$CONNECTIONS" 6 "$work/token" "$owner" "$API_BODY_LIMIT" "$owner_b" "$work/token-unknown-kid" || status=1
 done
 if ! kill -0 "$gatehouse_pid" 2>/dev/null; then
   echo "gatehouse exited during the run:" >&2

@@ -23,6 +23,7 @@ import os
 POISON = float(os.environ.get("POISON", "0.03"))
 API_BODY_LIMIT = int(sys.argv[7]) if len(sys.argv) > 7 else 10485760
 OWNER_B = sys.argv[8] if len(sys.argv) > 8 else None
+UNKNOWN_KID_TOKEN = open(sys.argv[9]).read().strip() if len(sys.argv) > 9 else None
 def filler(seed, n):
     out = bytearray(); i = 0
     while len(out) < n:
@@ -207,7 +208,13 @@ def make_request(rng, cid, n, last_fz):
     host, owner = ("b.test", OWNER_B) if OWNER_B and rng.random() < 0.3 else ("fz.test", OWNER)
     head = f"{method} {path} HTTP/1.{0 if http10 else 1}\r\nHost: {host}\r\nX-Want: {opts}\r\nX-Fz: {fz}\r\n"
     if http10 and rng.random() < 0.5: head += "Connection: keep-alive\r\n"
-    if api and kind != "noauth": head += f"Authorization: Bearer {TOKEN}\r\n"
+    if api and kind != "noauth":
+        # Now and then a token whose kid the JWKS lacks: refetch, wait, 401 (as noauth).
+        if UNKNOWN_KID_TOKEN and host == "fz.test" and rng.random() < 0.06:
+            kind = "noauth"
+            head += f"Authorization: Bearer {UNKNOWN_KID_TOKEN}\r\n"
+        else:
+            head += f"Authorization: Bearer {TOKEN}\r\n"
     if kind == "expect": head += "Expect: 100-continue\r\n"
     for i in range(rng.randrange(0, 4)): head += f"X-C{i}: {'c' * rng.randrange(0, 100)}\r\n"
     body = b""; wire_body = b""
@@ -278,11 +285,16 @@ def conn_worker(cid, rng):
                 pending_first = None
                 try:
                     send_split(s, rng, b"".join(r["head"] + r["wire_body"] for r in reqs))
-                except (BrokenPipeError, ConnectionResetError):
+                except (BrokenPipeError, ConnectionResetError) as e:
                     # Bytes pipelined behind a request that asked for the close meet the
                     # close (as behind nginx): only what reached the upstream is checked.
                     if any(r.get("never") for r in reqs): return
-                    raise
+                    got = rd.buf
+                    try:
+                        s.settimeout(1); got += s.recv(65536)
+                    except Exception: pass
+                    with lock: failures.append(f"conn {cid}: {e!r} while sending {[(r['path'], r['method'], r['kind'], len(r['body']), r['head'][:60]) for r in reqs]}; got {got[:300]!r}")
+                    return
             if abort:
                 s.close(); return
             if rng.random() < 0.05: time.sleep(rng.choice([0.05, 0.2]))  # a slow reader: backpressure
