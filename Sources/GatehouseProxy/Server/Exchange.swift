@@ -101,8 +101,15 @@ final class Exchange {
     /// fires `upstreamClosed`, which must neither answer (502) nor bill a second time.
     /// Nothing more of the response is expected or rewritten.
     func dropUpstream() {
-        upstreamDeadline = nil
         htmlRewriter = nil
+        leaveUpstreamConnection()
+    }
+
+    /// Lets the upstream connection go (detached, closed) and nothing it owed is waited
+    /// for; the exchange itself goes on — on another connection, when its request is sent
+    /// again (``ProxyHandler/upstreamClosed()``).
+    func leaveUpstreamConnection() {
+        upstreamDeadline = nil
         lease?.close()
         lease = nil
     }

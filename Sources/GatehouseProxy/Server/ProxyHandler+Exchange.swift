@@ -414,9 +414,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     private func replay(_ exchange: Exchange, context: ChannelHandlerContext) -> Bool {
         guard !exchange.responseStarted, let request = exchange.replay.take(), let endpoint = exchange.endpoint else { return false }
         exchange.replayed = true
-        exchange.upstreamDeadline = nil
-        exchange.lease?.close()
-        exchange.lease = nil
+        exchange.leaveUpstreamConnection()
         logger.debug("request sent again: its pooled connection closed before any answer")
         connect(exchange, endpoint: endpoint, request: request, upgradeRequested: exchange.upgradeRequested, expectContinue: false, context: context)
         return true
