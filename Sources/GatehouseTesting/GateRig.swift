@@ -133,6 +133,7 @@ extension TestGatehouse {
         _ configuration: GatehouseConfiguration, logger: Logger?, clock: @escaping @Sendable () -> Double = SystemClock.now
     ) async throws -> TestGatehouse {
         guard let logger else { return try await start(configuration, clock: clock) }
+        _ = openFilesRaised
         let instance = try await GatehouseInstance.start(configuration: configuration, logger: logger, clock: clock)
         return TestGatehouse(instance: instance, configuration: configuration)
     }

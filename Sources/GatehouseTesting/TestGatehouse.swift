@@ -48,7 +48,14 @@ public struct TestGatehouse: Sendable {
 
     public static let ownerKey = "sk_owner_test_5f2c91"
 
+    /// The test process holds every in-process Gatehouse's descriptors and its tests'
+    /// clients and upstreams too, hundreds at once when batch tests overlap: it raises its
+    /// soft open-file limit as `gatehouse serve` does, or a machine starting it at 1024
+    /// fails a connect with `EMFILE` where the real process would not.
+    static let openFilesRaised: Void = { OpenFileLimit.raiseToHardLimit() }()
+
     public static func start(_ configuration: GatehouseConfiguration, clock: @escaping @Sendable () -> Double = SystemClock.now) async throws -> TestGatehouse {
+        _ = openFilesRaised
         var logger = Logger(label: "gatehouse-test")
         logger.logLevel = .critical
         let instance = try await GatehouseInstance.start(configuration: configuration, logger: logger, clock: clock)

@@ -39,32 +39,48 @@ import Testing
     /// sockets piling up toward ephemeral-port exhaustion.
     @Test func waveAfterWaveOfConcurrentExchangesReusesEveryConnection() async throws {
         let width = 100
-        let gate = NIOLockedValueBox(TestGate())
-        let api = try await TestHTTPServer.start { _ in .gated(gate.withLockedValue { $0 }, then: .fixed(body: "ok")) }
+        let waves = 3
+        // A gate per wave, chosen by the request's path: a gate swapped between waves was
+        // read by the upstream's responder just after it recorded the request, so the
+        // wave's last request could land behind the next wave's gate.
+        let gates = (0...waves).map { _ in TestGate() }
+        let api = try await TestHTTPServer.start { r in
+            let wave = r.path.dropFirst(2).prefix { $0 != "/" }
+            return .gated(gates[Int(wave) ?? 0], then: .fixed(body: "ok"))
+        }
+        // A bound against a hung test: under the full suite, two cores busy, a wave has
+        // taken 30–40 s to arrive whole (0.1 s alone), once over the usual 60 s.
+        let bound = Duration.seconds(180)
         let gatehouse = try await TransportRig.start(api: api.url) {
             $0.eventLoops = 1
-            // A request whose connection is open but whose head has not come within the
-            // header timeout (10 s) is answered 408 and never reaches the upstream, and the
-            // wave then never arrives whole: under the full suite the test process's tasks
-            // can wait longer than that for a thread between connecting and sending (seen
-            // once in CI: the wave stuck short of 100 until the poll gave up).
-            $0.limits.clientHeaderTimeoutMs = 120_000
+            // No timeout of Gatehouse's may end a request of a slow wave: a request whose
+            // head has not come within the header timeout (10 s) is answered 408 and never
+            // reaches the upstream — under the full suite the test process's tasks can wait
+            // longer than that for a thread between connecting and sending (seen once in
+            // CI); one held at the upstream past the response timeout (60 s) is answered
+            // 504; a pooled connection idle past the idle timeout (75 s) while the next
+            // wave straggles in is closed.
+            let beyondTheBound = 2 * Int(bound.components.seconds) * 1_000
+            $0.limits.clientHeaderTimeoutMs = beyondTheBound
+            $0.limits.upstreamResponseTimeoutMs = beyondTheBound
+            $0.limits.idleTimeoutMs = beyondTheBound
         }
         let port = gatehouse.port
-        // A bound against a hung test: under the full suite, two cores busy, a wave has
-        // taken 30–40 s to arrive whole (1 s alone), once over the usual 60 s.
-        let bound = Duration.seconds(180)
-        for wave in 1...3 {
-            let responses = TransportRig.concurrentRequests(port: port, count: width, prefix: "/_api/w\(wave)", timeout: bound)
-            // The whole wave is at the upstream at once before any of it is answered.
-            try await GateRig.poll(timeout: bound) { api.requests.count == wave * width }
-            let open = gate.withLockedValue { current -> TestGate in
-                defer { current = TestGate() }
-                return current
-            }
-            open.open()
-            let statuses = try await responses.value
-            #expect(statuses.count == width && statuses.allSatisfy { $0 == 200 })
+        for wave in 1...waves {
+            let batch = TransportRig.RequestBatch(port: port, count: width, prefix: "/_api/w\(wave)", timeout: bound)
+            // The whole wave is at the upstream at once before any of it is answered; a
+            // request ending before that was answered by Gatehouse itself, or failed.
+            _ = try? await GateRig.poll(timeout: bound) { api.requests.count == wave * width || batch.sofar.ended > 0 }
+            let early = batch.sofar
+            let arrived = api.requests.count == wave * width && early.ended == 0
+            if !arrived { gates.forEach { $0.open() } }
+            try #require(
+                arrived,
+                "wave \(wave): \(api.requests.count - (wave - 1) * width) of \(width) at the upstream; ended early: \(early.statuses) \(early.failures.prefix(5))"
+            )
+            gates[wave].open()
+            let outcome = await batch.outcome()
+            #expect(outcome.statuses.count == width && outcome.statuses.allSatisfy { $0 == 200 }, "wave \(wave): \(outcome.failures.prefix(5))")
         }
         #expect(api.connectionCount == width)
         #expect(api.closedConnectionCount == 0)

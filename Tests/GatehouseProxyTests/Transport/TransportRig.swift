@@ -2,6 +2,7 @@ import Foundation
 import GatehouseAuth
 import GatehouseCore
 import GatehouseTesting
+import NIOConcurrencyHelpers
 
 /// Shared set-up for the transport tests: Gatehouse in front of test upstreams with a
 /// server-to-server api key as the credential (no JWKS involved, so nothing but the
@@ -35,22 +36,50 @@ enum TransportRig {
             .appendingPathComponent(name).path
     }
 
-    /// Starts `count` authorised `GET`s at once, each on a connection of its own (path
-    /// `prefix/<i>`); the task returns their statuses once all are answered.
-    static func concurrentRequests(port: Int, count: Int, prefix: String, timeout: Duration = GateRig.pollTimeout) -> Task<[Int], Error> {
-        Task {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for i in 0..<count {
-                    // Each waits as long as the test's poll for the whole batch: under the full
-                    // suite the batch can take over 10 s to arrive (the test process's tasks
-                    // queue for its two threads), and a first request giving up cancelled the
-                    // rest, so the batch never arrived (seen once in CI).
-                    group.addTask {
-                        try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: bearer, timeout: timeout).status
+    /// `count` authorised `GET`s started at once, each on a connection of its own (path
+    /// `prefix/<i>`), for tests that hold them all at a gated upstream. Every request's
+    /// outcome is kept: one that fails does not cancel the rest (a task group's first error
+    /// did, and the batch then never arrived whole — a wait for it could only time out,
+    /// saying nothing), and a test waiting for the batch can stop as soon as any request
+    /// ends before its upstream answered, and say which and why.
+    final class RequestBatch: Sendable {
+        struct Outcomes: Sendable {
+            var statuses: [Int] = []
+            var failures: [String] = []
+            var ended: Int { statuses.count + failures.count }
+        }
+
+        private let outcomes: NIOLockedValueBox<Outcomes>
+        private let task: Task<Void, Never>
+
+        /// `timeout`: how long each response may take; a batch held at a gated upstream
+        /// passes the bound of the test's wait for it.
+        init(port: Int, count: Int, prefix: String, timeout: Duration = GateRig.pollTimeout) {
+            let outcomes = NIOLockedValueBox(Outcomes())
+            self.outcomes = outcomes
+            task = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for i in 0..<count {
+                        group.addTask {
+                            do {
+                                let status = try await RawConnection.request(port: port, "GET", "\(prefix)/\(i)", headers: TransportRig.bearer, timeout: timeout).status
+                                outcomes.withLockedValue { $0.statuses.append(status) }
+                            } catch {
+                                outcomes.withLockedValue { $0.failures.append("\(prefix)/\(i): \(error)") }
+                            }
+                        }
                     }
                 }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
+        }
+
+        /// What has ended so far (answered or failed).
+        var sofar: Outcomes { outcomes.withLockedValue { $0 } }
+
+        /// Every request's outcome, once all have ended.
+        func outcome() async -> Outcomes {
+            await task.value
+            return sofar
         }
     }
 
