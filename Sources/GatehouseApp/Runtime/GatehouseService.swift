@@ -61,6 +61,8 @@ public struct GatehouseService: Service {
             "max_open_files": "\(openFiles.map(String.init) ?? "unknown")",
         ])
         onStart(instance)
+        let startupCode = StartupCodePages.release()
+        if startupCode > 0 { logger.info("startup code pages released", metadata: ["resident_kb": "\(startupCode)"]) }
         if let hangups, let reload {
             // Triggers are handled one at a time; any that arrive during a reload collapse
             // into one more reload, which reads the newest file.
