@@ -196,9 +196,9 @@ def make_request(rng, cid, n, last_fz):
     opts += f";html={int(html)};gzip={int(gz)};cut={int(cut)};early={int(early)};hint={int(rng.random() < 0.1)}"
     if rng.random() < 0.2: opts += f";pause={rng.choice([1, 5, 20])}"
     if bad: opts += f";bad={rng.choice(['both', 'chunksize', 'te'])}"
-    # HTTP/1.0 answers (with keep-alive or without); not beside `Connection: close`, which
-    # llhttp lets an HTTP/1.0 `keep-alive` override.
-    if rng.random() < 0.05 and "uclose=1" not in opts: opts += f";v10=1;ka={rng.choice('01')}"
+    # HTTP/1.0 answers (with keep-alive or without), beside `Connection: close` too (which
+    # llhttp let an HTTP/1.0 `keep-alive` override, until the decoder checked for it).
+    if rng.random() < 0.05: opts += f";v10=1;ka={rng.choice('01')}"
     if rng.random() < 0.1: opts += ";trailers=1"
     # (Behind an answer delimited by the close, more bytes are that answer's body.)
     if rng.random() < POISON and framing != "close" and not cut: opts += ";poison=1"

@@ -176,7 +176,12 @@ final class HTTPMessageDecoder: WriteObservingByteToMessageDecoder {
                     statusCode: Int(opaque.pointee.status_code),
                     isUpgrade: opaque.pointee.upgrade != 0,
                     method: llhttp_method(rawValue: numericCast(opaque.pointee.method)),
+                    // A `close` option ends the connection whatever else the message says
+                    // (RFC 9112 §9.6); llhttp lets an HTTP/1.0 message's `keep-alive`
+                    // outweigh one beside it, and a pool would then reuse a connection its
+                    // upstream is closing.
                     keepAlive: c_nio_llhttp_should_keep_alive(opaque) != 0
+                        && opaque.pointee.flags & UInt16(F_CONNECTION_CLOSE.rawValue) == 0
                 ) {
                 case .normal:
                     return 0

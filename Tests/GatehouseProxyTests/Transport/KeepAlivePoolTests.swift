@@ -147,6 +147,26 @@ import Testing
         await api.stop()
     }
 
+    /// A `close` option ends the connection whatever else the response says (RFC 9112
+    /// §9.6): llhttp let an HTTP/1.0 response's `keep-alive` beside it win, and the pool
+    /// reused a connection its upstream was closing (this one leaves it open and answers
+    /// again, so a reuse shows as one connection).
+    @Test(arguments: ["Connection: keep-alive\r\nConnection: close\r\n", "Connection: keep-alive, close\r\n", "Connection: close, Keep-Alive\r\n"])
+    func anHTTP10CloseBesideKeepAliveIsNotReused(fields: String) async throws {
+        let api = try await RawUpstream.start { _, _ in .raw("HTTP/1.0 200 OK\r\n\(fields)Content-Length: 4\r\n\r\nonce") }
+        let gatehouse = try await TransportRig.start(api: api.url) { $0.eventLoops = 1 }
+        let client = try await RawConnection.connect(port: gatehouse.port)
+        for _ in 0..<2 {
+            let response = try await Self.send(client, "/_api/x")
+            #expect(response.status == 200)
+            #expect(response.text == "once")
+        }
+        #expect(api.connectionCount == 2)
+        await client.close()
+        await gatehouse.stop()
+        await api.stop()
+    }
+
     /// An upstream's `Connection: keep-alive` (every HTTP/1.1 nginx response has one)
     /// reaches a client whose connection stays open as the only `Connection` field — true
     /// of Gatehouse's own connection — and never one whose connection closes.
