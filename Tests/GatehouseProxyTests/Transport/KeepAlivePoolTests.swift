@@ -68,16 +68,10 @@ import Testing
         let port = gatehouse.port
         for wave in 1...waves {
             let batch = TransportRig.RequestBatch(port: port, count: width, prefix: "/_api/w\(wave)", timeout: bound)
-            // The whole wave is at the upstream at once before any of it is answered; a
-            // request ending before that was answered by Gatehouse itself, or failed.
-            _ = try? await GateRig.poll(timeout: bound) { api.requests.count == wave * width || batch.sofar.ended > 0 }
-            let early = batch.sofar
-            let arrived = api.requests.count == wave * width && early.ended == 0
-            if !arrived { gates.forEach { $0.open() } }
-            try #require(
-                arrived,
-                "wave \(wave): \(api.requests.count - (wave - 1) * width) of \(width) at the upstream; ended early: \(early.statuses) \(early.failures.prefix(5))"
-            )
+            // The whole wave is at the upstream at once before any of it is answered.
+            let missed = await batch.waitUntilHeld(count: width, timeout: bound) { api.requests.count - (wave - 1) * width }
+            if missed != nil { gates.forEach { $0.open() } }
+            try #require(missed == nil, "wave \(wave): \(missed ?? "")")
             gates[wave].open()
             let outcome = await batch.outcome()
             #expect(outcome.statuses.count == width && outcome.statuses.allSatisfy { $0 == 200 }, "wave \(wave): \(outcome.failures.prefix(5))")

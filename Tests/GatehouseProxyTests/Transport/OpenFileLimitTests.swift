@@ -42,10 +42,9 @@ import Testing
         // And it is there when needed: 150 requests in flight at once hold 300 descriptors
         // besides the listeners and the meter files, far past the 128 it started with.
         let batch = TransportRig.RequestBatch(port: gatehouse.port, count: width, prefix: "/_api/fd")
-        _ = try? await GateRig.poll { api.requests.count == width || batch.sofar.ended > 0 }
-        let early = batch.sofar
+        let missed = await batch.waitUntilHeld(count: width) { api.requests.count }
         gate.open()
-        try #require(api.requests.count == width && early.ended == 0, "\(api.requests.count) at the upstream; ended early: \(early.statuses) \(early.failures.prefix(5)); log:\n\(gatehouse.log.suffix(2000))")
+        try #require(missed == nil, "\(missed ?? ""); log:\n\(gatehouse.log.suffix(2000))")
         let outcome = await batch.outcome()
         #expect(outcome.statuses.count == width && outcome.statuses.allSatisfy { $0 == 200 }, "\(outcome.failures.prefix(5)); log:\n\(gatehouse.log.suffix(2000))")
         gatehouse.terminate()

@@ -76,6 +76,18 @@ enum TransportRig {
         /// What has ended so far (answered or failed).
         var sofar: Outcomes { outcomes.withLockedValue { $0 } }
 
+        /// Waits until the whole batch is held at its gated upstream (`held`: how many of
+        /// its requests the upstream has), until any request ends first (answered by
+        /// Gatehouse itself, or failed), or for `timeout`: `nil` when the batch is held
+        /// whole, else what happened, for the test's failure.
+        func waitUntilHeld(count: Int, timeout: Duration = GateRig.pollTimeout, _ held: @escaping @Sendable () -> Int) async -> String? {
+            _ = try? await GateRig.poll(timeout: timeout) { held() >= count || self.sofar.ended > 0 }
+            let early = sofar
+            let now = held()
+            if now == count && early.ended == 0 { return nil }
+            return "\(now) of \(count) at the upstream; ended early: \(early.statuses) \(early.failures.prefix(5))"
+        }
+
         /// Every request's outcome, once all have ended.
         func outcome() async -> Outcomes {
             await task.value
