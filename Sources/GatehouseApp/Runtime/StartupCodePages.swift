@@ -15,8 +15,10 @@ import Glibc
 /// faults back in from there on first use, as minor faults.
 ///
 /// Only a mapping whose content is the file's is released: the executable's own, not
-/// writable, with no dirty, anonymous or swapped page. The relocated read-only data (RELRO) is
-/// dirty and stays; so does every library's.
+/// writable, with no anonymous or swapped page (a page the process wrote is anonymous: the
+/// relocated read-only data, RELRO, stays; so does every library's). Dirty is no test: a
+/// binary just written (a build, a copy) has page-cache pages not yet written back, dirty
+/// but still the file's.
 public enum StartupCodePages {
     /// Releases the executable's clean code mappings; the kilobytes they had resident
     /// just before (0 when nothing qualified or elsewhere than Linux).
@@ -52,7 +54,7 @@ public enum StartupCodePages {
     }
 
     /// The executable's mappings from `/proc/self/smaps` that are not writable and hold
-    /// no dirty, anonymous or swapped page.
+    /// no anonymous or swapped page.
     static func cleanMappings(of executable: String) -> [Mapping] {
         guard let file = fopen("/proc/self/smaps", "r") else { return [] }
         defer { fclose(file) }
@@ -69,7 +71,7 @@ public enum StartupCodePages {
             } else if current != nil, let (field, kB) = parseField(text) {
                 switch field {
                 case "Rss": current?.residentKB = kB
-                case "Shared_Dirty", "Private_Dirty", "Anonymous", "Swap": current?.modifiedKB += kB
+                case "Anonymous", "Swap": current?.modifiedKB += kB
                 default: break
                 }
             }
@@ -87,8 +89,8 @@ public enum StartupCodePages {
         guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start else { return nil }
         let permissions = fields[1]
         let path = fields.count == 6 ? fields[5].drop { $0 == " " } : ""
-        let releasable = path == executable && permissions.count == 4
-            && permissions.hasPrefix("r") && permissions.dropFirst().first == "-" && permissions.hasSuffix("p")
+        // `r-xp`, `r--p`: readable, not writable, private.
+        let releasable = path == executable && permissions.hasPrefix("r-") && permissions.hasSuffix("p")
         return Mapping(start: start, end: end, isReleasable: releasable)
     }
 
