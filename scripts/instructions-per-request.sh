@@ -36,6 +36,8 @@
 # REQPATH=/_auth/me (api): another path than /_api/hello, with the same token.
 # CLIENT=browser-cookie: the same fields, the token in Clerk's `__session` cookie instead of
 # an Authorization field (a same-origin call relying on the cookie).
+# CALLGRIND_OPTS: more valgrind options, e.g. "--dump-instr=yes" (with KEEP=file) to find each
+# retain's call site by address (addr2line).
 # Needs valgrind, openssl and python3 (Debian: apt-get install valgrind; nginx for UPSTREAM=nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -209,7 +211,7 @@ fi
 pids+=($!)
 # valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries; the symbol table is enough.
 strip -g -o "$work/gatehouse" "$BIN"
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/gatehouse" serve --config "$work/gatehouse.yaml" > "$work/valgrind.log" 2>&1 &
+valgrind --tool=callgrind ${CALLGRIND_OPTS:-} --callgrind-out-file="$work/callgrind.out" "$work/gatehouse" serve --config "$work/gatehouse.yaml" > "$work/valgrind.log" 2>&1 &
 vg=$!
 pids+=("$vg")
 

@@ -60,6 +60,7 @@ final class LoopContext {
         snapshot &+= 1
         tokenCaches = Array(repeating: VerifiedTokenCache(), count: runtime.apps.count)
         metrics.prepare(slots: runtime.apps.map(\.metricSlot))
+        pool.retire(keeping: runtime.apps.flatMap { [$0.appEndpoint, $0.apiEndpoint] }, idleTimeout: settings.idleTimeout)
     }
 
     /// The verified-token cache of `app`. An app of a snapshot replaced meanwhile (a request

@@ -39,7 +39,8 @@ final class UpstreamConnectionPool {
     }
 
     private let eventLoop: EventLoop
-    private let idleTimeout: TimeAmount
+    /// A reload's new value applies from the next sweep on (``retire(keeping:idleTimeout:)``).
+    private var idleTimeout: TimeAmount
     private let maxIdlePerUpstream: Int
     /// The loop's spare head buffer, handed to each new connection's request encoder.
     private let headBuffers: HeadBufferRecycler
@@ -70,6 +71,11 @@ final class UpstreamConnectionPool {
     /// The loop's (``LoopContext``), handed to each new connection; `nil`: its flushes
     /// are made at once.
     private let flushes: DeferredFlushes?
+
+    /// The endpoints of the configuration this loop serves, once a reload has replaced the
+    /// first one (`nil` until then: every endpoint is current). A connection to any other
+    /// is closed when its exchange ends instead of pooled: nothing will ask for it again.
+    private var current: [UpstreamEndpoint]?
 
     init(
         eventLoop: EventLoop, idleTimeout: TimeAmount, maxIdlePerUpstream: Int = 1024,
@@ -145,7 +151,10 @@ final class UpstreamConnectionPool {
             let index = Self.index(of: endpoint, in: idle)
             return (index, index.map { idle[$0].idle.count } ?? 0)
         }
-        guard lease.channel.isActive, lease.handler.isUsable, count < maxIdlePerUpstream else {
+        // An endpoint with nothing idle is looked for among the current ones: one a reload
+        // replaced has no entry (``retire(keeping:idleTimeout:)`` removed it) and gets none.
+        guard lease.channel.isActive, lease.handler.isUsable, count < maxIdlePerUpstream,
+              index != nil || isCurrent(endpoint) else {
             lease.channel.close(promise: nil)
             return
         }
@@ -191,6 +200,33 @@ final class UpstreamConnectionPool {
             return expired
         }
         for entry in expired { entry.channel.close(promise: nil) }
+    }
+
+    /// After a reload (on the loop, as it installs the new snapshot): closes the idle
+    /// connections of every endpoint not in `endpoints` — each reload builds its endpoints
+    /// anew, so those are the replaced configuration's, which no request will ask for
+    /// again; left to the idle timeout, a deployment reloading every few seconds under
+    /// load held one set of dead upstream sockets per reload (`scripts/soak.sh`). Exchanges
+    /// still running on such a connection close it when they end (``release(_:lease:)``).
+    /// As nginx's reload does, by its old workers' exit; the new configuration's
+    /// connections are opened as requests need them.
+    func retire(keeping endpoints: [UpstreamEndpoint], idleTimeout: TimeAmount) {
+        current = endpoints
+        self.idleTimeout = idleTimeout
+        // Taken out before any is closed: a close may call back into the pool.
+        let retired: [Upstream] = withIdle { idle in
+            let retired = idle.filter { entry in !endpoints.contains { $0 === entry.endpoint } }
+            idle.removeAll { entry in !endpoints.contains { $0 === entry.endpoint } }
+            return retired
+        }
+        for upstream in retired {
+            for entry in upstream.idle { entry.channel.close(promise: nil) }
+        }
+    }
+
+    private func isCurrent(_ endpoint: UpstreamEndpoint) -> Bool {
+        guard let current else { return true }
+        return current.contains { $0 === endpoint }
     }
 
     /// Closes every idle connection (shutdown).

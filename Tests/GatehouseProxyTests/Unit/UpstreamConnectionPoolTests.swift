@@ -68,7 +68,74 @@ import Testing
         try await group.shutdownGracefully()
         await api.stop()
     }
+
+    /// What a reload leaves in the pool: the kept endpoint's idle connection, and none of
+    /// the replaced one's — closed at once, and a connection of it released afterwards
+    /// (an exchange that ran across the reload) closed rather than pooled.
+    struct Retired: Sendable {
+        var idleBefore = 0
+        var idleAfterRetire = 0
+        var idleAfterLateRelease = 0
+        var keptTakenBack = false
+        var replacedTakenBack = true
+    }
+
+    @Test func retiringAnEndpointClosesItsIdleConnectionsAndRefusesItsLateOnes() async throws {
+        let replacedServer = try await TestHTTPServer.start { _ in .fixed(body: "old") }
+        let keptServer = try await TestHTTPServer.start { _ in .fixed(body: "new") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let replacedURL = try #require(UpstreamURL(parsing: replacedServer.url))
+        let keptURL = try #require(UpstreamURL(parsing: keptServer.url))
+        let retired = try await loop.submit { () -> EventLoopFuture<Retired> in
+            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(600))
+            let done = loop.makePromise(of: Retired.self)
+            var state = Retired()
+            do {
+                let replaced = try UpstreamEndpoint(url: replacedURL)
+                let kept = try UpstreamEndpoint(url: keptURL)
+                pool.connect(replaced, connectTimeout: .seconds(5)) { first in
+                    pool.connect(replaced, connectTimeout: .seconds(5)) { late in
+                        pool.connect(kept, connectTimeout: .seconds(5)) { keptLease in
+                            guard case .success(let first) = first, case .success(let late) = late,
+                                  case .success(let keptLease) = keptLease else {
+                                return done.fail(ConnectFailed())
+                            }
+                            pool.release(replaced, lease: first)
+                            pool.release(kept, lease: keptLease)
+                            state.idleBefore = pool.idleCount
+                            pool.retire(keeping: [kept], idleTimeout: .seconds(600))
+                            state.idleAfterRetire = pool.idleCount
+                            // `late` was leased across the "reload".
+                            pool.release(replaced, lease: late)
+                            state.idleAfterLateRelease = pool.idleCount
+                            state.replacedTakenBack = pool.takeIdle(replaced) != nil
+                            state.keptTakenBack = pool.takeIdle(kept)?.reused == true
+                            done.succeed(state)
+                        }
+                    }
+                }
+            } catch {
+                done.fail(error)
+            }
+            return done.futureResult
+        }.flatMap { $0 }.get()
+        #expect(retired.idleBefore == 2)
+        #expect(retired.idleAfterRetire == 1)
+        #expect(retired.idleAfterLateRelease == 1)
+        #expect(!retired.replacedTakenBack)
+        #expect(retired.keptTakenBack)
+        // Both of the replaced upstream's connections closed; the kept one's is open.
+        let closed = try await GateRig.poll { replacedServer.closedConnectionCount == 2 }
+        #expect(closed)
+        #expect(keptServer.closedConnectionCount == 0)
+        try await group.shutdownGracefully()
+        await replacedServer.stop()
+        await keptServer.stop()
+    }
 }
+
+private struct ConnectFailed: Error {}
 
 /// A weak reference the test's loop closures share.
 private final class WeakEndpoint: @unchecked Sendable {
