@@ -98,14 +98,16 @@ TOKEN=$(curl -sf --max-time 5 -X POST -H 'Content-Type: application/json' \
   sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 [[ -n "$TOKEN" ]] || { echo "soak: could not mint a dev token (logs in $WORK)" >&2; KEEP=1; exit 1; }
 
-sample() { # prints "rss_kb fds threads"
-  local rss threads fds
+sample() { # prints "rss_kb fds threads anon_kb file_kb"
+  local rss threads fds anon file
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$GH/status")
+  anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$GH/status")
+  file=$(awk '/^RssFile:/ {print $2}' "/proc/$GH/status")
   threads=$(awk '/^Threads:/ {print $2}' "/proc/$GH/status")
   fds=$(ls "/proc/$GH/fd" | wc -l)
-  echo "$rss $fds $threads"
+  echo "$rss $fds $threads $anon $file"
 }
-read -r RSS0 FDS0 THREADS0 < <(sample)
+read -r RSS0 FDS0 THREADS0 _ _ < <(sample)
 echo "soak: ${DURATION}s, $CONNECTIONS connections, reload every ${RELOAD_EVERY}s; before: VmRSS ${RSS0} kB, $FDS0 fds, $THREADS0 threads"
 
 TOKEN=$TOKEN "${PIN_0[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s scripts/soak/mix.lua \
@@ -120,15 +122,15 @@ while kill -0 "$WRK" 2>/dev/null; do
     kill -HUP "$GH"; reloads=$((reloads + 1))
   fi
   if [[ $((elapsed % SAMPLE)) -eq 0 ]]; then
-    read -r rss fds threads < <(sample)
+    read -r rss fds threads anon file < <(sample)
     printf '%s\t%s\t%s\t%s\n' "$elapsed" "$rss" "$fds" "$threads" >>"$WORK/samples.tsv"
-    printf 'soak: %5ss VmRSS %6s kB  fds %5s  threads %s\n' "$elapsed" "$rss" "$fds" "$threads"
+    printf 'soak: %5ss VmRSS %6s kB (anonymous %6s, file %6s)  fds %5s  threads %s\n' "$elapsed" "$rss" "$anon" "$file" "$fds" "$threads"
   fi
 done
 wait "$WRK" || true
 # The clients are gone; their connections close as Gatehouse reads their end.
 sleep 2
-read -r RSS1 FDS1 THREADS1 < <(sample)
+read -r RSS1 FDS1 THREADS1 _ _ < <(sample)
 curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/metrics.txt"
 kill -TERM "$GH"
 for _ in $(seq 150); do kill -0 "$GH" 2>/dev/null || break; sleep 0.1; done
@@ -181,7 +183,9 @@ for path in glob.glob(f"{work}/meter/*/*.jsonl"):
         lines += 1
         if record.get("outcome") == "ok" and 200 <= record.get("status", 0) < 300:
             ok_2xx += 1
-print(f"soak: meter: {lines} lines ({ok_2xx} ok 2xx), process counted {written} written and {api_2xx} 2xx /_api responses; {reloads} reloads")
+peak = int(metric(r'^gatehouse_meter_queued_records_peak'))
+print(f"soak: meter: {lines} lines ({ok_2xx} ok 2xx), process counted {written} written and {api_2xx} 2xx /_api responses; "
+      f"at most {peak} records queued at once; {reloads} reloads")
 if torn: failures.append(f"{torn} meter lines are not JSON")
 # The scrape came before SIGTERM's last flush: the logs may hold more than it counted, never less.
 if lines < written: failures.append(f"{lines} meter lines, but {written} records were counted as written")

@@ -80,9 +80,12 @@ public final class GatehouseInstance: Sendable {
             let state = NIOLockedValueBox(State(configuration: configuration, built: built))
             let admin = AdminServer(listen: configuration.adminListen, group: group, probes: .init(
                 isReady: { state.withLockedValue { $0.built.providers }.allSatisfy { $0.isReady } && store.isOpen },
-                // The request path's counters come from the proxy's loops; the rest (JWKS
-                // fetches, the meter writer) from swift-metrics' registry.
-                renderMetrics: { loop in proxy.metricsText(on: loop).map { $0 + registry.emitToString() } }
+                // The request path's counters come from the proxy's loops, the meter queue's
+                // gauges from the writer; the rest (JWKS fetches, the meter writer's
+                // counters) from swift-metrics' registry.
+                renderMetrics: { loop in
+                    proxy.metricsText(on: loop).map { $0 + meterWriter.queueMetricsText + registry.emitToString() }
+                }
             ))
             let adminAddress = try await admin.start()
             let proxyAddress = try await proxy.start()

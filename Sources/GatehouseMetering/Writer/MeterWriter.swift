@@ -46,6 +46,9 @@ public final class MeterWriter: Sendable {
     private let pending = NIOLockedValueBox(Queue())
     private let files = NIOLockedValueBox(Files())
     private let queued = ManagedAtomic<Int>(0)
+    /// The most records ever waiting at once: what the queue cost in memory at its worst
+    /// (a disk stall shows here long after the queue drained).
+    private let peakQueued = ManagedAtomic<Int>(0)
     private let fsyncs = ManagedAtomic<Int>(0)
     private let stopped = ManagedAtomic<Bool>(false)
     private let logger: Logger
@@ -93,6 +96,27 @@ public final class MeterWriter: Sendable {
     /// Records waiting to be written.
     public var queuedCount: Int { queued.load(ordering: .relaxed) }
 
+    /// The most records that have waited at once since the start.
+    public var peakQueuedCount: Int { peakQueued.load(ordering: .relaxed) }
+
+    /// The queue's gauges in Prometheus text, read when `/metrics` is scraped (nothing to
+    /// update on the request path): how close the writer is to ``highWatermark``, where
+    /// `/_api` calls start being refused, so an alert can fire before they are.
+    public var queueMetricsText: String {
+        """
+        # HELP gatehouse_meter_queued_records Meter records waiting to be written.
+        # TYPE gatehouse_meter_queued_records gauge
+        gatehouse_meter_queued_records \(queuedCount)
+        # HELP gatehouse_meter_queued_records_peak The most meter records that have waited at once since the start.
+        # TYPE gatehouse_meter_queued_records_peak gauge
+        gatehouse_meter_queued_records_peak \(peakQueuedCount)
+        # HELP gatehouse_meter_queue_high_watermark Queued meter records at which new /_api calls are refused (503).
+        # TYPE gatehouse_meter_queue_high_watermark gauge
+        gatehouse_meter_queue_high_watermark \(highWatermark)
+
+        """
+    }
+
     /// `fsync(2)` calls made so far (what `fsync:` promises is observable, and tested).
     public var fsyncCount: Int { fsyncs.load(ordering: .relaxed) }
 
@@ -104,7 +128,13 @@ public final class MeterWriter: Sendable {
     /// Hands a batch over. Called on event loops; takes a lock only to append.
     public func submit(_ batch: MeterBatch) {
         guard !batch.isEmpty else { return }
-        queued.wrappingIncrement(by: batch.count, ordering: .relaxed)
+        let waiting = queued.wrappingIncrementThenLoad(by: batch.count, ordering: .relaxed)
+        var peak = peakQueued.load(ordering: .relaxed)
+        while waiting > peak {
+            let (exchanged, original) = peakQueued.compareExchange(expected: peak, desired: waiting, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
         let schedule = pending.withLockedValue { q -> Bool in
             q.batches.append(batch)
             defer { q.drainScheduled = true }

@@ -41,11 +41,20 @@ import Testing
         // The upstream saw nothing of it.
         #expect(api.requests.count == 2)
         #expect(writer.queuedCount == 2)
+        // What an operator's alert reads: the queue at its high watermark.
+        let stalled = try await gatehouse.adminRequest("/metrics").text
+        #expect(MeteringRig.metric(stalled, "gatehouse_meter_queued_records", [:]) == 2)
+        #expect(MeteringRig.metric(stalled, "gatehouse_meter_queued_records_peak", [:]) == 2)
+        #expect(MeteringRig.metric(stalled, "gatehouse_meter_queue_high_watermark", [:]) == 2)
 
         // The disk comes back: the kept records are written on the retry, admission reopens.
         try FileManager.default.removeItem(atPath: blocker)
         #expect(await MeteringRig.eventually { writer.queuedCount == 0 })
         #expect(!writer.isOverloaded)
+        // Drained; the peak remembers the stall.
+        let drained = try await gatehouse.adminRequest("/metrics").text
+        #expect(MeteringRig.metric(drained, "gatehouse_meter_queued_records", [:]) == 0)
+        #expect(MeteringRig.metric(drained, "gatehouse_meter_queued_records_peak", [:]) == 2)
         #expect(try await gatehouse.request("GET", "/_api/again", headers: MeteringRig.bearer).status == 200)
         await gatehouse.stop()
         await api.stop()
