@@ -133,7 +133,38 @@ import Testing
         await replacedServer.stop()
         await keptServer.stop()
     }
+    /// A reload's `limits.idle_timeout_ms` reaches the pool: a connection idle since before
+    /// the reload closes on the new timeout (the pool kept the one it was made with).
+    @Test func aReloadsIdleTimeoutAppliesToConnectionsAlreadyIdle() async throws {
+        let api = try await TestHTTPServer.start { _ in .fixed(body: "ok") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let url = try #require(UpstreamURL(parsing: api.url))
+        let idle = try await loop.submit { () -> EventLoopFuture<Int> in
+            let pool = UpstreamConnectionPool(eventLoop: loop, idleTimeout: .seconds(600))
+            let done = loop.makePromise(of: Int.self)
+            do {
+                let endpoint = try UpstreamEndpoint(url: url)
+                pool.connect(endpoint, connectTimeout: .seconds(5)) { result in
+                    guard case .success(let lease) = result else { return done.fail(ConnectFailed()) }
+                    pool.release(endpoint, lease: lease)
+                    pool.retire(keeping: [endpoint], idleTimeout: .milliseconds(100))
+                    done.succeed(pool.idleCount)
+                }
+            } catch {
+                done.fail(error)
+            }
+            return done.futureResult
+        }.flatMap { $0 }.get()
+        // Kept by the reload (its endpoint is current), then closed by the sweep.
+        #expect(idle == 1)
+        let closed = try await GateRig.poll { api.closedConnectionCount == 1 }
+        #expect(closed)
+        try await group.shutdownGracefully()
+        await api.stop()
+    }
 }
+
 
 private struct ConnectFailed: Error {}
 
