@@ -114,14 +114,16 @@ TOKEN=$TOKEN "${PIN_0[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s
   "http://127.0.0.1:$GH_PORT" >"$WORK/wrk.txt" 2>&1 &
 WRK=$!
 : >"$WORK/samples.tsv"
-start=$SECONDS reloads=0
+start=$SECONDS reloads=0 next_reload=$RELOAD_EVERY next_sample=$SAMPLE
 while kill -0 "$WRK" 2>/dev/null; do
   sleep 1
   elapsed=$((SECONDS - start))
-  if [[ $RELOAD_EVERY -gt 0 && $((elapsed % RELOAD_EVERY)) -eq 0 ]]; then
-    kill -HUP "$GH"; reloads=$((reloads + 1))
+  # Due times, not multiples: a slow pass must not skip a reload or a sample.
+  if [[ $RELOAD_EVERY -gt 0 && $elapsed -ge $next_reload ]]; then
+    kill -HUP "$GH"; reloads=$((reloads + 1)); next_reload=$((next_reload + RELOAD_EVERY))
   fi
-  if [[ $((elapsed % SAMPLE)) -eq 0 ]]; then
+  if [[ $elapsed -ge $next_sample ]]; then
+    next_sample=$((next_sample + SAMPLE))
     read -r rss fds threads anon file < <(sample)
     printf '%s\t%s\t%s\t%s\n' "$elapsed" "$rss" "$fds" "$threads" >>"$WORK/samples.tsv"
     printf 'soak: %5ss VmRSS %6s kB (anonymous %6s, file %6s)  fds %5s  threads %s\n' "$elapsed" "$rss" "$anon" "$file" "$fds" "$threads"
