@@ -21,9 +21,15 @@ struct RuntimeBuilder {
     /// What a reload takes over from the runtime it replaces, so that a reload is
     /// invisible to clients: JWKS providers keep their keys (no refetch, no `/readyz` dip),
     /// a generated dev key keeps signing (issued dev tokens stay valid), rate-limit
-    /// buckets keep their counts, and the monthly org counter keeps the calls of this
-    /// process that are not in the logs yet.
+    /// buckets keep their counts, the monthly org counter keeps the calls of this
+    /// process that are not in the logs yet, and an unchanged upstream keeps its
+    /// endpoint — so the loops' pools keep its kept-alive connections (they close those of
+    /// every endpoint a reload replaced).
     struct CarriedState: Sendable {
+        /// By ``endpointKey(app:role:url:)``; only endpoints without a `ca_file`, whose
+        /// trust a reload could not see change (a CA bundle rewritten in place must reach
+        /// new connections: such an endpoint is built anew, its connections closed).
+        var endpoints: [String: UpstreamEndpoint] = [:]
         /// By ``providerKey(app:url:timeoutMs:)``.
         var providers: [String: JWKSProvider] = [:]
         /// Generated dev issuers (no `dev_key_file`) by app id.
@@ -35,6 +41,10 @@ struct RuntimeBuilder {
 
         static func providerKey(app: String, url: String, timeoutMs: Int) -> String {
             "\(app)\n\(url)\n\(timeoutMs)"
+        }
+
+        static func endpointKey(app: String, role: String, url: UpstreamURL) -> String {
+            "\(app)\n\(role)\n\(url)"
         }
     }
 
@@ -105,10 +115,25 @@ struct RuntimeBuilder {
             }
             carried.quotas[app.id] = (app.quotas, app.org, quota)
             let appUsers = try users.map { AppUsers(appID: app.id, directory: $0, lookup: try Self.profileLookup(app)) }
-            apps.append(try AppRuntime(config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota, users: appUsers))
+            let appEndpoint = try endpoint(app: app.id, role: "app", url: app.upstream, caFile: nil, carried: &carried)
+            let apiEndpoint = try endpoint(app: app.id, role: "api", url: app.api.upstream, caFile: app.api.caFile, carried: &carried)
+            apps.append(try AppRuntime(
+                config: app, index: index, keySource: keySource, devIssuer: devIssuer, quota: quota, users: appUsers,
+                appEndpoint: appEndpoint, apiEndpoint: apiEndpoint
+            ))
         }
         carried.monthCounters = monthCounters
         return Built(runtime: ProxyRuntime(apps: apps), providers: providers, carried: carried)
+    }
+
+    /// The replaced runtime's endpoint for the same app, role and URL when there is one
+    /// and no `ca_file` is involved, else a new one.
+    private func endpoint(app: String, role: String, url: UpstreamURL, caFile: String?, carried: inout CarriedState) throws -> UpstreamEndpoint {
+        guard caFile == nil else { return try UpstreamEndpoint(url: url, caFile: caFile) }
+        let key = CarriedState.endpointKey(app: app, role: role, url: url)
+        let endpoint = try previous.endpoints[key] ?? UpstreamEndpoint(url: url)
+        carried.endpoints[key] = endpoint
+        return endpoint
     }
 
     /// The JWKS URL: `jwks_url`, else (clerk) derived from the publishable key, which

@@ -32,12 +32,18 @@ public final class AppRuntime: Sendable {
     /// The owner key, kept only as its hash: `/_auth/users` compares it in constant time.
     let ownerKeyTable: APIKeyTable
 
-    public init(config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil, users: AppUsers? = nil) throws {
+    /// - Parameters:
+    ///   - appEndpoint, apiEndpoint: the replaced runtime's, when a reload left them
+    ///     unchanged (their pooled connections stay in use); built from `config` if `nil`.
+    public init(
+        config: AppConfiguration, index: Int, keySource: KeySource?, devIssuer: DevIssuer?, quota: QuotaGuard? = nil, users: AppUsers? = nil,
+        appEndpoint: UpstreamEndpoint? = nil, apiEndpoint: UpstreamEndpoint? = nil
+    ) throws {
         self.config = config
         self.index = index
         self.metricSlot = MetricSlots.slot(for: config.id)
-        self.appEndpoint = try UpstreamEndpoint(url: config.upstream)
-        self.apiEndpoint = try UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
+        self.appEndpoint = try appEndpoint ?? UpstreamEndpoint(url: config.upstream)
+        self.apiEndpoint = try apiEndpoint ?? UpstreamEndpoint(url: config.api.upstream, caFile: config.api.caFile)
         self.injectionSnippet = InjectionSnippet(app: config)
         self.apiRewrite = UpstreamRequestBuilder.APIRewrite(app: config)
         let auth = config.auth

@@ -1,3 +1,4 @@
+import Foundation
 import GatehouseCore
 import GatehouseTesting
 import Testing
@@ -23,6 +24,34 @@ import Testing
         #expect(response.status == 200)
         #expect(response.text == "tls /secure")
         #expect(api.requests.first?.values("Authorization") == ["Bearer " + TestGatehouse.ownerKey])
+        await gatehouse.stop()
+        await api.stop()
+    }
+
+    /// A CA bundle rewritten in place reaches the next connection at the reload: an
+    /// upstream with an `api.ca_file` gets a new endpoint (a new trust store) and its
+    /// pooled connections close, where an upstream without one keeps them
+    /// (`ReloadLiveTests`). Here the bundle is swapped for an unrelated CA, so the
+    /// upstream is no longer trusted; reusing the connection verified under the old bundle
+    /// would have answered 200.
+    @Test func aCABundleRewrittenInPlaceAppliesAtTheReload() async throws {
+        let api = try await Self.tlsUpstream()
+        let bundle = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-ca-\(UInt64.random(in: 0...UInt64.max)).pem").path
+        defer { try? FileManager.default.removeItem(atPath: bundle) }
+        try FileManager.default.copyItem(atPath: TransportRig.fixture("test-ca.pem"), toPath: bundle)
+        let gatehouse = try await TransportRig.start(api: "https://127.0.0.1:\(api.port)") {
+            $0.eventLoops = 1
+            $0.apps[0].api.caFile = bundle
+        }
+        #expect(try await gatehouse.request("GET", "/_api/before", headers: TransportRig.bearer).status == 200)
+        #expect(api.connectionCount == 1)
+
+        try FileManager.default.removeItem(atPath: bundle)
+        try FileManager.default.copyItem(atPath: TransportRig.fixture("other-ca.pem"), toPath: bundle)
+        _ = try await gatehouse.instance.reload(configuration: gatehouse.configuration)
+        let after = try await gatehouse.request("GET", "/_api/after", headers: TransportRig.bearer)
+        #expect(after.status == 502)
+        #expect(api.requests.map(\.path) == ["/before"])
         await gatehouse.stop()
         await api.stop()
     }
