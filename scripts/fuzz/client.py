@@ -280,7 +280,15 @@ def conn_worker(cid, rng):
                 else:
                     pending_first = None
                     with lock: stats["expect"] += 1
-                    send_split(s, rng, r["wire_body"])
+                    try:
+                        send_split(s, rng, r["wire_body"])
+                    except (BrokenPipeError, ConnectionResetError) as e:
+                        got = rd.buf
+                        try:
+                            s.settimeout(1); got += s.recv(65536)
+                        except Exception: pass
+                        with lock: failures.append(f"conn {cid}: {e!r} while sending the body after 100 Continue: {(r['path'], r['method'], r['kind'], len(r['body']), r['early'], r['head'][:200])}; got {got[:300]!r}")
+                        return
             else:
                 pending_first = None
                 try:
