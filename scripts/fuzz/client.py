@@ -230,6 +230,13 @@ def make_request(rng, cid, n, last_fz):
     head += "\r\n"
     return dict(kind=kind, api=api, method=method, path=path, status=status, framing=framing, length=length, html=html,
                 cut=cut, early=early, http10=http10, bad=bad, owner=owner, host=host, seed=seed, fz=fz, body=body, head=head.encode(), wire_body=wire_body)
+def leftover(s, rd):
+    """What the connection had for us when a send met its reset: read, then what is left."""
+    got = rd.buf
+    try:
+        s.settimeout(1); got += s.recv(65536)
+    except Exception: pass
+    return got
 def send_split(s, rng, data):
     i = 0
     while i < len(data):
@@ -283,10 +290,7 @@ def conn_worker(cid, rng):
                     try:
                         send_split(s, rng, r["wire_body"])
                     except (BrokenPipeError, ConnectionResetError) as e:
-                        got = rd.buf
-                        try:
-                            s.settimeout(1); got += s.recv(65536)
-                        except Exception: pass
+                        got = leftover(s, rd)
                         with lock: failures.append(f"conn {cid}: {e!r} while sending the body after 100 Continue: {(r['path'], r['method'], r['kind'], len(r['body']), r['early'], r['head'][:200])}; got {got[:300]!r}")
                         return
             else:
@@ -297,10 +301,7 @@ def conn_worker(cid, rng):
                     # Bytes pipelined behind a request that asked for the close meet the
                     # close (as behind nginx): only what reached the upstream is checked.
                     if any(r.get("never") for r in reqs): return
-                    got = rd.buf
-                    try:
-                        s.settimeout(1); got += s.recv(65536)
-                    except Exception: pass
+                    got = leftover(s, rd)
                     with lock: failures.append(f"conn {cid}: {e!r} while sending {[(r['path'], r['method'], r['kind'], len(r['body']), r['head'][:60]) for r in reqs]}; got {got[:300]!r}")
                     return
             if abort:
