@@ -140,7 +140,7 @@ extension ProxyHandler {
         exchange.dropUpstream()
         exchange.finish(.clientAbort, status: exchange.responseStarted ? nil : 413)
         if exchange.responseStarted {
-            closeClient(context: context)
+            closeClient(requestRead: false, context: context)
         } else {
             answer(.payloadTooLarge, keepAlive: false, requestComplete: false, context: context)
         }
@@ -246,7 +246,7 @@ extension ProxyHandler {
             state = .closed
             sendAndFlushThenClose(endOfResponse, requestRead: exchange.requestEnded, context: context)
         } else {
-            closeClient(context: context)
+            closeClient(requestRead: exchange.requestEnded, context: context)
         }
     }
 }
@@ -428,7 +428,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
         metrics.upstreamFailed(slot: exchange.app.metricSlot)
         if exchange.clientResponseStarted {
             logAccess(status: exchange.status)
-            closeClient(context: context)
+            closeClient(requestRead: exchange.requestEnded, context: context)
         } else {
             answer(.badGateway, keepAlive: exchange.keepAlive && exchange.requestEnded, requestComplete: exchange.requestEnded, endConsumed: exchange.requestEnded, context: context)
         }

@@ -58,7 +58,7 @@ extension ProxyHandler {
             state = .idle
             timeouts.awaitingNextHead()
         } else {
-            closeClient(context: context)
+            closeClient(requestRead: true, context: context)
         }
     }
 
@@ -76,8 +76,15 @@ extension ProxyHandler {
         logger.info("request", metadata: metadata)
     }
 
-    func closeClient(context: ChannelHandlerContext) {
+    /// Ends the client connection after what was written to it: its output shut once that
+    /// is out, then — when the client may still be sending (`requestRead` false) — what it
+    /// sends read and dropped until it closes or goes quiet (``LingeringClose``), as every
+    /// other close with the client's bytes unread does. Closed outright, the kernel reset
+    /// the connection on the client's next bytes: a client still sending its body when the
+    /// upstream's answer broke after its head met the reset mid-upload, and could lose what
+    /// was written before it (a randomized run, `scripts/fuzz-exchanges.sh` seed 1216).
+    func closeClient(requestRead: Bool, context: ChannelHandlerContext) {
         state = .closed
-        context.close(promise: nil)
+        LingeringClose.closeWhenWritten(context, linger: !requestRead)
     }
 }

@@ -745,6 +745,43 @@ import Testing
         await upstream.stop()
     }
 
+    /// The same broken answer, early: the upstream answers before the request's body has
+    /// come and breaks its answer after the head, while the client is still uploading. The
+    /// client gets the head and the cut body, then the end of the connection — and its
+    /// upload is taken and dropped until it stops. Closed outright, the connection was
+    /// reset by the client's next bytes, which met `EPIPE` mid-upload (a randomized run,
+    /// `scripts/fuzz-exchanges.sh` seed 1216, with `Expect: 100-continue`).
+    @Test func aClientStillUploadingWhenTheAnswerBreaksIsNotReset() async throws {
+        let upstream = try await EarlyUpstream.start(
+            answer: "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            rest: "zz\r\n", restAfter: 1_000)
+        let gatehouse = try await TransportRig.start(app: upstream.url, api: upstream.url) { DesyncAuditTests.oneLoop(&$0) }
+        let connection = try await RawConnection.connect(port: gatehouse.port, halfClosure: true)
+        try await connection.send(
+            "POST /upload HTTP/1.1\r\nHost: g.test\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000000\r\n\r\n"
+                + String(repeating: "x", count: 2_000))
+        let bytes = try await connection.readUntilClose(timeout: .seconds(10))
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(text.debugDescription)")
+        #expect(text.contains("hello"), "\(text.debugDescription)")
+        #expect(!text.hasSuffix("0\r\n\r\n"), "a broken answer passed as complete: \(text.debugDescription)")
+        // The rest of the upload: 400 KB in 8 KB writes, each taken (a reset fails one).
+        let chunk = [UInt8](repeating: UInt8(ascii: "y"), count: 8_192)
+        var sent = 0
+        do {
+            for _ in 0..<50 {
+                try await connection.send(chunk)
+                sent += chunk.count
+            }
+        } catch {
+            Issue.record("the upload met \(error) after \(sent) more bytes")
+        }
+        #expect(sent == 50 * chunk.count)
+        await connection.close()
+        await gatehouse.stop()
+        await upstream.stop()
+    }
+
     /// A kept-alive upstream connection the upstream closes just as Gatehouse sends it the
     /// next request (its idle timeout — Node's 5 s, gunicorn's 2 s — is shorter than the
     /// pool's): the request meets the close, no byte of an answer comes. nginx retries such
