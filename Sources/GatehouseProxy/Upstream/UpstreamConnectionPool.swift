@@ -215,8 +215,12 @@ final class UpstreamConnectionPool {
         self.idleTimeout = idleTimeout
         // Taken out before any is closed: a close may call back into the pool.
         let retired: [Upstream] = withIdle { idle in
-            let retired = idle.filter { entry in !endpoints.contains { $0 === entry.endpoint } }
-            idle.removeAll { entry in !endpoints.contains { $0 === entry.endpoint } }
+            var retired: [Upstream] = []
+            idle.removeAll { entry in
+                guard !endpoints.contains(where: { $0 === entry.endpoint }) else { return false }
+                retired.append(entry)
+                return true
+            }
             return retired
         }
         for upstream in retired {
