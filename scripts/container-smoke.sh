@@ -172,8 +172,9 @@ if ! command -v bwrap >/dev/null; then
 fi
 for tool in bwrap setpriv openssl curl strip; do command -v "$tool" >/dev/null || fail "$tool is missing"; done
 
-# The same build as the Dockerfile's build stage.
-BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static ${SWIFT_BUILD_FLAGS:-})
+# The same build as the Dockerfile's build stage (SWIFT_LTO= builds without link-time
+# optimisation, as --build-arg SWIFT_LTO= does there).
+BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static ${SWIFT_LTO---experimental-lto-mode=full} ${SWIFT_BUILD_FLAGS:-})
 if [[ -z "${SMOKE_SKIP_BUILD:-}" ]]; then
   note "${BUILD[*]}"
   "${BUILD[@]}" 2>&1 | tail -n 3 || fail "build failed"

@@ -38,7 +38,7 @@ ADMIN_PORT=${ADMIN_PORT:-18590}
 JWKS_PORT=${JWKS_PORT:-18582}
 # Small enough that the client's largest /_api uploads (400 KB) meet it (413).
 API_BODY_LIMIT=100000
-[[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse)" >&2; exit 1; }
+[[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse --experimental-lto-mode=full, as scripts/bench.sh builds it)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()

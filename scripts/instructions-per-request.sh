@@ -51,7 +51,7 @@ PAGE_PORT=${PAGE_PORT:-18482}
 for tool in valgrind callgrind_control openssl python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
-[[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse)" >&2; exit 1; }
+[[ -x "$BIN" ]] || { echo "no binary at $BIN (swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse --experimental-lto-mode=full, as scripts/bench.sh builds it)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pids=()

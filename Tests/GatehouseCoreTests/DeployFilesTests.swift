@@ -88,6 +88,9 @@ import Yams
 
     static func dockerfile() throws -> Dockerfile { Dockerfile(try text("Dockerfile")) }
 
+    /// The release build's link-time optimisation flag (Dockerfile `SWIFT_LTO`).
+    static let releaseLTO = "--experimental-lto-mode=full"
+
     /// Every variable the environment overlay reads (SPEC "Configuration").
     static let knownVariables = Set(EnvironmentOverlay.settings.map(\.variable))
 
@@ -97,9 +100,15 @@ import Yams
         let runs = file.all("RUN").joined(separator: "\n")
         #expect(runs.contains("swift build -c release --static-swift-stdlib --product gatehouse"))
         // Runtime exclusivity checks stay on unless the builder opts out (README "Deployment").
-        #expect(runs.contains("--scratch-path .build-static $SWIFT_BUILD_FLAGS"))
+        #expect(runs.contains("--scratch-path .build-static $SWIFT_LTO $SWIFT_BUILD_FLAGS"))
         #expect(file.all("ARG").contains("SWIFT_BUILD_FLAGS=\"\""), "SWIFT_BUILD_FLAGS defaults to no flags")
         #expect(!runs.contains("enforce-exclusivity"))
+        // Link-time optimisation by default; the scripts that build "the image's binary"
+        // outside a container (the smoke test, the benchmarks) default to the same.
+        #expect(file.all("ARG").contains("SWIFT_LTO=\"\(Self.releaseLTO)\""))
+        for script in ["scripts/container-smoke.sh", "scripts/bench.sh"] {
+            #expect(try Self.text(script).contains("${SWIFT_LTO---experimental-lto-mode=full}"), "\(script) builds as the image does")
+        }
 
         let user = try #require(file.all("USER").last, "a USER instruction")
         let name = String(user.split(separator: ":")[0])
