@@ -4,7 +4,7 @@
 # Swift runtime linked statically: about 12% less CPU per request than linked dynamically,
 # whose every retain/release goes through the PLT and whose TLS through __tls_get_addr;
 # STATIC=0 measures the dynamic build; and link-time optimisation, ~12% less user CPU, for
-# a first build of ~12 minutes instead of ~6 and ~6 minutes per rebuild: SWIFT_LTO= (empty)
+# a first build of 10-12 minutes instead of ~6 and ~5.5 minutes per rebuild: SWIFT_LTO= (empty)
 # builds without it, e.g. while iterating) (one event loop on its own core, wrk and the
 # upstream on the other; JWKS and tokens from the harness), then the candidate's rows and
 # ratios written into README.md's performance section with the date, machine and command.
