@@ -24,7 +24,7 @@ COPY Sources ./Sources
 # SwiftPM checks every declared target's folder, test targets included.
 COPY Tests ./Tests
 # The same command scripts/container-smoke.sh builds and runs.
-# Debug info stripped (152 MB -> 100 MB); the symbol table stays for crash backtraces.
+# Debug info stripped (153 MB -> 104 MB); the symbol table stays for crash backtraces.
 # Swift's runtime exclusivity checks stay on: an overlapping access traps instead of being
 # undefined behaviour. --build-arg SWIFT_BUILD_FLAGS="-Xswiftc -enforce-exclusivity=unchecked"
 # builds without them (~12% fewer instructions per request, 5-7% less CPU; README
