@@ -119,20 +119,12 @@ public final class RawConnection: Sendable {
         init(inbox: Inbox) { self.inbox = inbox }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) { inbox.append(unwrapInboundIn(data)) }
         func channelInactive(context: ChannelHandlerContext) { inbox.close() }
-        /// With `halfClosure`: the server's end of the stream is the readers' close, and the
-        /// connection stays open for writing.
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case ChannelEvent.inputClosed = event { inbox.close() } else { context.fireUserInboundEventTriggered(event) }
-        }
         func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
     }
 
-    /// - Parameter halfClosure: keep the connection open for sending after the server has
-    ///   closed its side (a client still uploading when the answer ends).
-    public static func connect(host: String = "127.0.0.1", port: Int, halfClosure: Bool = false) async throws -> RawConnection {
+    public static func connect(host: String = "127.0.0.1", port: Int) async throws -> RawConnection {
         let inbox = Inbox()
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.allowRemoteHalfClosure, value: halfClosure)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(inbox: inbox)) }
             }
