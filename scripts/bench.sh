@@ -26,11 +26,13 @@ for tool in wrk nginx haproxy curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool missing (apt-get install wrk nginx haproxy curl)" >&2; exit 1; }
 done
 
+# The container image's default (Dockerfile `ARG SWIFT_LTO`); empty when SWIFT_LTO= is given.
+LTO=${SWIFT_LTO---experimental-lto-mode=full}
 if [[ -z "${SUMMARY:-}" ]]; then
   if [[ "${STATIC:-1}" == 0 ]]; then
-    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse ${SWIFT_LTO---experimental-lto-mode=full} ${SWIFT_BUILD_FLAGS:-})
+    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse $LTO ${SWIFT_BUILD_FLAGS:-})
   else
-    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse ${SWIFT_LTO---experimental-lto-mode=full} ${SWIFT_BUILD_FLAGS:-})
+    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse $LTO ${SWIFT_BUILD_FLAGS:-})
   fi
   echo "== ${BUILD[*]}" >&2
   "${BUILD[@]}" >&2
@@ -56,11 +58,10 @@ fi
 [[ -n "${NO_README:-}" ]] && exit 0
 
 SCRATCH=${SCRATCH:-$([[ "${STATIC:-1}" == 0 ]] && echo .build-release || echo .build-static)}
-python3 - "$SUMMARY" "${ROUNDS:-1}" "$SCRATCH" <<'PY'
+python3 - "$SUMMARY" "${ROUNDS:-1}" "$SCRATCH" "$LTO" <<'PY'
 import os, re, sys
-summary, rounds, scratch = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+summary, rounds, scratch, lto = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3], sys.argv[4].strip()
 extra = os.environ.get("SWIFT_BUILD_FLAGS", "").strip()
-lto = os.environ.get("SWIFT_LTO", "--experimental-lto-mode=full").strip()
 flags = "".join(" " + f for f in (lto, extra) if f)
 image = lto == "--experimental-lto-mode=full" and not extra
 built = ("`swift build -c release --static-swift-stdlib" + flags + "` (" + ("as the container image" if image else "the container image with other flags") + ")" if scratch == ".build-static"
