@@ -26,13 +26,15 @@ for tool in wrk nginx haproxy curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool missing (apt-get install wrk nginx haproxy curl)" >&2; exit 1; }
 done
 
-# The container image's default (Dockerfile `ARG SWIFT_LTO`); empty when SWIFT_LTO= is given.
+# The container image's defaults (Dockerfile `ARG SWIFT_LTO`, `ARG SWIFT_LAYOUT`); empty when
+# SWIFT_LTO= or SWIFT_LAYOUT= is given.
 LTO=${SWIFT_LTO---experimental-lto-mode=full}
+LAYOUT=${SWIFT_LAYOUT--Xlinker --call-graph-ordering-file=$ROOT/deploy/call-graph.txt -Xlinker --no-warn-symbol-ordering}
 if [[ -z "${SUMMARY:-}" ]]; then
   if [[ "${STATIC:-1}" == 0 ]]; then
-    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse $LTO ${SWIFT_BUILD_FLAGS:-})
+    BUILD=(swift build -c release --scratch-path .build-release --product gatehouse $LTO $LAYOUT ${SWIFT_BUILD_FLAGS:-})
   else
-    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse $LTO ${SWIFT_BUILD_FLAGS:-})
+    BUILD=(swift build -c release --static-swift-stdlib --scratch-path .build-static --product gatehouse $LTO $LAYOUT ${SWIFT_BUILD_FLAGS:-})
   fi
   echo "== ${BUILD[*]}" >&2
   "${BUILD[@]}" >&2
@@ -58,12 +60,15 @@ fi
 [[ -n "${NO_README:-}" ]] && exit 0
 
 SCRATCH=${SCRATCH:-$([[ "${STATIC:-1}" == 0 ]] && echo .build-release || echo .build-static)}
-python3 - "$SUMMARY" "${ROUNDS:-1}" "$SCRATCH" "$LTO" <<'PY'
+# The layout flag shown with the repository's path (deploy/…), as the Dockerfile's reads.
+python3 - "$SUMMARY" "${ROUNDS:-1}" "$SCRATCH" "$LTO" "${LAYOUT//$ROOT\//}" <<'PY'
 import os, re, sys
-summary, rounds, scratch, lto = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3], sys.argv[4].strip()
+summary, rounds, scratch = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+lto, layout = sys.argv[4].strip(), sys.argv[5].strip()
 extra = os.environ.get("SWIFT_BUILD_FLAGS", "").strip()
-flags = "".join(" " + f for f in (lto, extra) if f)
-image = lto == "--experimental-lto-mode=full" and not extra
+flags = "".join(" " + f for f in (lto, layout, extra) if f)
+image = lto == "--experimental-lto-mode=full" and layout == (
+    "-Xlinker --call-graph-ordering-file=deploy/call-graph.txt -Xlinker --no-warn-symbol-ordering") and not extra
 built = ("`swift build -c release --static-swift-stdlib" + flags + "` (" + ("as the container image" if image else "the container image with other flags") + ")" if scratch == ".build-static"
          else "`swift build -c release" + flags + "` (Swift runtime linked dynamically)")
 def field(name):

@@ -173,8 +173,8 @@ fi
 for tool in bwrap setpriv openssl curl strip; do command -v "$tool" >/dev/null || fail "$tool is missing"; done
 
 # The same build as the Dockerfile's build stage (SWIFT_LTO= builds without link-time
-# optimisation, as --build-arg SWIFT_LTO= does there).
-BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static ${SWIFT_LTO---experimental-lto-mode=full} ${SWIFT_BUILD_FLAGS:-})
+# optimisation, SWIFT_LAYOUT= in the linker's default order, as the build args do there).
+BUILD=(swift build -c release --static-swift-stdlib --product gatehouse --scratch-path .build-static ${SWIFT_LTO---experimental-lto-mode=full} ${SWIFT_LAYOUT--Xlinker --call-graph-ordering-file=$ROOT/deploy/call-graph.txt -Xlinker --no-warn-symbol-ordering} ${SWIFT_BUILD_FLAGS:-})
 if [[ -z "${SMOKE_SKIP_BUILD:-}" ]]; then
   note "${BUILD[*]}"
   "${BUILD[@]}" 2>&1 | tail -n 3 || fail "build failed"

@@ -91,6 +91,12 @@ import Yams
     /// The release build's link-time optimisation flag (Dockerfile `SWIFT_LTO`).
     static let releaseLTO = "--experimental-lto-mode=full"
 
+    /// The release link's code layout (Dockerfile `SWIFT_LAYOUT`), the call graph's path
+    /// left out: the image reads it from /src, the scripts from the checkout.
+    static func releaseLayout(at path: String) -> String {
+        "-Xlinker --call-graph-ordering-file=\(path)deploy/call-graph.txt -Xlinker --no-warn-symbol-ordering"
+    }
+
     /// Every variable the environment overlay reads (SPEC "Configuration").
     static let knownVariables = Set(EnvironmentOverlay.settings.map(\.variable))
 
@@ -100,14 +106,21 @@ import Yams
         let runs = file.all("RUN").joined(separator: "\n")
         #expect(runs.contains("swift build -c release --static-swift-stdlib --product gatehouse"))
         // Runtime exclusivity checks stay on unless the builder opts out (README "Deployment").
-        #expect(runs.contains("--scratch-path .build-static $SWIFT_LTO $SWIFT_BUILD_FLAGS"))
+        #expect(runs.contains("--scratch-path .build-static $SWIFT_LTO $SWIFT_LAYOUT $SWIFT_BUILD_FLAGS"))
         #expect(file.all("ARG").contains("SWIFT_BUILD_FLAGS=\"\""), "SWIFT_BUILD_FLAGS defaults to no flags")
         #expect(!runs.contains("enforce-exclusivity"))
         // Link-time optimisation by default; the scripts that build "the image's binary"
         // outside a container (the smoke test, the benchmarks) default to the same.
         #expect(file.all("ARG").contains("SWIFT_LTO=\"\(Self.releaseLTO)\""))
+        // The hot code laid out by the committed call graph, copied into the build stage
+        // (.dockerignore leaves deploy/ out but for it).
+        #expect(file.all("ARG").contains("SWIFT_LAYOUT=\"\(Self.releaseLayout(at: "/src/"))\""))
+        #expect(file.all("COPY").contains("deploy/call-graph.txt ./deploy/call-graph.txt"))
+        #expect(try Self.text(".dockerignore").split(separator: "\n").contains("!deploy/call-graph.txt"))
         for script in ["scripts/container-smoke.sh", "scripts/bench.sh"] {
-            #expect(try Self.text(script).contains("${SWIFT_LTO-\(Self.releaseLTO)}"), "\(script) builds as the image does")
+            let text = try Self.text(script)
+            #expect(text.contains("${SWIFT_LTO-\(Self.releaseLTO)}"), "\(script) builds as the image does")
+            #expect(text.contains("${SWIFT_LAYOUT-\(Self.releaseLayout(at: "$ROOT/"))}"), "\(script) links as the image does")
         }
 
         let user = try #require(file.all("USER").last, "a USER instruction")
@@ -119,6 +132,28 @@ import Yams
 
         let healthcheck = try #require(file.all("HEALTHCHECK").last)
         #expect(healthcheck.contains("/healthz") && healthcheck.contains("9090"))
+    }
+
+    /// The linker reads the call graph as "caller callee count" lines and stops the build
+    /// on any other (a comment aside); a graph without the request path's functions would
+    /// lay nothing out that matters.
+    @Test func theCallGraphForTheLinkerIsWellFormedAndCoversTheRequestPath() throws {
+        let lines = try Self.text("deploy/call-graph.txt").split(separator: "\n")
+            .filter { !$0.hasPrefix("#") }
+        #expect(lines.count > 500, "\(lines.count) edges")
+        var functions = Set<Substring>()
+        for line in lines {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            #expect(fields.count == 3 && (UInt64(fields[2]) ?? 0) > 0, "not an edge: \(line)")
+            functions.formUnion(fields.prefix(2))
+        }
+        // llhttp's parser, the Swift runtime's reference counting, and functions of
+        // Gatehouse's proxy and auth modules and of NIO's sockets (mangled names).
+        #expect(functions.contains("c_nio_llhttp__internal__run"))
+        #expect(functions.contains("swift_retain"))
+        for module in ["14GatehouseProxy", "13GatehouseAuth", "8NIOPosix"] {
+            #expect(functions.contains { $0.hasPrefix("$s" + module) }, "nothing of \(module)")
+        }
     }
 
     @Test func dockerfileEnvironmentIsKnownToTheLoaderAndListensForProbes() throws {
