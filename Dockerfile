@@ -36,8 +36,8 @@ ARG SWIFT_BUILD_FLAGS=""
 # builds without it.
 ARG SWIFT_LTO="--experimental-lto-mode=full"
 # The request paths' code laid out together, callers beside callees, from the call graph
-# scripts/hot-layout.sh measured: ~400 pages of code per request become ~170, ~5-7% fewer
-# instruction-cache misses and ~5-10% less user CPU (Benchmarks/README.md, twenty-seventh
+# scripts/hot-layout.sh measured: ~200 pages of code per request become ~96, ~5-8% fewer
+# instruction-cache misses and ~5% less user CPU (Benchmarks/README.md, twenty-seventh
 # round). --build-arg SWIFT_LAYOUT= (empty) links in the default order.
 COPY deploy/call-graph.txt ./deploy/call-graph.txt
 ARG SWIFT_LAYOUT="-Xlinker --call-graph-ordering-file=/src/deploy/call-graph.txt -Xlinker --no-warn-symbol-ordering"

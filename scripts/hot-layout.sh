@@ -5,10 +5,10 @@
 #
 #   scripts/hot-layout.sh [BINARY]     (default: .build-static/release/gatehouse)
 #
-# Why: one proxied request runs ~58,000 instructions through ~750 functions, nearly every
-# instruction once, so its code (~300 KB) is far larger than the instruction cache and the
-# linker's default order scatters it over ~400 pages of a 150 MB binary. Placed by call
-# graph (lld's C3 ordering), callers beside their callees, it fits in ~170 pages: fewer
+# Why: one proxied request runs ~58,000 instructions through ~350 functions, nearly every
+# instruction once, so its code (~110 KB) is larger than the instruction cache, and the
+# linker's default order scatters it over ~200 pages of a 150 MB binary. Placed by call
+# graph (lld's C3 ordering), callers beside their callees, it fits in ~96 pages: fewer
 # instruction-TLB and cache misses for the same instructions (Benchmarks/README.md,
 # twenty-seventh round).
 #
@@ -44,9 +44,9 @@ run bad UPSTREAM=nginx scripts/instructions-per-request.sh "$BIN" bad
 run html scripts/instructions-per-request.sh "$BIN" html
 run gzip PAGE_CODING=gzip scripts/instructions-per-request.sh "$BIN" html
 
-python3 - "$BIN" "$OUT" "$N" "$work"/*.out <<'PY'
-import collections, os, re, sys
-binary, out, requests, profiles = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+python3 - "$OUT" "$N" "$work"/*.out <<'PY'
+import collections, re, sys
+out, requests, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 edges = collections.Counter()
 for path in profiles:
     names, objects = {}, {}
