@@ -21,7 +21,10 @@
 # Run it on an LTO build (the image's, SWIFT_LTO's default): the names are the ones the
 # link-time optimiser gives, and a build made with a stale file only places what it still
 # finds (`--no-warn-symbol-ordering` keeps the linker quiet about the rest), so regenerate
-# after changes to the request path, then rebuild. Needs valgrind, nginx, openssl, python3.
+# after changes to the request path, then rebuild. SwiftPM does not track the file: a
+# rebuild after only the graph changed relinks nothing until the binary is removed
+# (.build-static/x86_64-unknown-linux-gnu/release/gatehouse). Needs valgrind, nginx,
+# openssl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-.build-static/release/gatehouse}
@@ -99,3 +102,4 @@ with open(out, "w") as f:
         f.write(f"{caller} {callee} {n}\n")
 print(f"{out}: {len(kept)} call edges between {len({x for c, e, _ in kept for x in (c, e)})} functions")
 PY
+echo "SwiftPM does not see this file change: remove the release binary before the next build to relink with it" >&2
