@@ -50,8 +50,9 @@ run gzip PAGE_CODING=gzip scripts/instructions-per-request.sh "$BIN" html
 python3 - "$OUT" "$N" "$work"/*.out <<'PY'
 import collections, re, sys
 out, requests, profiles = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-edges = collections.Counter()
+total = collections.Counter()
 for path in profiles:
+    edges = collections.Counter()
     names, objects = {}, {}
     object_of = {}            # function -> object file it is in
     fn = callee = callee_object = current_object = None
@@ -80,18 +81,14 @@ for path in profiles:
         elif line.startswith("calls="):
             count = int(line[6:].split()[0])
             if fn and callee and fn != callee:
-                edges[(fn, callee, path)] += count
+                edges[(fn, callee)] += count
             callee_object = None
 
-    # instructions-per-request.sh runs a stripped copy named .../gatehouse.
-    own = lambda f: (object_of.get(f) or "").endswith("/gatehouse") \
-        and not f.startswith("0x")
-    for key in [k for k in edges if k[2] == path and not (own(k[0]) and own(k[1]))]:
-        del edges[key]
+    # Only calls inside the binary (instructions-per-request.sh runs a stripped copy named
+    # .../gatehouse), told once the whole profile has named every function's object.
+    own = lambda f: (object_of.get(f) or "").endswith("/gatehouse") and not f.startswith("0x")
+    total.update({edge: n for edge, n in edges.items() if own(edge[0]) and own(edge[1])})
 
-total = collections.Counter()
-for (caller, callee, _), count in edges.items():
-    total[(caller, callee)] += count
 # Edges taken at least once per ten requests (summed over the workloads); the rest is
 # timers and rare paths, which would only dilute the hot clusters.
 kept = [(c, e, n) for (c, e), n in total.most_common() if n * 10 >= requests]
