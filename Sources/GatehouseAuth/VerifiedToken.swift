@@ -1,6 +1,12 @@
 /// The identity a verified JWT carries: `sub` plus the profile claims the gate and
 /// `/_auth/me` use. Immutable, so it can be cached until ``expiresAt`` and shared across loops.
-public struct VerifiedToken: Sendable, Equatable {
+///
+/// An object rather than a struct: a cached token is handed out on every `/_api` request
+/// (the cache's hit, the gate's decision, the user directory's sighting), and as a value
+/// each copy retained its five references (`sub`, three optional profile strings, the
+/// claims) and each end released them — ten atomic reference counts per copy where one
+/// object costs two (`Benchmarks/README.md`, twenty-eighth round).
+public final class VerifiedToken: Sendable, Equatable {
     /// `sub`: the user id Gatehouse forwards and meters.
     public let subject: String
     /// `exp`, seconds since 1970.
@@ -30,7 +36,7 @@ public struct VerifiedToken: Sendable, Equatable {
     }
 
     /// Builds the identity from claims already checked by ``TokenVerifier``.
-    init(subject: String, expiresAt: Double, issuedAt: Double?, claims: [String: JSONValue]) {
+    convenience init(subject: String, expiresAt: Double, issuedAt: Double?, claims: [String: JSONValue]) {
         let email = claims["email"]?.stringValue
         var name = claims["name"]?.stringValue
         if name == nil {
@@ -42,6 +48,13 @@ public struct VerifiedToken: Sendable, Equatable {
         self.init(
             subject: subject, expiresAt: expiresAt, issuedAt: issuedAt, email: email, name: name, picture: picture,
             claims: claims)
+    }
+
+    /// Equal when every field is, as the struct it was compared.
+    public static func == (a: VerifiedToken, b: VerifiedToken) -> Bool {
+        a === b
+            || (a.subject == b.subject && a.expiresAt == b.expiresAt && a.issuedAt == b.issuedAt && a.email == b.email
+                && a.name == b.name && a.picture == b.picture && a.claims == b.claims)
     }
 }
 

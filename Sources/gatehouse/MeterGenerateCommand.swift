@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseCore
 import GatehouseMetering
 
 extension Meter {
@@ -54,8 +55,8 @@ extension Meter {
                                     status: status, requestBytes: Int.random(in: 0..<4096, using: &rng),
                                     responseBytes: Int.random(in: 0..<65_536, using: &rng),
                                     durationMs: Double(Int.random(in: 1..<20_000, using: &rng)) / 10,
-                                    requestID: String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16)
-                                        + String(UInt64.random(in: 0...UInt64.max, using: &rng), radix: 16),
+                                    requestID: RequestID(
+                                        high: UInt64.random(in: 0...UInt64.max, using: &rng), low: UInt64.random(in: 0...UInt64.max, using: &rng)),
                                     outcome: status == 502 ? .upstreamError : .ok
                                 ).appendJSONLine(to: &line)
                                 records += 1

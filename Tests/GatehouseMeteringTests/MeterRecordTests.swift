@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehouseMetering
 import Testing
 
@@ -14,6 +15,20 @@ import Testing
         Self.sample.appendJSONLine(to: &out)
         #expect(String(decoding: out, as: UTF8.self) ==
             #"{"ts":"2026-11-29T13:58:21.123Z","org":"org_42","app":"app_abc123","user":"user_2abc","method":"POST","path":"/v1/retrievers/search","status":200,"req_bytes":123,"resp_bytes":4567,"duration_ms":12.3,"request_id":"6f1c","outcome":"ok"}"# + "\n")
+    }
+
+    /// An id Gatehouse made is written as its 32 hex digits, on the plain path and the
+    /// escaping one alike.
+    @Test func aMadeRequestIDIsWrittenAsItsDigits() {
+        var record = Self.sample
+        record.requestID = RequestID(high: 0x0123_4567_89ab_cdef, low: 7)
+        var out: [UInt8] = []
+        record.appendJSONLine(to: &out)
+        #expect(String(decoding: out, as: UTF8.self).contains(#","request_id":"0123456789abcdef0000000000000007","outcome":"#))
+        record.path = "/needs\"escape"
+        out = []
+        record.appendJSONLine(to: &out)
+        #expect(String(decoding: out, as: UTF8.self).contains(#","request_id":"0123456789abcdef0000000000000007","outcome":"#))
     }
 
     /// Every outcome is written as its SPEC name (the line spells them from literals).
@@ -80,7 +95,7 @@ import Testing
             for number in [Int.min, Int.max] {
                 var record = MeterRecord(
                     timestampMs: -1, org: long, app: "", user: long, method: "M", path: long, status: number,
-                    requestBytes: number, responseBytes: number, durationMs: 99_999_999_999_999.9, requestID: long, outcome: outcome)
+                    requestBytes: number, responseBytes: number, durationMs: 99_999_999_999_999.9, requestID: RequestID(long), outcome: outcome)
                 var plain: [UInt8] = []
                 record.appendJSONLine(to: &plain)
                 record.app = "\u{1}"
@@ -102,7 +117,7 @@ import Testing
         for outcome in MeterRecord.Outcome.allCases {
             let record = MeterRecord(
                 timestampMs: 0, org: control, app: control, user: control, method: control, path: control,
-                status: Int.min, requestBytes: Int.min, responseBytes: Int.min, durationMs: 1e300, requestID: control, outcome: outcome)
+                status: Int.min, requestBytes: Int.min, responseBytes: Int.min, durationMs: 1e300, requestID: RequestID(control), outcome: outcome)
             var out: [UInt8] = []
             record.appendJSONLine(to: &out)
             let line = String(decoding: out, as: UTF8.self)

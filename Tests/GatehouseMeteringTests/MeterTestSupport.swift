@@ -15,7 +15,7 @@ enum MeterTestSupport {
         status: Int = 200, req: Int = 10, resp: Int = 100, duration: Double = 5, outcome: MeterRecord.Outcome = .ok, id: String = "r"
     ) -> MeterRecord {
         MeterRecord(timestampMs: UTCTimestamp.parse(ts) ?? 0, org: org, app: app, user: user, method: "GET", path: path,
-                    status: status, requestBytes: req, responseBytes: resp, durationMs: duration, requestID: id, outcome: outcome)
+                    status: status, requestBytes: req, responseBytes: resp, durationMs: duration, requestID: RequestID(id), outcome: outcome)
     }
 
     static func writer(_ dir: String, fsync: MeteringConfiguration.Fsync = .always, instance: String = "test-1", highWatermark: Int = 100_000) -> MeterWriter {

@@ -78,7 +78,7 @@ let benchmarks: @Sendable () -> Void = {
 
     guard case .success(let target) = PathNormalizer.normalize(Fixtures.apiTarget) else { fatalError("target") }
     let rewrite = UpstreamRequestBuilder.APIRewrite(app: app.config)
-    let requestID = "4f9c2b7d1e0a83652c7b9d0e1f2a3b4c"
+    let requestID = RequestID(high: 0x4f9c_2b7d_1e0a_8365, low: 0x2c7b_9d0e_1f2a_3b4c)
     let user = "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"
     let config = app.config
 

@@ -48,7 +48,7 @@ extension MeterRecord {
             line.literal(#","duration_ms":"#)
             line.tenths(durationMs)
             line.literal(#","request_id":""#)
-            line.plain(requestID)
+            requestID.withUTF8Bytes { line.plain(bytes: $0) }
             line.literal(#","outcome":""#)
             line.literal(outcome.literal)
             line.literal("\"}\n")
@@ -67,6 +67,13 @@ extension MeterRecord {
     @inline(__always)
     private static func plainBytes(_ text: String) -> Int? {
         text.withUTF8Bytes { JSONText.needsEscape($0) ? nil : $0.count }
+    }
+
+    /// A made id is hex digits: its length, unwritten.
+    @inline(__always)
+    private static func plainBytes(_ id: RequestID) -> Int? {
+        if id.isGenerated { return id.utf8Count }
+        return id.withUTF8Bytes { JSONText.needsEscape($0) ? nil : $0.count }
     }
 
     /// The line byte by byte with escapes (a field with `"`, `\` or a control character).
@@ -90,7 +97,7 @@ extension MeterRecord {
         JSONText.appendLiteral(#","duration_ms":"#, to: &out)
         JSONText.appendTenths(durationMs, to: &out)
         JSONText.appendLiteral(#","request_id":"#, to: &out)
-        JSONText.appendString(requestID, to: &out)
+        JSONText.appendString(requestID.description, to: &out)
         JSONText.appendLiteral(#","outcome":""#, to: &out)
         JSONText.appendLiteral(outcome.literal, to: &out)
         JSONText.appendLiteral("\"}\n", to: &out)
@@ -146,6 +153,12 @@ struct JSONLineWriter {
     /// opens it).
     mutating func plain(_ text: String) {
         text.withUTF8Bytes { copy($0) }
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// As ``plain(_:)``, from bytes.
+    mutating func plain(bytes: UnsafeBufferPointer<UInt8>) {
+        copy(bytes)
         byte(UInt8(ascii: "\""))
     }
 

@@ -1,3 +1,5 @@
+import GatehouseCore
+
 /// One billable `/_api` call (SPEC "Metering"): what was forwarded for whom, and how it
 /// ended. Built on the event loop when the exchange ends; serialised by the writer.
 public struct MeterRecord: Sendable, Equatable {
@@ -22,12 +24,12 @@ public struct MeterRecord: Sendable, Equatable {
     /// Response body bytes actually delivered towards the client.
     public var responseBytes: Int
     public var durationMs: Double
-    public var requestID: String
+    public var requestID: RequestID
     public var outcome: Outcome
 
     public init(
         timestampMs: Int64, org: String, app: String, user: String, method: String, path: String, status: Int,
-        requestBytes: Int, responseBytes: Int, durationMs: Double, requestID: String, outcome: Outcome
+        requestBytes: Int, responseBytes: Int, durationMs: Double, requestID: RequestID, outcome: Outcome
     ) {
         self.timestampMs = timestampMs
         self.org = org

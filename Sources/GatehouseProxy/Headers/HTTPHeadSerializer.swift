@@ -139,6 +139,10 @@ enum HTTPHeadSerializer {
             bytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
         }
 
+        mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
+            bytes += name.utf8.count + 2 + value.count + 2
+        }
+
         mutating func lines(_ run: [UInt8]) {
             bytes += run.count
         }
@@ -177,6 +181,13 @@ enum HTTPHeadSerializer {
             put(name)
             put(UInt8(ascii: ":"), UInt8(ascii: " "))
             put(value)
+            putCRLF()
+        }
+
+        mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
+            put(name)
+            put(UInt8(ascii: ":"), UInt8(ascii: " "))
+            put(bytes: value)
             putCRLF()
         }
 

@@ -23,6 +23,8 @@ import NIOHTTP1
 protocol HeaderFieldSink {
     /// `name: value\r\n`.
     mutating func field(_ name: String, _ value: String)
+    /// `name: value\r\n`, the value as bytes (a ``RequestID`` written where it goes).
+    mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>)
     /// Whole `name: value\r\n` lines, built before (``UpstreamRequestBuilder/APIRewrite``).
     mutating func lines(_ bytes: [UInt8])
     /// The blank line that ends the head.

@@ -21,7 +21,7 @@ public enum UpstreamRequestBuilder {
         public var target: RequestTarget
         public var peer: String?
         public var peerTrusted: Bool
-        public var requestID: String
+        public var requestID: RequestID
         /// A WebSocket upgrade to pass through (SPEC: tunnelled only after the upstream's 101).
         public var webSocketUpgrade: Bool
         /// The body length `head` declares (``RequestHeadValidator/declaredLength(_:)``),
@@ -31,8 +31,8 @@ public enum UpstreamRequestBuilder {
         public var fieldBytes: Int
 
         public init(
-            head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool,
-            inspection: RequestHeadValidator.Inspection
+            head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: RequestID, webSocketUpgrade: Bool,
+            inspection: borrowing RequestHeadValidator.Inspection
         ) {
             self.head = head
             self.target = target
@@ -45,7 +45,7 @@ public enum UpstreamRequestBuilder {
         }
 
         /// Inspecting `head` here.
-        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: String, webSocketUpgrade: Bool = false) {
+        public init(head: HTTPRequestHead, target: RequestTarget, peer: String?, peerTrusted: Bool, requestID: RequestID, webSocketUpgrade: Bool = false) {
             self.init(
                 head: head, target: target, peer: peer, peerTrusted: peerTrusted, requestID: requestID, webSocketUpgrade: webSocketUpgrade,
                 inspection: RequestHeadValidator.inspect(head)
@@ -55,11 +55,11 @@ public enum UpstreamRequestBuilder {
 
     /// The request id to use: a trusted peer's `X-Request-Id` when it sent a sane one,
     /// else `generated`.
-    public static func requestID(_ headers: HTTPHeaders, peerTrusted: Bool, generated: @autoclosure () -> String) -> String {
+    public static func requestID(_ headers: HTTPHeaders, peerTrusted: Bool, generated: @autoclosure () -> RequestID) -> RequestID {
         if peerTrusted, let incoming = headers.first(name: "x-request-id"),
            !incoming.isEmpty, incoming.utf8.count <= 128,
            incoming.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) {
-            return incoming
+            return RequestID(incoming)
         }
         return generated()
     }
@@ -279,7 +279,9 @@ public enum UpstreamRequestBuilder {
             set("X-Forwarded-For", forwardedFor, &sink)
             if !keptForwardedProto { set("X-Forwarded-Proto", "http", &sink) }
             if !keptForwardedHost, let originalHost { set("X-Forwarded-Host", originalHost, &sink) }
-            set("X-Request-Id", inbound.requestID, &sink)
+            if api?.overrides("X-Request-Id") != true {
+                inbound.requestID.withUTF8Bytes { sink.field("X-Request-Id", bytes: $0) }
+            }
             if inbound.webSocketUpgrade {
                 set("Connection", "Upgrade", &sink)
                 set("Upgrade", "websocket", &sink)

@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseMetering
 import NIOCore
 import NIOHTTP1
@@ -76,7 +77,7 @@ final class Exchange {
         let user: String
         let method: String
         let path: String
-        let requestID: String
+        let requestID: RequestID
     }
 
     init(serial: Int, app: AppRuntime, isAPI: Bool, keepAlive: Bool, loop: LoopContext) {

@@ -1,4 +1,5 @@
 import GatehouseAuth
+import GatehouseCore
 import GatehouseMetering
 import NIOCore
 
@@ -119,25 +120,12 @@ final class LoopContext {
     /// The low 64 bits: a per-loop sequence starting at a random point.
     private var requestIDSequence = UInt64.random(in: .min ... .max)
 
-    /// A fresh 128-bit request id as 32 lowercase hex digits: unique, not secret (it is
-    /// a correlation id that also appears in logs and upstream headers). A sequence, not
-    /// a random draw per request: drawing from the system generator is a `getrandom(2)`
-    /// system call on every request.
-    func makeRequestID() -> String {
+    /// A fresh 128-bit request id (32 lowercase hex digits when written): unique, not
+    /// secret (it is a correlation id that also appears in logs and upstream headers). A
+    /// sequence, not a random draw per request: drawing from the system generator is a
+    /// `getrandom(2)` system call on every request.
+    func makeRequestID() -> RequestID {
         requestIDSequence &+= 1
-        return Self.hex(requestIDPrefix, requestIDSequence)
-    }
-
-    static func hex(_ high: UInt64, _ low: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 32) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            digits.withUTF8Buffer { digits in
-                for i in 0..<16 {
-                    buffer[i] = digits[Int((high >> UInt64(60 - 4 * i)) & 0xF)]
-                    buffer[16 + i] = digits[Int((low >> UInt64(60 - 4 * i)) & 0xF)]
-                }
-            }
-            return 32
-        }
+        return RequestID(high: requestIDPrefix, low: requestIDSequence)
     }
 }

@@ -65,7 +65,7 @@ extension ProxyHandler {
     /// One access-log line (SPEC issue 3: off by default or sampled). Never the query
     /// string, a header or a token: only what identifies the request and its result.
     func logAccess(status: UInt) {
-        guard let entry = accessEntry.take() else { return }
+        guard accessEntry != nil, let entry = accessEntry.take() else { return }
         var metadata: Logger.Metadata = [
             "method": "\(entry.method)", "path": "\(entry.path)", "status": "\(status)", "route": "\(entry.route)",
             "duration_ms": "\(Double((NIODeadline.now() - entry.started).nanoseconds / 100_000) / 10)",

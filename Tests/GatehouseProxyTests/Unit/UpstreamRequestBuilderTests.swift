@@ -115,7 +115,7 @@ import Testing
                 for webSocket in [false, true] {
                     let inbound = UpstreamRequestBuilder.Inbound(
                         head: head, target: RequestTarget(path: "/_api/" + long, query: nil), peer: "203.0.113.77", peerTrusted: trusted,
-                        requestID: String(repeating: "r", count: 128), webSocketUpgrade: webSocket)
+                        requestID: RequestID(String(repeating: "r", count: 128)), webSocketUpgrade: webSocket)
                     for request in [
                         UpstreamRequestBuilder.apiRequest(inbound, app: app, rewrite: rewrite, user: long, into: ByteBuffer()),
                         UpstreamRequestBuilder.appRequest(inbound, upstream: app.upstream, narrowAcceptEncoding: true, into: ByteBuffer()),
