@@ -365,8 +365,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if PathNormalizer.path(target.path, isUnder: app.config.api.prefix) {
             let now = settings.clock()
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
+            // The closure is given the two fields it reads, not the head and the inspection
+            // to read them from: capturing those copied both whole (five retains and
+            // releases, and the inspection destroyed twice, per request).
+            let authorization = facts.authorization
+            let headers = head.headers
+            let eventLoop = context.eventLoop
             let step = loop.withTokenCache(for: app) { APIGate.evaluate(
-                app: app, headers: head.headers, authorization: facts.authorization, cache: &$0, now: now, eventLoop: context.eventLoop
+                app: app, headers: headers, authorization: authorization, cache: &$0, now: now, eventLoop: eventLoop
             ) }
             switch step {
             case .accept(let identity, let token, let sightingDue):
