@@ -11,10 +11,12 @@ import NIOHTTP1
     var framing: HTTPBodyFraming
     /// The head's target (the meter's path is read from it).
     public var uri: String
-    /// The client's head, for the upstream's response decoder, which reads a request's
-    /// method and nothing else of it (NIO's `HTTPDecoder`: a response to HEAD has no
-    /// body): the same method as this request's, without a head built for it.
-    let methodHead: HTTPRequestHead
+    /// The request's method, for the upstream's response decoder (a response to HEAD has
+    /// no body) and the replay rule. The method alone, not the client's head it came from:
+    /// a head made the whole request a type whose copies and destroys go through its value
+    /// witnesses (`Exchange/replay` is set and cleared on every pooled `/_api` request:
+    /// ~400 instructions; `Benchmarks/README.md`, twenty-eighth round).
+    let method: HTTPMethod
 }
 
 /// Where ``UpstreamRequestBuilder`` puts the fields it sets: counted first

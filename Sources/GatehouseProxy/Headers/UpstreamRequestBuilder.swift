@@ -177,7 +177,7 @@ public enum UpstreamRequestBuilder {
             assert(writer.offset == count.bytes, "Gatehouse's fields not the size counted")
             return writer.offset
         }
-        return UpstreamRequest(head: head, framing: framing, uri: uri, methodHead: inbound.head)
+        return UpstreamRequest(head: head, framing: framing, uri: uri, method: inbound.head.method)
     }
 
     /// The client's fields as the upstream may see them, and what they said that the

@@ -521,9 +521,16 @@ final class HTTPResponseDecodingHandler: DecodingCoreHandler, ChannelOutboundHan
         context.write(data, promise: promise)
     }
 
-    /// A request head written past this handler (``UpstreamHandler/write(_:)-(UpstreamRequest)``
-    /// hands its bytes to the encoder directly): the decoder is told here instead.
-    func observe(_ head: HTTPRequestHead) {
-        core.observeWrite(.head(head), data: wrapOutboundOut(.head(head)))
+    /// A request written past this handler (``UpstreamHandler/write(_:)-(UpstreamRequest)``
+    /// hands its bytes to the encoder directly): the decoder is told its method here
+    /// instead — at once when idle, as a head queued behind the decoding under way
+    /// otherwise (``DecodingCore/observeWrite(_:data:)``'s order).
+    func observe(method: HTTPMethod) {
+        if core.decoder != nil {
+            decoder.observeRequest(method: method)
+        } else {
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: "")
+            core.observeWrite(.head(head), data: wrapOutboundOut(.head(head)))
+        }
     }
 }

@@ -399,7 +399,7 @@ extension ProxyHandler: UpstreamHandlerDelegate {
     /// idempotent and no body (nothing of one was read, and none will be). As nginx's
     /// `proxy_next_upstream error` does for a request that met a cached connection's close.
     static func mayReplay(_ request: UpstreamRequest) -> Bool {
-        request.framing == .neither && request.methodHead.method.isIdempotent
+        request.framing == .neither && request.method.isIdempotent
     }
 
     /// The kept request goes back: its head buffer to the loop's spares.

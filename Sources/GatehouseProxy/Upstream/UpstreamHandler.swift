@@ -137,7 +137,7 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler, Deco
     /// not while a copy is kept to send it again (``Exchange/replay``).
     func write(_ request: UpstreamRequest, recycle: Bool = true) {
         guard context != nil else { return }
-        decoder.observe(request.methodHead)
+        decoder.observe(method: request.method)
         encoder.write(prepared: request.head, framing: request.framing, recycle: recycle)
     }
 

@@ -25,6 +25,8 @@ import Testing
         var reenterWith: ByteBuffer?
         /// A request written from inside the first response head read (once).
         var writeOnFirstHead: HTTPClientRequestPart?
+        /// Run from inside the first response head read (once).
+        var onFirstHead: (() -> Void)?
         /// A request head's keep-alive verdict as ``ProxyHandler`` reads it (the inspection's),
         /// rather than the head's `isKeepAlive` (llhttp's in NIO's heads).
         var requestVerdictByInspection = false
@@ -63,6 +65,10 @@ import Testing
             if let request = writeOnFirstHead, case .head = value as? HTTPClientResponsePart {
                 writeOnFirstHead = nil
                 context.write(NIOAny(request), promise: nil)
+            }
+            if let hook = onFirstHead, case .head = value as? HTTPClientResponsePart {
+                onFirstHead = nil
+                hook()
             }
         }
 
@@ -251,6 +257,37 @@ import Testing
             }
         }, "queued write")
         #expect(events.prefix(5) == ["head 200 HTTP/1.1 Content-Length: 2 keep-alive true", "body \"ok\"", "end nil", "head 200 HTTP/1.1 Content-Length: 9 keep-alive true", "end nil"])
+    }
+
+    /// How `UpstreamHandler` tells the decoder a request's method (`observe(method:)`, the
+    /// head's bytes having gone to the encoder directly): idle, and from inside a decode
+    /// (queued behind it). The responses decode as with every head written through the
+    /// pipeline to NIO's decoder — the two to HEAD without a body.
+    @Test func methodsObservedDirectlyDecodeAsHeadsWrittenThroughThePipeline() throws {
+        let first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        let bodiless = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+        let head = HTTPRequestHead(version: .http1_1, method: .HEAD, uri: "/h")
+        let nio = try Self.responseEvents(.nio, requests: [.GET], writeOnFirstHead: .head(head)) { channel, _ in
+            try channel.writeInbound(ByteBuffer(string: first))
+            try channel.writeInbound(ByteBuffer(string: bodiless))
+            try channel.writeOutbound(HTTPClientRequestPart.head(head))
+            try channel.writeInbound(ByteBuffer(string: bodiless))
+        }
+        #expect(nio.filter { $0.hasPrefix("head 200") }.count == 3 && !nio.contains { $0.hasPrefix("body") && $0 != "body \"ok\"" })
+
+        let recorder = Recorder()
+        let decoding = HTTPResponseDecodingHandler(HTTPMessageDecoder(.response, leftOverBytesStrategy: .forwardBytes))
+        decoding.decoder.responseReceiver = recorder
+        recorder.onFirstHead = { decoding.observe(method: .HEAD) }
+        let channel = EmbeddedChannel(handlers: [decoding, recorder])
+        decoding.observe(method: .GET)
+        try channel.writeInbound(ByteBuffer(string: first))
+        try channel.writeInbound(ByteBuffer(string: bodiless))
+        decoding.observe(method: .HEAD)
+        try channel.writeInbound(ByteBuffer(string: bodiless))
+        channel.embeddedEventLoop.run()
+        _ = try? channel.finish()
+        #expect(recorder.events == nio)
     }
 
     @Test func bytesAfterA101AreForwardedOnRemovalAsNIOs() throws {
