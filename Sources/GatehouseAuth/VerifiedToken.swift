@@ -40,8 +40,8 @@ public final class VerifiedToken: Sendable, Equatable {
         let email = claims["email"]?.stringValue
         var name = claims["name"]?.stringValue
         if name == nil {
-            // Joined without the arrays `compactMap`/`filter`/`joined` would build: three
-            // allocations of every cold verification.
+            // Joined directly, not through an array of the parts (`compactMap`, `filter`,
+            // `joined`): an empty part is skipped, one part alone is the name.
             let given = claims["given_name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             let family = claims["family_name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             switch (given, family) {

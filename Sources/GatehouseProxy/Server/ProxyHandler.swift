@@ -366,8 +366,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let now = settings.clock()
             let arrival = Arrival(ms: Int64(now * 1000), started: .now())
             // The closure is given the two fields it reads, not the head and the inspection
-            // to read them from: capturing those copied both whole (five retains and
-            // releases, and the inspection destroyed twice, per request).
+            // to read them from: capturing those copied both whole (eight reference counts,
+            // and the inspection destroyed twice, per request).
             let authorization = facts.authorization
             let headers = head.headers
             let eventLoop = context.eventLoop
