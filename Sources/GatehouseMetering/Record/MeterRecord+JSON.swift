@@ -152,8 +152,7 @@ struct JSONLineWriter {
     /// A text field known to need no escape, with its closing quote (the literal before it
     /// opens it).
     mutating func plain(_ text: String) {
-        text.withUTF8Bytes { copy($0) }
-        byte(UInt8(ascii: "\""))
+        text.withUTF8Bytes { plain(bytes: $0) }
     }
 
     /// As ``plain(_:)``, from bytes.

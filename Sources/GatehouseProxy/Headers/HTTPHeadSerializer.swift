@@ -139,8 +139,8 @@ enum HTTPHeadSerializer {
             bytes += HTTPHeadSerializer.lineByteCount(name: name, value: value)
         }
 
-        mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
-            bytes += name.utf8.count + 2 + value.count + 2
+        mutating func field(_ name: String, _ id: RequestID) {
+            bytes += name.utf8.count + 2 + id.utf8Count + 2
         }
 
         mutating func lines(_ run: [UInt8]) {
@@ -178,13 +178,14 @@ enum HTTPHeadSerializer {
 
         /// `name: value\r\n`.
         mutating func field(_ name: String, _ value: String) {
-            put(name)
-            put(UInt8(ascii: ":"), UInt8(ascii: " "))
-            put(value)
-            putCRLF()
+            value.withUTF8Bytes { field(name, bytes: $0) }
         }
 
-        mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
+        mutating func field(_ name: String, _ id: RequestID) {
+            id.withUTF8Bytes { field(name, bytes: $0) }
+        }
+
+        private mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>) {
             put(name)
             put(UInt8(ascii: ":"), UInt8(ascii: " "))
             put(bytes: value)

@@ -1,3 +1,4 @@
+import GatehouseCore
 import NIOCore
 import NIOHTTP1
 
@@ -25,8 +26,9 @@ import NIOHTTP1
 protocol HeaderFieldSink {
     /// `name: value\r\n`.
     mutating func field(_ name: String, _ value: String)
-    /// `name: value\r\n`, the value as bytes (a ``RequestID`` written where it goes).
-    mutating func field(_ name: String, bytes value: UnsafeBufferPointer<UInt8>)
+    /// `name: id\r\n`: counted from the id's length, its digits written only when the
+    /// head is (``RequestID/withUTF8Bytes(_:)``).
+    mutating func field(_ name: String, _ id: RequestID)
     /// Whole `name: value\r\n` lines, built before (``UpstreamRequestBuilder/APIRewrite``).
     mutating func lines(_ bytes: [UInt8])
     /// The blank line that ends the head.

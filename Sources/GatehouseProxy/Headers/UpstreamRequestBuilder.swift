@@ -279,9 +279,7 @@ public enum UpstreamRequestBuilder {
             set("X-Forwarded-For", forwardedFor, &sink)
             if !keptForwardedProto { set("X-Forwarded-Proto", "http", &sink) }
             if !keptForwardedHost, let originalHost { set("X-Forwarded-Host", originalHost, &sink) }
-            if api?.overrides("X-Request-Id") != true {
-                inbound.requestID.withUTF8Bytes { sink.field("X-Request-Id", bytes: $0) }
-            }
+            if api?.overrides("X-Request-Id") != true { sink.field("X-Request-Id", inbound.requestID) }
             if inbound.webSocketUpgrade {
                 set("Connection", "Upgrade", &sink)
                 set("Upgrade", "websocket", &sink)
